@@ -1,0 +1,161 @@
+/**
+ * Client-credentials sign-in through @azure/msal-node, with a client secret or a certificate.
+ * MSAL is imported on first use, not at start-up: an IDE spawns this server often, and most sessions
+ * never call the write tool.
+ */
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Credential } from '../config.js';
+import { AuthenticationError, ConfigError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { cachedTokenProvider, type TokenProvider } from './token-provider.js';
+
+export interface MsalOptions {
+  tenantId: string;
+  clientId: string;
+  credential: Credential;
+  authorityHost: string;
+  scope: string;
+  logger: Logger;
+}
+
+export interface CertificateCredential {
+  thumbprintSha256: string;
+  privateKey: string;
+  x5c: string;
+}
+
+/**
+ * Read a PEM file holding a private key (optionally encrypted) and its certificate, into what MSAL needs.
+ * Called at start-up, so a missing or unreadable file stops the server with a clear message.
+ */
+export function loadCertificate(path: string, password: string | undefined): CertificateCredential {
+  let pem: string;
+  try {
+    pem = readFileSync(path, 'utf8');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new ConfigError(
+      `AZURE_CLIENT_CERTIFICATE_PATH points at ${path}, which cannot be read (${reason}).`,
+      'Point AZURE_CLIENT_CERTIFICATE_PATH at a PEM file that holds the private key and the certificate.',
+    );
+  }
+  const keyBlock = pem.match(/-----BEGIN ((?:ENCRYPTED |RSA |EC )?PRIVATE KEY)-----[\s\S]+?-----END \1-----/);
+  const certBlocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
+  if (!keyBlock || !certBlocks) {
+    throw new ConfigError(
+      `${path} must hold both a private key and a certificate in PEM form (found ${keyBlock ? 'a key' : 'no key'} and ${certBlocks ? 'a certificate' : 'no certificate'}).`,
+      'Concatenate the key and the certificate into one PEM file, e.g. `cat key.pem cert.pem > app.pem`.',
+    );
+  }
+  let privateKey: string;
+  try {
+    privateKey = createPrivateKey({ key: keyBlock[0], format: 'pem', passphrase: password })
+      .export({ format: 'pem', type: 'pkcs8' })
+      .toString();
+  } catch {
+    throw new ConfigError(
+      `The private key in ${path} could not be read${keyBlock[1]?.startsWith('ENCRYPTED') ? ': the password is wrong or missing' : ''}.`,
+      'Set AZURE_CLIENT_CERTIFICATE_PASSWORD to the key\'s password, or use an unencrypted key.',
+    );
+  }
+  const leaf = new X509Certificate(certBlocks[0]);
+  return {
+    thumbprintSha256: leaf.fingerprint256.replace(/:/g, '').toLowerCase(),
+    privateKey,
+    x5c: certBlocks.join('\n'),
+  };
+}
+
+export function createMsalTokenProvider(opts: MsalOptions): TokenProvider {
+  const certificate =
+    opts.credential.kind === 'certificate' ? loadCertificate(opts.credential.path, opts.credential.password) : undefined;
+  const authorityUrl = `${opts.authorityHost}/${encodeURIComponent(opts.tenantId)}`;
+  const method = certificate ? `certificate ${certificate.thumbprintSha256.slice(0, 12)}…` : 'client secret';
+  let app: Promise<import('@azure/msal-node').ConfidentialClientApplication> | undefined;
+
+  const getApp = () =>
+    (app ??= import('@azure/msal-node').then(
+      ({ ConfidentialClientApplication, LogLevel }) =>
+        new ConfidentialClientApplication({
+          auth: {
+            clientId: opts.clientId,
+            authority: authorityUrl,
+            // Any https authority host must work (sovereign clouds, test fakes): MSAL trusts only known ones.
+            knownAuthorities: [new URL(opts.authorityHost).host],
+            ...(certificate ? { clientCertificate: certificate } : { clientSecret: (opts.credential as { secret: string }).secret }),
+          },
+          system: {
+            loggerOptions: {
+              logLevel: LogLevel.Warning,
+              piiLoggingEnabled: false,
+              loggerCallback: (_level, message) => opts.logger.debug(`msal: ${message}`),
+            },
+          },
+        }),
+    ));
+
+  return cachedTokenProvider(
+    `client credentials (${method}) for app ${opts.clientId} in tenant ${opts.tenantId} via ${opts.authorityHost}`,
+    async () => {
+      let result;
+      try {
+        result = await (await getApp()).acquireTokenByClientCredential({ scopes: [opts.scope], skipCache: true });
+      } catch (error) {
+        throw toAuthenticationError(error, opts.authorityHost);
+      }
+      if (!result?.accessToken) {
+        throw new AuthenticationError(
+          'Entra ID returned no access token.',
+          'Check the app registration and the scope (MDE_SCOPE), then retry.',
+        );
+      }
+      return {
+        accessToken: result.accessToken,
+        expiresOnMs: result.expiresOn ? result.expiresOn.getTime() : Date.now() + 60 * 60_000,
+      };
+    },
+  );
+}
+
+const AADSTS_HINTS: Record<string, string> = {
+  AADSTS7000215: 'The client secret is wrong: copy the secret *value* (not its id) into AZURE_CLIENT_SECRET.',
+  AADSTS7000222: 'The client secret has expired: create a new one under the app registration\'s Certificates & secrets.',
+  AADSTS700016: 'No application with AZURE_CLIENT_ID exists in this tenant: check AZURE_CLIENT_ID and AZURE_TENANT_ID.',
+  AADSTS90002: 'The tenant was not found: check AZURE_TENANT_ID (and AZURE_AUTHORITY_HOST for sovereign clouds).',
+  AADSTS900023: 'AZURE_TENANT_ID is not a valid tenant id or domain.',
+  AADSTS700027: 'The certificate is not registered on the app: upload its public part under Certificates & secrets.',
+  AADSTS500011: 'The Defender API (WindowsDefenderATP) is not found in this tenant: check MDE_SCOPE and that Defender for Endpoint is provisioned.',
+  AADSTS7000112: 'The application is disabled in this tenant.',
+};
+
+/** Turn an MSAL failure into an AuthenticationError naming the AADSTS code and what to fix. */
+export function toAuthenticationError(error: unknown, authorityHost: string): AuthenticationError {
+  const e = error as { errorCode?: string; errorMessage?: string; message?: string };
+  const text = `${e.errorMessage ?? ''} ${e.message ?? ''}`;
+  const aadsts = text.match(/AADSTS\d+/)?.[0];
+  // The first sentence of Entra's message is informative and never holds the secret; cut the trace ids.
+  const firstSentence = (e.errorMessage ?? e.message ?? '').replace(/^AADSTS\d+:\s*/, '').split(/\r?\n|(?<=\.)\s/)[0] ?? '';
+  const network = /network|ECONNREFUSED|ENOTFOUND|ETIMEDOUT|socket|certificate|self[- ]signed/i.test(text) && !aadsts;
+  if (network) {
+    return new AuthenticationError(
+      `Could not reach the Entra ID token endpoint at ${authorityHost} (${e.errorCode ?? 'network error'}).`,
+      'Check AZURE_AUTHORITY_HOST, the network path to it, and any proxy or TLS interception; then retry.',
+    );
+  }
+  const hint = (aadsts && AADSTS_HINTS[aadsts]) ?? 'Check AZURE_TENANT_ID, AZURE_CLIENT_ID and the credential, then retry.';
+  return new AuthenticationError(
+    `Entra ID refused the sign-in${aadsts ? ` (${aadsts})` : ''}${e.errorCode ? ` [${e.errorCode}]` : ''}: ${firstSentence.slice(0, 300)}`,
+    hint,
+    {},
+    aadsts,
+  );
+}
+
+/** The simulator's sign-in: a fixed token it accepts. No credentials exist in simulator mode. */
+export function simulatorTokenProvider(token: string): TokenProvider {
+  return cachedTokenProvider('simulator (no credentials)', async () => ({
+    accessToken: token,
+    expiresOnMs: Date.now() + 60 * 60_000,
+  }));
+}

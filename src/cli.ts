@@ -1,0 +1,117 @@
+#!/usr/bin/env node
+/**
+ * Entry point (the package's bin): configuration -> dependencies -> stdio transport.
+ * stdout carries JSON-RPC only; everything human-readable goes to stderr.
+ */
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { ConfigProblems, parseConfig, type Config } from './config.js';
+import { DefenderClient } from './defender/client.js';
+import { ToolError } from './errors.js';
+import { createStderrLogger, type Logger } from './log.js';
+import { createServer } from './server.js';
+import type { TokenProvider } from './auth/token-provider.js';
+import { VERSION } from './version.js';
+
+async function main(): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseConfig(process.argv.slice(2), process.env);
+  } catch (error) {
+    if (error instanceof ConfigProblems) {
+      process.stderr.write(`mde-app-restriction-mcp: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  if (parsed.kind === 'help') {
+    process.stderr.write(`${parsed.text}\n`);
+    return 0;
+  }
+  if (parsed.kind === 'version') {
+    process.stderr.write(`mde-app-restriction-mcp ${VERSION}\n`);
+    return 0;
+  }
+  const { config, warnings } = parsed;
+  const secrets = secretValues(config);
+  const logger = createStderrLogger({ level: process.env.MDE_LOG_LEVEL === 'debug' ? 'debug' : 'info', secrets });
+  for (const w of warnings) logger.warning(w);
+
+  let connection: { apiUrl: string; tokens: TokenProvider; close: () => Promise<void> };
+  try {
+    connection = await connect(config, logger);
+  } catch (error) {
+    if (error instanceof ToolError) {
+      process.stderr.write(`mde-app-restriction-mcp: ${error.message}\n  ${error.nextStep}\n`);
+      return 2;
+    }
+    throw error;
+  }
+
+  const api = new DefenderClient({ baseUrl: connection.apiUrl, tokens: connection.tokens, timeoutMs: config.httpTimeoutMs, logger });
+  const server = createServer({ api, logger, confirmation: { mode: config.confirmation, skip: config.skipConfirmation }, secrets });
+
+  if (config.skipConfirmation) {
+    logger.warning(
+      'DANGER: --dangerously-skip-confirmation is on. remove_app_restriction will lift restrictions WITHOUT asking a human. Use only behind your own approval workflow.',
+    );
+  }
+  logger.info(
+    `mde-app-restriction-mcp ${VERSION} on stdio: API ${connection.apiUrl}; sign-in: ${connection.tokens.description}; confirmation: ${config.skipConfirmation ? 'SKIPPED' : config.confirmation}.`,
+  );
+
+  const transport = new StdioServerTransport();
+  let closing = false;
+  const shutdown = async () => {
+    if (closing) return;
+    closing = true;
+    await server.close().catch(() => undefined);
+    await connection.close().catch(() => undefined);
+    process.exit(0);
+  };
+  transport.onclose = () => void shutdown();
+  process.stdin.on('end', () => void shutdown());
+  process.on('SIGINT', () => void shutdown());
+  process.on('SIGTERM', () => void shutdown());
+  await server.connect(transport);
+  return -1; // keep running
+}
+
+async function connect(config: Config, logger: Logger) {
+  if (config.target === 'simulator') {
+    // Loaded only in simulator mode: the live server never pays for it at start-up.
+    const [{ DefenderSimulator }, { simulatorTokenProvider }] = await Promise.all([
+      import('./simulator/simulator.js'),
+      import('./auth/msal.js'),
+    ]);
+    const simulator = new DefenderSimulator();
+    const apiUrl = await simulator.listen();
+    logger.info(`Simulator mode: serving a simulated Defender tenant at ${apiUrl} (no real devices are touched).`);
+    return { apiUrl, tokens: simulatorTokenProvider(simulator.token), close: () => simulator.close() };
+  }
+  const { createMsalTokenProvider } = await import('./auth/msal.js');
+  const tokens = createMsalTokenProvider({
+    tenantId: config.tenantId,
+    clientId: config.clientId,
+    credential: config.credential!,
+    authorityHost: config.authorityHost,
+    scope: config.scope,
+    logger,
+  });
+  return { apiUrl: config.apiUrl, tokens, close: async () => undefined };
+}
+
+function secretValues(config: Config): string[] {
+  const c = config.credential;
+  if (!c) return [];
+  return c.kind === 'secret' ? [c.secret] : c.password ? [c.password] : [];
+}
+
+main().then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (error: unknown) => {
+    process.stderr.write(`mde-app-restriction-mcp: fatal: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);

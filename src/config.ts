@@ -1,0 +1,289 @@
+/**
+ * Configuration: environment variables and their twin CLI flags, parsed and validated in one pure place.
+ * Flags win over the environment. Secrets (client secret, certificate password) are read only from the
+ * environment, never from argv, where other users of the machine could see them.
+ */
+import { parseArgs } from 'node:util';
+
+export type ConfirmationMode = 'auto' | 'elicitation';
+
+export type Credential =
+  | { kind: 'secret'; secret: string }
+  | { kind: 'certificate'; path: string; password: string | undefined };
+
+export interface Config {
+  /** `simulator`: the embedded Defender simulator, no credentials. `live`: the real API through Entra ID. */
+  target: 'live' | 'simulator';
+  tenantId: string;
+  clientId: string;
+  credential: Credential | undefined;
+  authorityHost: string;
+  apiUrl: string;
+  scope: string;
+  httpTimeoutMs: number;
+  confirmation: ConfirmationMode;
+  skipConfirmation: boolean;
+}
+
+export type ParseResult =
+  | { kind: 'run'; config: Config; warnings: string[] }
+  | { kind: 'help'; text: string }
+  | { kind: 'version' };
+
+export const DEFAULTS = {
+  authorityHost: 'https://login.microsoftonline.com',
+  apiUrl: 'https://api.security.microsoft.com',
+  scope: 'https://api.securitycenter.microsoft.com/.default',
+  httpTimeoutMs: 30_000,
+  confirmation: 'auto' as ConfirmationMode,
+} as const;
+
+interface Setting {
+  env?: string;
+  flag?: string;
+  /** Takes a value (`--flag VALUE`) or is a switch. */
+  type: 'string' | 'boolean';
+  secret?: boolean;
+  help: string;
+}
+
+/** Every setting, in the order `--help` and the README list them. */
+export const SETTINGS: readonly Setting[] = [
+  { env: 'AZURE_TENANT_ID', flag: 'tenant-id', type: 'string', help: 'Entra ID tenant (directory) id.' },
+  { env: 'AZURE_CLIENT_ID', flag: 'client-id', type: 'string', help: 'Application (client) id of the app registration.' },
+  { env: 'AZURE_CLIENT_SECRET', type: 'string', secret: true, help: 'Client secret (environment only).' },
+  {
+    env: 'AZURE_CLIENT_CERTIFICATE_PATH',
+    flag: 'client-certificate-path',
+    type: 'string',
+    help: 'PEM file with the private key and the certificate (instead of a secret).',
+  },
+  {
+    env: 'AZURE_CLIENT_CERTIFICATE_PASSWORD',
+    type: 'string',
+    secret: true,
+    help: 'Password of an encrypted private key in that PEM file (environment only).',
+  },
+  {
+    env: 'AZURE_AUTHORITY_HOST',
+    flag: 'authority-host',
+    type: 'string',
+    help: `Entra ID sign-in host, https only (default ${DEFAULTS.authorityHost}).`,
+  },
+  {
+    env: 'MDE_API_URL',
+    flag: 'api-url',
+    type: 'string',
+    help: `Defender API base URL (default ${DEFAULTS.apiUrl}); plain http only for loopback hosts.`,
+  },
+  { env: 'MDE_SCOPE', flag: 'scope', type: 'string', help: `Token scope (default ${DEFAULTS.scope}).` },
+  {
+    env: 'MDE_HTTP_TIMEOUT_MS',
+    flag: 'http-timeout-ms',
+    type: 'string',
+    help: `Timeout of each HTTP request in milliseconds (default ${DEFAULTS.httpTimeoutMs}).`,
+  },
+  {
+    env: 'MDE_CONFIRMATION',
+    flag: 'confirmation',
+    type: 'string',
+    help: 'auto (default): ask through elicitation, else through a confirmation token; elicitation: only elicitation, fail closed.',
+  },
+  {
+    env: 'MDE_SIMULATOR',
+    flag: 'simulator',
+    type: 'boolean',
+    help: 'Serve the tools against the embedded Defender simulator; no credentials needed (MDE_SIMULATOR=1).',
+  },
+  {
+    flag: 'dangerously-skip-confirmation',
+    type: 'boolean',
+    help: 'Turn the confirmation gate off, for automation with its own approvals. Warns on every call. No environment twin.',
+  },
+  { flag: 'help', type: 'boolean', help: 'Print this help and exit.' },
+  { flag: 'version', type: 'boolean', help: 'Print the version and exit.' },
+];
+
+export function helpText(): string {
+  const rows = SETTINGS.map((s) => {
+    const names = [s.env, s.flag ? `--${s.flag}${s.type === 'string' ? ' VALUE' : ''}` : undefined]
+      .filter(Boolean)
+      .join(' | ');
+    return `  ${names}\n      ${s.help}`;
+  });
+  return [
+    'mde-app-restriction-mcp: an MCP server (stdio) that lifts the app-execution restriction on a device',
+    'through Microsoft Defender for Endpoint, after a human confirms.',
+    '',
+    'Usage: mde-app-restriction-mcp [flags]',
+    '       mde-app-restriction-mcp --simulator     (try it without a tenant)',
+    '',
+    'Settings (environment variable | flag; the flag wins):',
+    ...rows,
+    '',
+    'Credentials: AZURE_TENANT_ID, AZURE_CLIENT_ID and one of AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH.',
+  ].join('\n');
+}
+
+const TRUE_WORDS = new Set(['1', 'true', 'yes', 'on']);
+const FALSE_WORDS = new Set(['', '0', 'false', 'no', 'off']);
+
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/** Parse argv (without `node` and the script) and the environment into a validated Config. */
+export function parseConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ParseResult {
+  const options: Record<string, { type: 'string' | 'boolean' }> = {};
+  for (const s of SETTINGS) if (s.flag) options[s.flag] = { type: s.type };
+
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ConfigProblems([`${reason}. Run with --help to list every flag.`]);
+  }
+  if (values.help) return { kind: 'help', text: helpText() };
+  if (values.version) return { kind: 'version' };
+
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const read = (envName: string | undefined, flag: string | undefined): string | undefined => {
+    const fromFlag = flag ? values[flag] : undefined;
+    if (typeof fromFlag === 'string') return fromFlag.trim();
+    const fromEnv = envName ? env[envName] : undefined;
+    return fromEnv === undefined || fromEnv.trim() === '' ? undefined : fromEnv.trim();
+  };
+
+  let simulator = values.simulator === true;
+  const simulatorEnv = env.MDE_SIMULATOR?.trim().toLowerCase();
+  if (simulatorEnv !== undefined && !simulator) {
+    if (TRUE_WORDS.has(simulatorEnv)) simulator = true;
+    else if (!FALSE_WORDS.has(simulatorEnv)) problems.push(`MDE_SIMULATOR must be 1 or 0 (got "${env.MDE_SIMULATOR}").`);
+  }
+
+  const tenantId = read('AZURE_TENANT_ID', 'tenant-id');
+  const clientId = read('AZURE_CLIENT_ID', 'client-id');
+  // Secrets are not trimmed: a secret may legitimately end with a space, however unlikely.
+  const secret = env.AZURE_CLIENT_SECRET ? env.AZURE_CLIENT_SECRET : undefined;
+  const certificatePath = read('AZURE_CLIENT_CERTIFICATE_PATH', 'client-certificate-path');
+  const certificatePassword = env.AZURE_CLIENT_CERTIFICATE_PASSWORD ? env.AZURE_CLIENT_CERTIFICATE_PASSWORD : undefined;
+
+  let credential: Credential | undefined;
+  if (simulator) {
+    const ignored = [
+      tenantId && 'AZURE_TENANT_ID',
+      clientId && 'AZURE_CLIENT_ID',
+      secret && 'AZURE_CLIENT_SECRET',
+      certificatePath && 'AZURE_CLIENT_CERTIFICATE_PATH',
+      read('MDE_API_URL', 'api-url') && 'MDE_API_URL',
+    ].filter(Boolean);
+    if (ignored.length > 0) warnings.push(`Simulator mode: ignoring ${ignored.join(', ')}.`);
+  } else {
+    if (!tenantId) problems.push('Set AZURE_TENANT_ID (or --tenant-id) to your Entra ID tenant id.');
+    if (!clientId) problems.push('Set AZURE_CLIENT_ID (or --client-id) to the app registration\'s client id.');
+    if (secret && certificatePath) {
+      problems.push(
+        'Both AZURE_CLIENT_SECRET and AZURE_CLIENT_CERTIFICATE_PATH are set: keep exactly one of them.',
+      );
+    } else if (secret) {
+      credential = { kind: 'secret', secret };
+      if (certificatePassword) problems.push('AZURE_CLIENT_CERTIFICATE_PASSWORD is set without AZURE_CLIENT_CERTIFICATE_PATH.');
+    } else if (certificatePath) {
+      credential = { kind: 'certificate', path: certificatePath, password: certificatePassword };
+    } else {
+      problems.push(
+        'Set AZURE_CLIENT_SECRET, or AZURE_CLIENT_CERTIFICATE_PATH (or --client-certificate-path) to a PEM file with the key and certificate. ' +
+          'To try the server without a tenant, use --simulator (or MDE_SIMULATOR=1).',
+      );
+    }
+  }
+
+  const authorityHost = checkUrl(read('AZURE_AUTHORITY_HOST', 'authority-host') ?? DEFAULTS.authorityHost, {
+    names: 'AZURE_AUTHORITY_HOST (--authority-host)',
+    allowHttpLoopback: false,
+    problems,
+  });
+  const apiUrl = simulator
+    ? 'http://127.0.0.1' // replaced by the simulator's own address at start
+    : checkUrl(read('MDE_API_URL', 'api-url') ?? DEFAULTS.apiUrl, {
+        names: 'MDE_API_URL (--api-url)',
+        allowHttpLoopback: true,
+        problems,
+      });
+  const scope = read('MDE_SCOPE', 'scope') ?? DEFAULTS.scope;
+
+  const timeoutText = read('MDE_HTTP_TIMEOUT_MS', 'http-timeout-ms');
+  let httpTimeoutMs: number = DEFAULTS.httpTimeoutMs;
+  if (timeoutText !== undefined) {
+    const n = Number(timeoutText);
+    if (!/^\d+$/.test(timeoutText) || n < 100 || n > 600_000) {
+      problems.push(`MDE_HTTP_TIMEOUT_MS (--http-timeout-ms) must be a whole number of milliseconds from 100 to 600000 (got "${timeoutText}").`);
+    } else httpTimeoutMs = n;
+  }
+
+  const confirmationText = (read('MDE_CONFIRMATION', 'confirmation') ?? DEFAULTS.confirmation).toLowerCase();
+  let confirmation: ConfirmationMode = DEFAULTS.confirmation;
+  if (confirmationText === 'auto' || confirmationText === 'elicitation') confirmation = confirmationText;
+  else problems.push(`MDE_CONFIRMATION (--confirmation) must be "auto" or "elicitation" (got "${confirmationText}").`);
+
+  const skipConfirmation = values['dangerously-skip-confirmation'] === true;
+  if (skipConfirmation && confirmation === 'elicitation' && read('MDE_CONFIRMATION', 'confirmation')) {
+    problems.push(
+      '--dangerously-skip-confirmation contradicts MDE_CONFIRMATION=elicitation (--confirmation elicitation): choose one.',
+    );
+  }
+
+  if (problems.length > 0) throw new ConfigProblems(problems);
+  return {
+    kind: 'run',
+    config: {
+      target: simulator ? 'simulator' : 'live',
+      tenantId: tenantId ?? 'simulator',
+      clientId: clientId ?? 'simulator',
+      credential,
+      authorityHost,
+      apiUrl,
+      scope,
+      httpTimeoutMs,
+      confirmation,
+      skipConfirmation,
+    },
+    warnings,
+  };
+}
+
+function checkUrl(
+  text: string,
+  opts: { names: string; allowHttpLoopback: boolean; problems: string[] },
+): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    opts.problems.push(`${opts.names} must be an absolute URL such as https://host (got "${text}").`);
+    return text;
+  }
+  const httpOk = opts.allowHttpLoopback && url.protocol === 'http:' && isLoopbackHost(url.hostname);
+  if (url.protocol !== 'https:' && !httpOk) {
+    opts.problems.push(
+      `${opts.names} must use https${opts.allowHttpLoopback ? ' (plain http is accepted only for localhost/127.0.0.1/::1)' : ''} (got "${text}").`,
+    );
+  }
+  if (url.search || url.hash || url.username || url.password) {
+    opts.problems.push(`${opts.names} must not contain a query, fragment or credentials (got "${url.origin}...").`);
+  }
+  return url.toString().replace(/\/+$/, '');
+}
+
+/** Every configuration problem at once, so one restart fixes them all. */
+export class ConfigProblems extends Error {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(`Configuration is incomplete or contradictory:\n${problems.map((p) => `  - ${p}`).join('\n')}\nRun with --help to list every setting.`);
+    this.name = 'ConfigProblems';
+    this.problems = problems;
+  }
+}

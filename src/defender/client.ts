@@ -1,0 +1,281 @@
+/**
+ * The Defender for Endpoint API client: only the calls this server makes, each mapped from HTTP to typed
+ * errors. Rules it keeps: a 429 was not accepted, so it is retried after `Retry-After` (bounded); a write
+ * that may have reached the API (timeout or reset after sending) is never re-sent here.
+ */
+import type { TokenProvider } from '../auth/token-provider.js';
+import {
+  AlreadyInProgressError,
+  AuthenticationError,
+  NotFoundError,
+  OutcomeUnknownError,
+  PermissionError,
+  RateLimitError,
+  TimeoutError,
+  ToolError,
+  UpstreamError,
+  type UpstreamDetails,
+} from '../errors.js';
+import type { Logger } from '../log.js';
+import {
+  apiErrorSchema,
+  machineActionListSchema,
+  machineActionSchema,
+  machineSchema,
+  type Machine,
+  type MachineAction,
+} from './schemas.js';
+
+export interface DefenderApi {
+  getMachine(machineId: string): Promise<Machine>;
+  /** POST unrestrictCodeExecution. Throws AlreadyInProgressError on "Action is already in progress". */
+  unrestrictCodeExecution(machineId: string, comment: string): Promise<MachineAction>;
+  /** Actions for one device, optionally of one type, newest first. */
+  listMachineActions(query: { machineId: string; type?: string }): Promise<MachineAction[]>;
+}
+
+export type Operation = 'read_machine' | 'unrestrict' | 'list_actions';
+
+export interface DefenderClientOptions {
+  baseUrl: string;
+  tokens: TokenProvider;
+  timeoutMs: number;
+  logger: Logger;
+  fetch?: typeof fetch;
+  sleep?: (ms: number) => Promise<void>;
+  /** How many times a 429 is retried before giving up. */
+  max429Retries?: number;
+  /** The longest single wait on Retry-After; a longer demand fails fast with the time to wait. */
+  maxRetryWaitMs?: number;
+}
+
+const CHECK_ACTIONS =
+  'Do not send it again blindly: list the device\'s machine actions (or check the Defender portal\'s Action center) for a pending or in-progress action first.';
+
+const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export class DefenderClient implements DefenderApi {
+  private readonly baseUrl: string;
+  private readonly fetchImpl: typeof fetch;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly max429Retries: number;
+  private readonly maxRetryWaitMs: number;
+
+  constructor(private readonly opts: DefenderClientOptions) {
+    this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
+    this.fetchImpl = opts.fetch ?? fetch;
+    this.sleep = opts.sleep ?? realSleep;
+    this.max429Retries = opts.max429Retries ?? 3;
+    this.maxRetryWaitMs = opts.maxRetryWaitMs ?? 60_000;
+  }
+
+  async getMachine(machineId: string): Promise<Machine> {
+    const body = await this.send('read_machine', 'GET', `/api/machines/${encodeURIComponent(machineId)}`);
+    return parseEntity(machineSchema, body, 'Machine');
+  }
+
+  async unrestrictCodeExecution(machineId: string, comment: string): Promise<MachineAction> {
+    // `Comment` is case-sensitive on the wire; `comment` gets InvalidRequestBody.
+    const body = await this.send('unrestrict', 'POST', `/api/machines/${encodeURIComponent(machineId)}/unrestrictCodeExecution`, {
+      Comment: comment,
+    });
+    const parsed = machineActionSchema.safeParse(body);
+    if (!parsed.success) {
+      throw new OutcomeUnknownError('Defender accepted the request, but returned a MachineAction this server cannot read.', CHECK_ACTIONS);
+    }
+    return parsed.data;
+  }
+
+  async listMachineActions(query: { machineId: string; type?: string }): Promise<MachineAction[]> {
+    const clauses = [`machineId eq '${query.machineId}'`];
+    if (query.type) clauses.push(`type eq '${query.type}'`);
+    const qs = new URLSearchParams({ $filter: clauses.join(' and ') }).toString().replace(/\+/g, '%20');
+    const body = await this.send('list_actions', 'GET', `/api/machineactions?${qs}`);
+    const list = parseEntity(machineActionListSchema, body, 'MachineAction list');
+    return [...list.value].sort((a, b) => (b.creationDateTimeUtc ?? '').localeCompare(a.creationDateTimeUtc ?? ''));
+  }
+
+  /** One API call with auth, timeout, 429 handling and error mapping. Returns the parsed JSON body. */
+  private async send(op: Operation, method: 'GET' | 'POST', path: string, payload?: unknown): Promise<unknown> {
+    const isWrite = method === 'POST';
+    let retried401 = false;
+    for (let attempt = 0; ; attempt++) {
+      const token = await this.opts.tokens.getToken();
+      const controller = new AbortController();
+      const timer = setTimeout(() => controller.abort(), this.opts.timeoutMs);
+      let status: number;
+      let headers: Headers;
+      let text: string;
+      try {
+        const res = await this.fetchImpl(`${this.baseUrl}${path}`, {
+          method,
+          headers: {
+            Authorization: `Bearer ${token}`,
+            Accept: 'application/json',
+            ...(payload !== undefined ? { 'Content-Type': 'application/json' } : {}),
+          },
+          body: payload !== undefined ? JSON.stringify(payload) : undefined,
+          signal: controller.signal,
+        });
+        status = res.status;
+        headers = res.headers;
+        text = await res.text();
+      } catch (error) {
+        throw this.networkError(error, op, isWrite, controller.signal.aborted);
+      } finally {
+        clearTimeout(timer);
+      }
+
+      if (status === 429) {
+        const waitMs = retryAfterMs(headers.get('retry-after'), attempt);
+        if (attempt < this.max429Retries && waitMs <= this.maxRetryWaitMs) {
+          this.opts.logger.info(`Defender API rate limit (429) on ${op}; retrying in ${Math.ceil(waitMs / 1000)} s.`);
+          await this.sleep(waitMs);
+          continue;
+        }
+        throw new RateLimitError(
+          `The Defender API is rate-limiting this app (HTTP 429); the request was not accepted.`,
+          `Wait ${Math.ceil(waitMs / 1000)} seconds and call again. The API allows 100 calls a minute and 1,500 an hour per app.`,
+          Math.ceil(waitMs / 1000),
+          { status, ...errorDetails(text) },
+        );
+      }
+      if (status === 401 && !retried401) {
+        // A revoked or rotated token: sign in again once. The request was refused, so resending is safe.
+        retried401 = true;
+        this.opts.tokens.invalidate();
+        attempt--;
+        continue;
+      }
+      if (status >= 200 && status < 300) {
+        try {
+          return JSON.parse(text) as unknown;
+        } catch {
+          const what = `The Defender API answered HTTP ${status} to ${op} with ${text.trim() === '' ? 'an empty body' : 'a body that is not JSON'}`;
+          if (isWrite) {
+            throw new OutcomeUnknownError(`${what}: the request was accepted, but its action could not be read.`, CHECK_ACTIONS);
+          }
+          throw new UpstreamError(`${what}.`, 'Retry in a moment; if it repeats, a proxy may be rewriting responses.', { status });
+        }
+      }
+      throw mapErrorResponse(op, status, text);
+    }
+  }
+
+  private networkError(error: unknown, op: Operation, isWrite: boolean, timedOut: boolean): ToolError {
+    const cause = (error as { cause?: { code?: string } }).cause;
+    const code = cause?.code ?? (error as { code?: string }).code;
+    const neverSent = !timedOut && (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN');
+    if (isWrite && !neverSent) {
+      // The request may have reached Defender: its fate is unknown, so it must not be re-sent blindly.
+      return new OutcomeUnknownError(
+        timedOut
+          ? `The Defender API did not answer ${op} within ${this.opts.timeoutMs} ms; the request may or may not have been accepted.`
+          : `The connection to the Defender API failed during ${op} (${code ?? 'network error'}); the request may or may not have been accepted.`,
+        CHECK_ACTIONS,
+      );
+    }
+    if (timedOut) {
+      return new TimeoutError(
+        `The Defender API did not answer ${op} within ${this.opts.timeoutMs} ms.`,
+        'Retry; raise MDE_HTTP_TIMEOUT_MS if the network is slow.',
+      );
+    }
+    return new UpstreamError(
+      `Could not reach the Defender API at ${this.baseUrl} (${code ?? (error as Error).message}).`,
+      'Check MDE_API_URL and the network path to it, then retry. Nothing was sent.',
+    );
+  }
+}
+
+function parseEntity<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } }, body: unknown, what: string): T {
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) {
+    throw new UpstreamError(
+      `The Defender API returned a ${what} this server cannot read.`,
+      'Retry in a moment; if it repeats, the API may have changed: report it.',
+    );
+  }
+  return parsed.data;
+}
+
+/** Seconds in `Retry-After` (or an HTTP date), else exponential back-off from one second. */
+export function retryAfterMs(header: string | null, attempt: number, nowMs: number = Date.now()): number {
+  if (header) {
+    const trimmed = header.trim();
+    if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.ceil(Number(trimmed) * 1000);
+    const date = Date.parse(trimmed);
+    if (!Number.isNaN(date)) return Math.max(0, date - nowMs);
+  }
+  return 1000 * 2 ** attempt;
+}
+
+export function errorDetails(text: string): UpstreamDetails & { message?: string } {
+  try {
+    const parsed = apiErrorSchema.safeParse(JSON.parse(text));
+    if (parsed.success) {
+      const { code, message, target } = parsed.data.error;
+      return { code, target, message: message?.slice(0, 300) };
+    }
+  } catch {
+    // not JSON: the status alone must do
+  }
+  return {};
+}
+
+const PERMISSION_FOR: Record<Operation, string> = {
+  unrestrict: 'Machine.RestrictExecution',
+  read_machine: 'Machine.Read.All',
+  list_actions: 'Machine.Read.All',
+};
+
+/** Map a non-2xx answer (other than 429) to a typed error with the next step. Pure. */
+export function mapErrorResponse(op: Operation, status: number, text: string): ToolError {
+  const { message, ...upstream } = errorDetails(text);
+  const details: UpstreamDetails = { status, ...upstream };
+  const said = message ? ` Defender said: "${message}"` : '';
+  if (status === 400 && (upstream.code === 'ActiveRequestAlreadyExists' || /already in progress/i.test(message ?? ''))) {
+    return new AlreadyInProgressError(details);
+  }
+  if (status === 401) {
+    return new AuthenticationError(
+      `The Defender API rejected the access token (HTTP 401).${said}`,
+      'Check that the token is for the Defender API (MDE_SCOPE) and tenant, and that the app is not disabled.',
+      details,
+    );
+  }
+  if (status === 403) {
+    if (upstream.code === 'DisabledFeature') {
+      return new PermissionError(`A Defender feature this call needs is turned off in the tenant.${said}`, 'Ask a Defender administrator to enable it in the Defender portal settings.', details);
+    }
+    const permission = PERMISSION_FOR[op];
+    return new PermissionError(
+      `The app is not allowed to ${op === 'unrestrict' ? 'lift app restrictions' : 'read devices or actions'} (HTTP 403): it needs the application permission ${permission}.${said}`,
+      `In Entra ID > App registrations > API permissions, add WindowsDefenderATP > Application permissions > ${permission}, then "Grant admin consent" (an administrator must). Tokens pick it up within the hour; restart the server to sign in again at once.`,
+      details,
+    );
+  }
+  if (status === 404) {
+    return new NotFoundError(
+      op === 'list_actions' ? 'Defender found no such resource (HTTP 404).' : `Defender has no device with this id (HTTP 404).${said}`,
+      'Check the machineId: it is the 40-character device id from the Defender portal or the devices API, and the device must be within the retention period and visible to this app.',
+      details,
+    );
+  }
+  if (status >= 500) {
+    return new UpstreamError(
+      `The Defender API failed (HTTP ${status}).${said}`,
+      op === 'unrestrict'
+        ? 'Check the device\'s machine actions before retrying: Defender answers a duplicate with the pending action, so a retry is safe but may be redundant.'
+        : 'Retry in a minute; if it persists, check the Microsoft 365 service health.',
+      details,
+    );
+  }
+  return new UpstreamError(
+    `Defender rejected the request (HTTP ${status}${upstream.code ? `, ${upstream.code}` : ''}).${said}`,
+    upstream.code === 'OsPlatformNotSupported' || upstream.code === 'ClientVersionNotSupported'
+      ? 'This device\'s platform or sensor version does not support app restriction; lift it from the Defender portal.'
+      : 'Fix what Defender names, then call again.',
+    details,
+  );
+}

@@ -1,0 +1,53 @@
+/**
+ * Zod schemas of the Defender entities we read. Loose objects: every field the API returns is kept (the
+ * agent gets the MachineAction as the API returned it), and only the fields we rely on are checked.
+ */
+import { z } from 'zod';
+
+export const MACHINE_ACTION_STATUSES = ['Pending', 'InProgress', 'Succeeded', 'Failed', 'TimeOut', 'Cancelled'] as const;
+export const FINAL_ACTION_STATUSES: ReadonlySet<string> = new Set(['Succeeded', 'Failed', 'TimeOut', 'Cancelled']);
+export const OPEN_ACTION_STATUSES: ReadonlySet<string> = new Set(['Pending', 'InProgress']);
+
+const nullableString = z.string().nullable().optional();
+
+export const machineActionSchema = z
+  .looseObject({
+    id: z.string().min(1),
+    type: nullableString,
+    status: nullableString,
+    machineId: nullableString,
+    computerDnsName: nullableString,
+    requestor: nullableString,
+    requestorComment: nullableString,
+    creationDateTimeUtc: nullableString,
+    lastUpdateDateTimeUtc: nullableString,
+  })
+  .describe('A Defender MachineAction, with every field the API returned.');
+export type MachineAction = z.infer<typeof machineActionSchema>;
+
+export const machineSchema = z.looseObject({
+  id: z.string().min(1),
+  computerDnsName: nullableString,
+  osPlatform: nullableString,
+  version: nullableString,
+  healthStatus: nullableString,
+  rbacGroupName: nullableString,
+  rbacGroupId: z.union([z.string(), z.number()]).nullable().optional(),
+  lastSeen: nullableString,
+  machineTags: z.array(z.string()).nullable().optional(),
+});
+export type Machine = z.infer<typeof machineSchema>;
+
+export const machineActionListSchema = z.looseObject({ value: z.array(machineActionSchema) });
+
+/** The documented error shape: `{"error": {"code", "message", "target"}}`. */
+export const apiErrorSchema = z.object({
+  error: z.object({
+    code: z.string().optional(),
+    message: z.string().optional(),
+    target: z.string().optional(),
+  }),
+});
+
+/** Defender device ids are 40 hex characters (a SHA-1 shape); the API returns them in lower case. */
+export const MACHINE_ID_PATTERN = /^[0-9a-f]{40}$/;

@@ -1,0 +1,35 @@
+/**
+ * The one logger. stdout carries JSON-RPC, so every line goes to stderr. Messages pass through the
+ * redactor so a secret that slipped into an error message never reaches a log.
+ */
+import { redact } from './errors.js';
+
+export type LogLevel = 'debug' | 'info' | 'warning' | 'error';
+const ORDER: Record<LogLevel, number> = { debug: 0, info: 1, warning: 2, error: 3 };
+
+export interface Logger {
+  debug(message: string): void;
+  info(message: string): void;
+  warning(message: string): void;
+  error(message: string): void;
+}
+
+export function createStderrLogger(
+  opts: { level?: LogLevel; secrets?: readonly string[]; write?: (line: string) => void } = {},
+): Logger {
+  const min = ORDER[opts.level ?? 'info'];
+  const secrets = opts.secrets ?? [];
+  const write = opts.write ?? ((line: string) => void process.stderr.write(line));
+  const emit = (level: LogLevel, message: string) => {
+    if (ORDER[level] < min) return;
+    write(`[mde-app-restriction-mcp] ${level}: ${redact(message, secrets)}\n`);
+  };
+  return {
+    debug: (m) => emit('debug', m),
+    info: (m) => emit('info', m),
+    warning: (m) => emit('warning', m),
+    error: (m) => emit('error', m),
+  };
+}
+
+export const silentLogger: Logger = { debug() {}, info() {}, warning() {}, error() {} };

@@ -1,0 +1,275 @@
+/**
+ * `remove_app_restriction`: lift Defender's app-execution restriction from one device
+ * (POST /api/machines/{id}/unrestrictCodeExecution), only after the confirmation gate says yes.
+ */
+import { z } from 'zod';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { DefenderApi } from '../defender/client.js';
+import { OPEN_ACTION_STATUSES, machineActionSchema, type Machine, type MachineAction } from '../defender/schemas.js';
+import { AlreadyInProgressError, OutcomeUnknownError, PermissionError, UpstreamError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { describeDevice, type ActionRequest, type ConfirmationGate, type DevicePreview } from '../confirmation/gate.js';
+
+export const TOOL_NAME = 'remove_app_restriction';
+export const ACTION_TYPE = 'UnrestrictCodeExecution';
+export const COMMENT_MAX_LENGTH = 1000;
+
+// Accepts the id in any case with surrounding whitespace, then normalises it; the JSON Schema pattern
+// clients see is the raw form. Anything else (host names, URLs, paths, inner spaces) is refused here,
+// before any request is built from it.
+export const machineIdSchema = z
+  .string()
+  .regex(/^\s*[0-9A-Fa-f]{40}\s*$/, {
+    message:
+      'machineId must be the 40-character hexadecimal Defender device id (for example 1e5bc9d7e413ddd7902c2932e418702b84d0cc07). Host names, Entra device ids, URLs and paths are not accepted: look the device up in the Defender portal or the devices API first.',
+  })
+  .trim()
+  .toLowerCase()
+  .describe('The Defender device id: 40 hexadecimal characters, as shown in the Defender portal and the devices API.');
+
+export const commentSchema = z
+  .string()
+  .trim()
+  .min(1, { message: 'comment is required: say why the restriction can be lifted (for example the ticket and the clean-up done).' })
+  .max(COMMENT_MAX_LENGTH, { message: `comment must be at most ${COMMENT_MAX_LENGTH} characters.` })
+  .describe('Why the restriction is lifted; recorded in Defender as the action\'s comment (for example "INC-1234: device cleaned and re-imaged").');
+
+export const inputShape = {
+  machineId: machineIdSchema,
+  comment: commentSchema,
+  confirmationToken: z
+    .string()
+    .max(4096)
+    .optional()
+    .describe(
+      'Only for clients without elicitation: the token from an earlier `confirmation_required` result, passed back after the human approved that exact preview. Leave it out on the first call.',
+    ),
+};
+
+export const devicePreviewSchema = z.object({
+  machineId: z.string(),
+  hostName: z.string().nullable(),
+  osPlatform: z.string().nullable(),
+  osVersion: z.string().nullable(),
+  deviceGroup: z.string().nullable(),
+  healthStatus: z.string().nullable(),
+  lastSeen: z.string().nullable(),
+  tags: z.array(z.string()),
+  note: z.string().optional(),
+});
+
+export const outputShape = {
+  outcome: z
+    .enum(['submitted', 'already_pending', 'confirmation_required'])
+    .describe('submitted: Defender accepted a new action. already_pending: one was already pending or in progress. confirmation_required: nothing was sent; a human must approve first.'),
+  machineAction: machineActionSchema.optional().describe('The MachineAction as the Defender API returned it (submitted, already_pending).'),
+  confirmation: z
+    .object({
+      token: z.string(),
+      expiresAt: z.string().describe('ISO 8601 time after which the token is refused.'),
+      preview: devicePreviewSchema,
+      comment: z.string(),
+    })
+    .optional()
+    .describe('For confirmation_required: what the human must approve, and the single-use token to pass back.'),
+  confirmedBy: z.enum(['elicitation', 'token', 'skipped']).optional().describe('How the action was confirmed.'),
+};
+
+export const annotations = {
+  title: 'Remove app restriction (Defender for Endpoint)',
+  readOnlyHint: false,
+  destructiveHint: true,
+  idempotentHint: false,
+  openWorldHint: true,
+} as const;
+
+export const description = [
+  'Lift the Microsoft Defender for Endpoint app-execution restriction from one device, so that any application may run on it again (not only Microsoft-signed code).',
+  'Use it only after the device has been investigated and cleaned. It cannot be undone by this tool: re-restricting needs the Defender portal.',
+  'A human must confirm every call: the server asks through an elicitation prompt when the client supports it; otherwise the first call returns outcome "confirmation_required" with a device preview and a token.',
+  'Show that preview and the comment to the human, and only if they approve call again with the same machineId and comment plus confirmationToken.',
+  'If an unrestrict action is already pending for the device, the result is outcome "already_pending" with that action; nothing new is sent.',
+].join(' ');
+
+export const CONSEQUENCE =
+  'Lifting the restriction lets any application run on this device again, not only code signed by Microsoft. Confirm only if the device has been investigated and cleaned.';
+
+export interface RemoveAppRestrictionDeps {
+  api: DefenderApi;
+  gate: ConfirmationGate;
+  logger: Logger;
+  now?: () => number;
+}
+
+type Args = { machineId: string; comment: string; confirmationToken?: string | undefined };
+type Output = {
+  outcome: 'submitted' | 'already_pending' | 'confirmation_required';
+  machineAction?: MachineAction;
+  confirmation?: { token: string; expiresAt: string; preview: DevicePreview; comment: string };
+  confirmedBy?: 'elicitation' | 'token' | 'skipped';
+};
+
+/**
+ * Defender answers a duplicate request either with HTTP 400 or with a 201 carrying the older pending
+ * action. A 201 action is that older one when we returned it before, when it carries another comment, or
+ * when it was created before we sent the request (allowing this much clock skew).
+ */
+const CLOCK_SKEW_MS = 15_000;
+
+export function createRemoveAppRestrictionTool(deps: RemoveAppRestrictionDeps) {
+  const now = deps.now ?? Date.now;
+  /** Ids of actions this process reported as newly submitted (bounded; only for recognising repeats). */
+  const submittedIds = new Set<string>();
+
+  async function readPreview(machineId: string): Promise<DevicePreview> {
+    let machine: Machine;
+    try {
+      machine = await deps.api.getMachine(machineId);
+    } catch (error) {
+      // Without Machine.Read.All the preview falls back to the id; the write may still be allowed.
+      if (error instanceof PermissionError) {
+        deps.logger.warning('Device preview unavailable (HTTP 403 on GET /api/machines): the app may lack Machine.Read.All.');
+        return { ...emptyPreview(machineId), note: 'Device details are unavailable: the app lacks the Machine.Read.All permission. Check the id in the Defender portal.' };
+      }
+      throw error; // 404 ends the call here: there is nothing to confirm.
+    }
+    return toPreview(machineId, machine);
+  }
+
+  async function findOpenAction(machineId: string): Promise<MachineAction | undefined> {
+    const actions = await deps.api.listMachineActions({ machineId, type: ACTION_TYPE });
+    // Filter here too: a proxy or an older API version may ignore $filter.
+    return actions.find(
+      (a) => a.machineId?.toLowerCase() === machineId && a.type === ACTION_TYPE && OPEN_ACTION_STATUSES.has(a.status ?? ''),
+    );
+  }
+
+  async function submit(args: Args, confirmedBy: Output['confirmedBy']): Promise<CallToolResult> {
+    const sentAt = now();
+    let action: MachineAction;
+    try {
+      action = await deps.api.unrestrictCodeExecution(args.machineId, args.comment);
+    } catch (error) {
+      if (error instanceof AlreadyInProgressError) {
+        const pending = await findOpenAction(args.machineId);
+        if (!pending) {
+          throw new UpstreamError(
+            'Defender says an action is already in progress for this device, but no pending or in-progress unrestrict action was found.',
+            'Another kind of action (for example isolation) may be running: check the device\'s Action center in the Defender portal, then call again later.',
+            error.upstream,
+          );
+        }
+        return result({ outcome: 'already_pending', machineAction: pending, confirmedBy }, args);
+      }
+      if (error instanceof OutcomeUnknownError) {
+        // Never re-send blindly: see whether Defender holds an action for it.
+        const pending = await findOpenAction(args.machineId).catch(() => undefined);
+        if (pending) return result({ outcome: 'already_pending', machineAction: pending, confirmedBy }, args);
+      }
+      throw error;
+    }
+    const olderPending =
+      OPEN_ACTION_STATUSES.has(action.status ?? '') &&
+      (submittedIds.has(action.id) ||
+        (action.requestorComment != null && action.requestorComment.trim() !== args.comment) ||
+        Date.parse(action.creationDateTimeUtc ?? '') < sentAt - CLOCK_SKEW_MS);
+    if (!olderPending) {
+      if (submittedIds.size >= 1000) submittedIds.clear();
+      submittedIds.add(action.id);
+    }
+    return result({ outcome: olderPending ? 'already_pending' : 'submitted', machineAction: action, confirmedBy }, args);
+  }
+
+  async function handler(args: Args): Promise<CallToolResult> {
+    const request: ActionRequest = {
+      action: 'unrestrict',
+      verb: 'Lift the app restriction',
+      consequence: CONSEQUENCE,
+      machineId: args.machineId,
+      comment: args.comment,
+    };
+    switch (deps.gate.plan(args.confirmationToken)) {
+      case 'skip':
+        deps.logger.warning(`Confirmation skipped by --dangerously-skip-confirmation: lifting the app restriction on ${args.machineId}.`);
+        return submit(args, 'skipped');
+      case 'redeem_token':
+        deps.gate.redeem(request, args.confirmationToken ?? '');
+        return submit(args, 'token');
+      case 'elicit': {
+        const preview = await readPreview(args.machineId);
+        await deps.gate.elicit(request, preview);
+        return submit(args, 'elicitation');
+      }
+      case 'issue_token': {
+        const preview = await readPreview(args.machineId);
+        const decision = deps.gate.issue(request, preview);
+        if (decision.kind !== 'token_issued') throw new Error('unreachable: issue() returns a token');
+        return result(
+          {
+            outcome: 'confirmation_required',
+            confirmation: { token: decision.token, expiresAt: decision.expiresAt.toISOString(), preview, comment: args.comment },
+          },
+          args,
+        );
+      }
+    }
+  }
+
+  return { name: TOOL_NAME, config: { title: annotations.title, description, inputSchema: inputShape, outputSchema: outputShape, annotations }, handler };
+}
+
+function emptyPreview(machineId: string): DevicePreview {
+  return { machineId, hostName: null, osPlatform: null, osVersion: null, deviceGroup: null, healthStatus: null, lastSeen: null, tags: [] };
+}
+
+export function toPreview(machineId: string, m: Machine): DevicePreview {
+  return {
+    machineId,
+    hostName: m.computerDnsName ?? null,
+    osPlatform: m.osPlatform ?? null,
+    osVersion: m.version ?? null,
+    deviceGroup: m.rbacGroupName ?? null,
+    healthStatus: m.healthStatus ?? null,
+    lastSeen: m.lastSeen ?? null,
+    tags: m.machineTags ?? [],
+  };
+}
+
+/** Structured output plus a short text for clients that only show text. */
+function result(output: Output, args: Args): CallToolResult {
+  return { content: [{ type: 'text', text: summary(output, args) }], structuredContent: output as unknown as Record<string, unknown> };
+}
+
+function summary(output: Output, args: Args): string {
+  const a = output.machineAction;
+  const host = a?.computerDnsName ?? args.machineId;
+  switch (output.outcome) {
+    case 'submitted':
+      return [
+        `Submitted: Defender accepted the request to lift the app restriction on ${host} (device ${args.machineId}).`,
+        `Action ${a?.id}, status ${a?.status ?? 'unknown'}. Defender applies it when the device next checks in (usually within minutes).`,
+        `Next: follow action ${a?.id} (GET /api/machineactions/${a?.id}) until it reaches Succeeded.`,
+      ].join('\n');
+    case 'already_pending':
+      return [
+        `Already pending: an unrestrict action for ${host} (device ${args.machineId}) was already ${a?.status === 'InProgress' ? 'in progress' : 'pending'}; nothing new was sent.`,
+        `Action ${a?.id}, status ${a?.status ?? 'unknown'}, requested by ${a?.requestor ?? 'unknown'} at ${a?.creationDateTimeUtc ?? 'unknown time'}.`,
+        `Next: follow action ${a?.id} until it reaches a final state; do not send another request.`,
+      ].join('\n');
+    case 'confirmation_required': {
+      const c = output.confirmation!;
+      return [
+        'Confirmation required: nothing has been sent to Defender.',
+        'Show the human exactly this and ask whether to proceed:',
+        `  Lift the app restriction on ${c.preview.hostName ?? `device ${c.preview.machineId}`}`,
+        `  Device: ${describeDevice(c.preview)}`,
+        `  Device id: ${c.preview.machineId}`,
+        ...(c.preview.note ? [`  Note: ${c.preview.note}`] : []),
+        `  Comment: "${c.comment}"`,
+        `  ${CONSEQUENCE}`,
+        `Only if the human explicitly approves, call ${TOOL_NAME} again with the same machineId and comment and confirmationToken "${c.token}".`,
+        `The token works once and expires at ${c.expiresAt}. If the human declines, do not call again.`,
+      ].join('\n');
+    }
+  }
+}
