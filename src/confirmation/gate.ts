@@ -109,7 +109,7 @@ export class ConfirmationGate {
         'Use an MCP client that supports elicitation (form mode), or ask the server\'s operator to set MDE_CONFIRMATION=auto to allow confirmation tokens.',
       );
     }
-    return confirmationToken ? 'redeem_token' : 'issue_token';
+    return confirmationToken?.trim() ? 'redeem_token' : 'issue_token';
   }
 
   /** Redeem a token offline: no request is made to Defender for a bad one. */

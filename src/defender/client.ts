@@ -71,7 +71,8 @@ export class DefenderClient implements DefenderApi {
 
   async getMachine(machineId: string): Promise<Machine> {
     const body = await this.send('read_machine', 'GET', `/api/machines/${encodeURIComponent(machineId)}`);
-    return parseEntity(machineSchema, body, 'Machine');
+    parseEntity(machineSchema, body, 'Machine');
+    return body as Machine;
   }
 
   async unrestrictCodeExecution(machineId: string, comment: string): Promise<MachineAction> {
@@ -83,7 +84,8 @@ export class DefenderClient implements DefenderApi {
     if (!parsed.success) {
       throw new OutcomeUnknownError('Defender accepted the request, but returned a MachineAction this server cannot read.', CHECK_ACTIONS);
     }
-    return parsed.data;
+    // Hand back the object as the API sent it (field order and unknown fields kept), now known to be valid.
+    return body as MachineAction;
   }
 
   async listMachineActions(query: { machineId: string; type?: string }): Promise<MachineAction[]> {
@@ -91,8 +93,8 @@ export class DefenderClient implements DefenderApi {
     if (query.type) clauses.push(`type eq '${query.type}'`);
     const qs = new URLSearchParams({ $filter: clauses.join(' and ') }).toString().replace(/\+/g, '%20');
     const body = await this.send('list_actions', 'GET', `/api/machineactions?${qs}`);
-    const list = parseEntity(machineActionListSchema, body, 'MachineAction list');
-    return [...list.value].sort((a, b) => (b.creationDateTimeUtc ?? '').localeCompare(a.creationDateTimeUtc ?? ''));
+    parseEntity(machineActionListSchema, body, 'MachineAction list');
+    return [...(body as { value: MachineAction[] }).value].sort((a, b) => (b.creationDateTimeUtc ?? '').localeCompare(a.creationDateTimeUtc ?? ''));
   }
 
   /** One API call with auth, timeout, 429 handling and error mapping. Returns the parsed JSON body. */

@@ -17,20 +17,20 @@ export const COMMENT_MAX_LENGTH = 1000;
 // Accepts the id in any case with surrounding whitespace, then normalises it; the JSON Schema pattern
 // clients see is the raw form. Anything else (host names, URLs, paths, inner spaces) is refused here,
 // before any request is built from it.
+const MACHINE_ID_HELP =
+  'machineId must be the 40-character hexadecimal Defender device id (for example 1e5bc9d7e413ddd7902c2932e418702b84d0cc07). Host names, Entra device ids, URLs and paths are not accepted: look the device up in the Defender portal or the devices API first.';
 export const machineIdSchema = z
-  .string()
-  .regex(/^\s*[0-9A-Fa-f]{40}\s*$/, {
-    message:
-      'machineId must be the 40-character hexadecimal Defender device id (for example 1e5bc9d7e413ddd7902c2932e418702b84d0cc07). Host names, Entra device ids, URLs and paths are not accepted: look the device up in the Defender portal or the devices API first.',
-  })
+  .string({ error: MACHINE_ID_HELP })
+  .regex(/^\s*[0-9A-Fa-f]{40}\s*$/, { message: MACHINE_ID_HELP })
   .trim()
   .toLowerCase()
   .describe('The Defender device id: 40 hexadecimal characters, as shown in the Defender portal and the devices API.');
 
+const COMMENT_HELP = 'comment is required: say why the restriction can be lifted (for example the ticket and the clean-up done).';
 export const commentSchema = z
-  .string()
+  .string({ error: COMMENT_HELP })
   .trim()
-  .min(1, { message: 'comment is required: say why the restriction can be lifted (for example the ticket and the clean-up done).' })
+  .min(1, { message: COMMENT_HELP })
   .max(COMMENT_MAX_LENGTH, { message: `comment must be at most ${COMMENT_MAX_LENGTH} characters.` })
   .describe('Why the restriction is lifted; recorded in Defender as the action\'s comment (for example "INC-1234: device cleaned and re-imaged").');
 

@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+// `npm run demo`: builds if needed, starts the server on the embedded simulator, connects a real MCP
+// client that supports elicitation (it prints the confirmation prompt it receives, then accepts), lists
+// the tools, lifts the restriction on a simulated device and prints the MachineAction Defender returned.
+import { execFileSync } from 'node:child_process';
+import { existsSync, statSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const entry = join(root, 'dist', 'cli.js');
+
+function newestMtime(dir) {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+  }
+  return newest;
+}
+if (!existsSync(entry) || statSync(entry).mtimeMs < newestMtime(join(root, 'src'))) {
+  console.log('Building (npm run build)...');
+  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' });
+}
+
+const DEVICE = '1e5bc9d7e413ddd7902c2932e418702b84d0cc07'; // finance-ws-017 in the simulated tenant
+const rule = (title) => console.log(`\n=== ${title} ${'='.repeat(Math.max(0, 70 - title.length))}`);
+
+const client = new Client({ name: 'mde-demo-client', version: '1.0.0' }, { capabilities: { elicitation: { form: {} } } });
+client.setRequestHandler(ElicitRequestSchema, async (request) => {
+  rule('Confirmation prompt shown to the human');
+  console.log(request.params.message);
+  console.log(`\n[demo] Schema asks for: ${JSON.stringify(request.params.requestedSchema.properties)}`);
+  console.log('[demo] The human clicks "Confirm".');
+  return { action: 'accept', content: { confirm: true } };
+});
+
+const transport = new StdioClientTransport({
+  command: process.execPath,
+  args: [entry, '--simulator'],
+  // The SDK passes only a minimal environment to the server: give it what it needs explicitly.
+  env: { PATH: process.env.PATH ?? '' },
+  stderr: 'pipe',
+});
+transport.stderr?.on('data', (chunk) => process.stderr.write(`  [server] ${chunk}`));
+
+try {
+  await client.connect(transport);
+  const info = client.getServerVersion();
+  rule(`Connected to ${info?.name} ${info?.version}`);
+
+  const { tools } = await client.listTools();
+  rule('Tools');
+  for (const t of tools) {
+    const a = t.annotations ?? {};
+    console.log(`- ${t.name}: readOnly=${a.readOnlyHint} destructive=${a.destructiveHint} idempotent=${a.idempotentHint} openWorld=${a.openWorldHint}`);
+  }
+
+  rule(`Calling remove_app_restriction on ${DEVICE}`);
+  const result = await client.callTool({
+    name: 'remove_app_restriction',
+    arguments: { machineId: DEVICE, comment: 'INC-2047: malware removed, device re-scanned clean; lifting restriction' },
+  });
+  if (result.isError) throw new Error(result.content?.[0]?.text ?? 'tool error');
+  rule('Result (text for the agent)');
+  console.log(result.content?.[0]?.text);
+  rule('MachineAction returned by Defender (structured output)');
+  console.log(JSON.stringify(result.structuredContent?.machineAction, null, 2));
+  console.log(`\noutcome: ${result.structuredContent?.outcome}, confirmed by: ${result.structuredContent?.confirmedBy}`);
+  await client.close();
+  process.exit(0);
+} catch (error) {
+  console.error(`Demo failed: ${error instanceof Error ? error.message : String(error)}`);
+  await client.close().catch(() => {});
+  process.exit(1);
+}

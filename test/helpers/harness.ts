@@ -1,0 +1,112 @@
+/**
+ * Protocol-level harness: the real server (createServer) and a real SDK Client over an in-memory linked
+ * transport, with the real DefenderClient talking HTTP to the simulator on loopback. Only the clock-based
+ * waits (Retry-After) are faked, so nothing sleeps for real.
+ */
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import { ElicitRequestSchema, type CallToolResult, type ElicitRequest, type ElicitResult } from '@modelcontextprotocol/sdk/types.js';
+import { simulatorTokenProvider } from '../../src/auth/msal.js';
+import type { ConfirmationMode } from '../../src/config.js';
+import { ConfirmationTokens } from '../../src/confirmation/token.js';
+import { DefenderClient } from '../../src/defender/client.js';
+import { createStderrLogger } from '../../src/log.js';
+import { createServer } from '../../src/server.js';
+import { DefenderSimulator, type SimulatorOptions } from '../../src/simulator/simulator.js';
+
+export const RESTRICTED_DEVICE = '1e5bc9d7e413ddd7902c2932e418702b84d0cc07'; // finance-ws-017, Active
+export const PENDING_DEVICE = '28001a0133878e92a6665e9ba00218e9aa7d25bc'; // hr-laptop-113, unrestrict pending
+export const MAC_DEVICE = 'c4621166a729a3ab6e1d950af5658852165d6334'; // dev-mac-007, unsupported
+export const UNKNOWN_DEVICE = 'ffffffffffffffffffffffffffffffffffffffff';
+
+export type ElicitBehaviour =
+  | 'accept'
+  | 'decline'
+  | 'cancel'
+  | 'accept_false'
+  | 'fail'
+  | ((request: ElicitRequest['params']) => Promise<ElicitResult> | ElicitResult);
+
+export interface HarnessOptions {
+  /** Declare elicitation and answer it so; undefined: the client does not declare elicitation. */
+  elicit?: ElicitBehaviour;
+  confirmation?: ConfirmationMode;
+  skip?: boolean;
+  simulator?: SimulatorOptions;
+  timeoutMs?: number;
+  now?: () => number;
+  tokens?: ConfirmationTokens;
+}
+
+export async function startHarness(opts: HarnessOptions = {}) {
+  const sim = new DefenderSimulator(opts.simulator);
+  const apiUrl = await sim.listen();
+  const logs: string[] = [];
+  const logger = createStderrLogger({ level: 'debug', write: (line) => void logs.push(line) });
+  const sleeps: number[] = [];
+  const api = new DefenderClient({
+    baseUrl: apiUrl,
+    tokens: simulatorTokenProvider(sim.token),
+    timeoutMs: opts.timeoutMs ?? 5_000,
+    logger,
+    sleep: async (ms) => void sleeps.push(ms),
+  });
+  const server = createServer({
+    api,
+    logger,
+    confirmation: { mode: opts.confirmation ?? 'auto', skip: opts.skip ?? false },
+    tokens: opts.tokens,
+    now: opts.now,
+  });
+
+  const prompts: ElicitRequest['params'][] = [];
+  const client = new Client(
+    { name: 'test-client', version: '1.0.0' },
+    { capabilities: opts.elicit ? { elicitation: { form: {} } } : {} },
+  );
+  if (opts.elicit) {
+    const behaviour = opts.elicit;
+    client.setRequestHandler(ElicitRequestSchema, async (request) => {
+      prompts.push(request.params);
+      if (typeof behaviour === 'function') return behaviour(request.params);
+      switch (behaviour) {
+        case 'accept':
+          return { action: 'accept', content: { confirm: true } };
+        case 'accept_false':
+          return { action: 'accept', content: { confirm: false } };
+        case 'decline':
+          return { action: 'decline' };
+        case 'cancel':
+          return { action: 'cancel' };
+        case 'fail':
+          throw new Error('the client could not show the prompt');
+      }
+    });
+  }
+  const [clientTransport, serverTransport] = InMemoryTransport.createLinkedPair();
+  await Promise.all([server.connect(serverTransport), client.connect(clientTransport)]);
+
+  return {
+    sim,
+    apiUrl,
+    client,
+    server,
+    prompts,
+    logs,
+    sleeps,
+    async call(args: Record<string, unknown>): Promise<CallToolResult> {
+      return (await client.callTool({ name: 'remove_app_restriction', arguments: args })) as CallToolResult;
+    },
+    async close() {
+      await client.close();
+      await server.close();
+      await sim.close();
+    },
+  };
+}
+
+export type Harness = Awaited<ReturnType<typeof startHarness>>;
+
+export function textOf(result: CallToolResult): string {
+  return result.content.map((c) => (c.type === 'text' ? c.text : '')).join('\n');
+}

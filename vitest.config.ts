@@ -1,0 +1,16 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+// The HTTPS fake of the Entra token endpoint uses a test CA. Node reads NODE_EXTRA_CA_CERTS only at
+// start-up, so it is set here, before vitest forks its workers (which inherit it), and passed explicitly
+// to every server the process tests spawn.
+process.env.NODE_EXTRA_CA_CERTS = fileURLToPath(new URL('./test/fixtures/tls/ca.pem', import.meta.url));
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 20_000,
+    hookTimeout: 20_000,
+    pool: 'forks',
+  },
+});
