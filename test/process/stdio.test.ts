@@ -1,0 +1,188 @@
+/**
+ * The built server, spawned over stdio, signing in through MSAL against an HTTPS fake of the Entra
+ * token endpoint (self-signed CA trusted through NODE_EXTRA_CA_CERTS) and calling an HTTP fake of the
+ * Defender API. Asserts what crossed the wire.
+ */
+import { execFileSync } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RESTRICTED_DEVICE, PENDING_DEVICE, textOf } from '../helpers/harness.js';
+import {
+  CLIENT_CERT_ENCRYPTED,
+  CLIENT_CERT_PASSWORD,
+  CLIENT_SECRET,
+  baseEnv,
+  runServer,
+  spawnServer,
+  startFakes,
+} from '../helpers/process.js';
+
+const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
+const CLIENT_ID = '11111111-2222-3333-4444-555555555555';
+const COMMENT = 'INC-77: cleaned, lifting restriction';
+
+type Fakes = Awaited<ReturnType<typeof startFakes>>;
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+async function fakes(opts = {}): Promise<Fakes> {
+  const f = await startFakes(opts);
+  cleanups.push(() => f.sim.close());
+  return f;
+}
+function liveEnv(f: Fakes, credential: Record<string, string>): Record<string, string> {
+  return {
+    ...baseEnv(),
+    AZURE_TENANT_ID: TENANT,
+    AZURE_CLIENT_ID: CLIENT_ID,
+    AZURE_AUTHORITY_HOST: f.authorityHost,
+    MDE_API_URL: f.apiUrl,
+    ...credential,
+  };
+}
+async function spawn(opts: Parameters<typeof spawnServer>[0]) {
+  const s = await spawnServer(opts);
+  cleanups.push(() => s.close());
+  return s;
+}
+
+describe('built server over stdio, client secret', () => {
+  it('signs in once through MSAL, confirms by token, posts exactly {"Comment": ...}, and reuses the token', async () => {
+    const f = await fakes();
+    const s = await spawn({ env: liveEnv(f, { AZURE_CLIENT_SECRET: CLIENT_SECRET }) });
+
+    const first = await s.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT });
+    const { confirmation } = first.structuredContent as { confirmation: { token: string } };
+    expect(first.structuredContent).toMatchObject({ outcome: 'confirmation_required' });
+    expect(f.sim.apiRequests('POST')).toHaveLength(0);
+
+    const second = await s.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT, confirmationToken: confirmation.token });
+    expect(second.structuredContent).toMatchObject({ outcome: 'submitted', machineAction: { type: 'UnrestrictCodeExecution', status: 'Pending' } });
+
+    const third = await s.call({ machineId: PENDING_DEVICE, comment: COMMENT });
+    expect(third.structuredContent).toMatchObject({ outcome: 'confirmation_required' });
+
+    // One token request for every call, with the documented scope and client-credentials grant.
+    const tokenRequests = f.sim.tokenRequests();
+    expect(tokenRequests).toHaveLength(1);
+    expect(tokenRequests[0]!.path).toBe(`/${TENANT}/oauth2/v2.0/token`);
+    const form = new URLSearchParams(tokenRequests[0]!.body);
+    expect(form.get('grant_type')).toBe('client_credentials');
+    expect(form.get('client_id')).toBe(CLIENT_ID);
+    expect(form.get('scope')).toBe('https://api.securitycenter.microsoft.com/.default');
+    expect(form.get('client_secret')).toBe(CLIENT_SECRET);
+
+    const api = f.sim.apiRequests();
+    expect(api.map((r) => `${r.method} ${r.path}`)).toEqual([
+      `GET /api/machines/${RESTRICTED_DEVICE}`,
+      `POST /api/machines/${RESTRICTED_DEVICE}/unrestrictCodeExecution`,
+      `GET /api/machines/${PENDING_DEVICE}`,
+    ]);
+    const bearer = api[0]!.headers.authorization!;
+    expect(bearer).toMatch(/^Bearer eyJ/);
+    expect(new Set(api.map((r) => r.headers.authorization))).toEqual(new Set([bearer]));
+    const post = api[1]!;
+    expect(post.body).toBe(`{"Comment":"${COMMENT}"}`);
+    expect(post.headers['content-type']).toBe('application/json');
+
+    // Neither the secret nor the access token appears in anything the server said.
+    const everything = [textOf(first), textOf(second), textOf(third), JSON.stringify([first, second, third]), s.stderr()].join('\n');
+    expect(everything).not.toContain(CLIENT_SECRET);
+    expect(everything).not.toContain(bearer.slice('Bearer '.length));
+    expect(s.stderr()).toMatch(/sign-in: client credentials \(client secret\)/);
+  });
+
+  it('asks through elicitation when the client supports it', async () => {
+    const f = await fakes();
+    const s = await spawn({ env: liveEnv(f, { AZURE_CLIENT_SECRET: CLIENT_SECRET }), elicit: 'accept' });
+    const r = await s.call({ machineId: RESTRICTED_DEVICE.toUpperCase(), comment: COMMENT });
+    expect(r.structuredContent).toMatchObject({ outcome: 'submitted', confirmedBy: 'elicitation' });
+    expect(s.prompts[0]!.message).toContain('finance-ws-017.contoso.com');
+    expect(f.sim.apiRequests('POST')).toHaveLength(1);
+  });
+
+  it('reports a wrong secret with its AADSTS code, never echoing it, and keeps serving', async () => {
+    const f = await fakes();
+    const wrong = 'Wr0ng~secret-that-must-not-leak';
+    const s = await spawn({ env: liveEnv(f, { AZURE_CLIENT_SECRET: wrong }), elicit: 'accept' });
+    const r = await s.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT });
+    expect(r.isError).toBe(true);
+    expect(textOf(r)).toMatch(/authentication/);
+    expect(textOf(r)).toMatch(/AADSTS7000215/);
+    expect(textOf(r)).toMatch(/AZURE_CLIENT_SECRET/);
+    expect(textOf(r) + s.stderr()).not.toContain(wrong);
+    expect(f.sim.apiRequests()).toHaveLength(0);
+    const { tools } = await s.client.listTools();
+    expect(tools).toHaveLength(1);
+  });
+});
+
+describe('built server over stdio, certificate', () => {
+  it('signs in with an encrypted PEM (key + certificate) through a signed client assertion', async () => {
+    const f = await fakes();
+    const s = await spawn({
+      env: liveEnv(f, { AZURE_CLIENT_CERTIFICATE_PATH: CLIENT_CERT_ENCRYPTED, AZURE_CLIENT_CERTIFICATE_PASSWORD: CLIENT_CERT_PASSWORD }),
+      args: ['--dangerously-skip-confirmation'],
+    });
+    const r = await s.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT });
+    expect(r.structuredContent).toMatchObject({ outcome: 'submitted', confirmedBy: 'skipped' });
+    const form = new URLSearchParams(f.sim.tokenRequests()[0]!.body);
+    expect(form.get('client_assertion_type')).toBe('urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
+    expect(form.get('client_assertion')).toMatch(/^eyJ/);
+    expect(form.get('client_secret')).toBeNull();
+    expect(s.stderr()).toMatch(/--dangerously-skip-confirmation/);
+    expect(s.stderr()).not.toContain(CLIENT_CERT_PASSWORD);
+  });
+
+  it('stops at start when the certificate password is wrong', () => {
+    const r = runServer([], {
+      ...baseEnv(),
+      AZURE_TENANT_ID: TENANT,
+      AZURE_CLIENT_ID: CLIENT_ID,
+      AZURE_CLIENT_CERTIFICATE_PATH: CLIENT_CERT_ENCRYPTED,
+      AZURE_CLIENT_CERTIFICATE_PASSWORD: 'not-the-password',
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/password is wrong or missing/);
+    expect(r.stderr).not.toContain('not-the-password');
+    expect(r.stdout).toBe('');
+  });
+});
+
+describe('start-up', () => {
+  it('stops with a message naming each missing variable and flag, and writes nothing to stdout', () => {
+    const r = runServer([], baseEnv());
+    expect(r.status).toBe(2);
+    for (const name of ['AZURE_TENANT_ID', '--tenant-id', 'AZURE_CLIENT_ID', '--client-id', 'AZURE_CLIENT_SECRET', 'AZURE_CLIENT_CERTIFICATE_PATH', '--simulator']) {
+      expect(r.stderr).toContain(name);
+    }
+    expect(r.stdout).toBe('');
+  });
+
+  it('--help lists every setting on stderr and exits 0', () => {
+    const r = runServer(['--help'], baseEnv());
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain('MDE_CONFIRMATION');
+    expect(r.stderr).toContain('--dangerously-skip-confirmation');
+    expect(r.stdout).toBe('');
+  });
+
+  it('--simulator serves the real tool with no credentials', async () => {
+    const s = await spawn({ env: { PATH: process.env.PATH ?? '' }, args: ['--simulator'], elicit: 'accept' });
+    const r = await s.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT });
+    expect(r.structuredContent).toMatchObject({ outcome: 'submitted', machineAction: { machineId: RESTRICTED_DEVICE } });
+    expect(s.stderr()).toMatch(/Simulator mode/);
+  });
+
+  it('npm run demo: connects, confirms by elicitation, and prints the MachineAction', () => {
+    const out = execFileSync(process.execPath, [new URL('../../scripts/demo.mjs', import.meta.url).pathname], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    expect(out).toContain('Confirmation prompt shown to the human');
+    expect(out).toContain('"type": "UnrestrictCodeExecution"');
+    expect(out).toContain('outcome: submitted, confirmed by: elicitation');
+  });
+});

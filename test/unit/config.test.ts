@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigProblems, DEFAULTS, SETTINGS, helpText, parseConfig } from '../../src/config.js';
+
+const LIVE = { AZURE_TENANT_ID: 'tenant-1', AZURE_CLIENT_ID: 'client-1', AZURE_CLIENT_SECRET: 's3cret-value' };
+
+function run(argv: string[], env: Record<string, string | undefined>) {
+  const r = parseConfig(argv, env);
+  if (r.kind !== 'run') throw new Error(`expected run, got ${r.kind}`);
+  return r;
+}
+function problems(argv: string[], env: Record<string, string | undefined>): string[] {
+  try {
+    parseConfig(argv, env);
+  } catch (error) {
+    if (error instanceof ConfigProblems) return [...error.problems];
+    throw error;
+  }
+  throw new Error('expected ConfigProblems');
+}
+
+describe('parseConfig', () => {
+  it('applies the defaults for a client-secret setup', () => {
+    const { config, warnings } = run([], LIVE);
+    expect(config).toEqual({
+      target: 'live',
+      tenantId: 'tenant-1',
+      clientId: 'client-1',
+      credential: { kind: 'secret', secret: 's3cret-value' },
+      authorityHost: DEFAULTS.authorityHost,
+      apiUrl: DEFAULTS.apiUrl,
+      scope: 'https://api.securitycenter.microsoft.com/.default',
+      httpTimeoutMs: 30_000,
+      confirmation: 'auto',
+      skipConfirmation: false,
+    });
+    expect(warnings).toEqual([]);
+  });
+
+  it('lets flags win over the environment', () => {
+    const { config } = run(
+      ['--tenant-id', 'flag-tenant', '--api-url', 'http://127.0.0.1:8080/', '--http-timeout-ms', '1500', '--confirmation', 'elicitation', '--authority-host', 'https://login.microsoftonline.us/'],
+      { ...LIVE, MDE_API_URL: 'https://eu.api.security.microsoft.com', MDE_CONFIRMATION: 'auto' },
+    );
+    expect(config.tenantId).toBe('flag-tenant');
+    expect(config.apiUrl).toBe('http://127.0.0.1:8080');
+    expect(config.authorityHost).toBe('https://login.microsoftonline.us');
+    expect(config.httpTimeoutMs).toBe(1500);
+    expect(config.confirmation).toBe('elicitation');
+  });
+
+  it('takes a certificate with an optional password', () => {
+    const { config } = run([], {
+      AZURE_TENANT_ID: 't',
+      AZURE_CLIENT_ID: 'c',
+      AZURE_CLIENT_CERTIFICATE_PATH: '/etc/app.pem',
+      AZURE_CLIENT_CERTIFICATE_PASSWORD: 'pw',
+    });
+    expect(config.credential).toEqual({ kind: 'certificate', path: '/etc/app.pem', password: 'pw' });
+  });
+
+  it('names every missing setting with its variable and flag at once', () => {
+    const p = problems([], {});
+    expect(p).toHaveLength(3);
+    expect(p[0]).toMatch(/AZURE_TENANT_ID.*--tenant-id/);
+    expect(p[1]).toMatch(/AZURE_CLIENT_ID.*--client-id/);
+    expect(p[2]).toMatch(/AZURE_CLIENT_SECRET.*AZURE_CLIENT_CERTIFICATE_PATH.*--simulator/);
+  });
+
+  it('refuses contradictory and invalid settings', () => {
+    expect(problems([], { ...LIVE, AZURE_CLIENT_CERTIFICATE_PATH: '/x.pem' })[0]).toMatch(/keep exactly one/);
+    expect(problems([], { ...LIVE, MDE_API_URL: 'http://api.example.com' })[0]).toMatch(/MDE_API_URL.*https.*loopback|localhost/);
+    expect(problems([], { ...LIVE, AZURE_AUTHORITY_HOST: 'http://127.0.0.1:1' })[0]).toMatch(/AZURE_AUTHORITY_HOST.*https/);
+    expect(problems([], { ...LIVE, MDE_API_URL: 'not a url' })[0]).toMatch(/absolute URL/);
+    expect(problems([], { ...LIVE, MDE_HTTP_TIMEOUT_MS: '10s' })[0]).toMatch(/MDE_HTTP_TIMEOUT_MS/);
+    expect(problems([], { ...LIVE, MDE_CONFIRMATION: 'never' })[0]).toMatch(/"auto" or "elicitation"/);
+    expect(problems(['--dangerously-skip-confirmation'], { ...LIVE, MDE_CONFIRMATION: 'elicitation' })[0]).toMatch(/contradicts/);
+    expect(problems(['--client-secret', 'x'], LIVE)[0]).toMatch(/--help/);
+    expect(problems([], { ...LIVE, MDE_SIMULATOR: 'maybe' })[0]).toMatch(/MDE_SIMULATOR/);
+  });
+
+  it('accepts http only for loopback hosts', () => {
+    for (const url of ['http://localhost:1', 'http://127.0.0.1:2', 'http://[::1]:3']) {
+      expect(run([], { ...LIVE, MDE_API_URL: url }).config.apiUrl).toBe(url);
+    }
+  });
+
+  it('needs no credentials in simulator mode, from the flag or MDE_SIMULATOR=1, and warns about ignored ones', () => {
+    expect(run(['--simulator'], {}).config.target).toBe('simulator');
+    expect(run([], { MDE_SIMULATOR: '1' }).config.target).toBe('simulator');
+    expect(run([], { MDE_SIMULATOR: '0', ...LIVE }).config.target).toBe('live');
+    expect(run(['--simulator'], LIVE).warnings[0]).toMatch(/ignoring AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET/);
+  });
+
+  it('keeps secrets out of argv: there is no flag for the secret or the certificate password', () => {
+    const flags = SETTINGS.filter((s) => s.secret).map((s) => s.flag);
+    expect(flags).toEqual([undefined, undefined]);
+  });
+
+  it('answers --help with every variable and flag, and --version', () => {
+    const r = parseConfig(['--help'], {});
+    expect(r.kind).toBe('help');
+    const text = helpText();
+    for (const s of SETTINGS) {
+      if (s.env) expect(text).toContain(s.env);
+      if (s.flag) expect(text).toContain(`--${s.flag}`);
+    }
+    expect(parseConfig(['--version'], {}).kind).toBe('version');
+  });
+});

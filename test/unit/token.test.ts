@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { ConfirmationTokens, DEFAULT_TOKEN_TTL_MS } from '../../src/confirmation/token.js';
+
+const subject = { action: 'unrestrict', machineId: '1e5bc9d7e413ddd7902c2932e418702b84d0cc07', comment: 'INC-1: clean' };
+
+describe('ConfirmationTokens', () => {
+  it('redeems a fresh token once for the exact subject, carrying the previewed host name', () => {
+    const tokens = new ConfirmationTokens();
+    const { token } = tokens.issue(subject, 'host-1');
+    expect(tokens.redeem(token, subject)).toEqual({ ok: true, hostName: 'host-1' });
+    expect(tokens.redeem(token, subject)).toEqual({ ok: false, reason: 'replayed' });
+  });
+
+  it('binds action, machine and comment', () => {
+    const tokens = new ConfirmationTokens();
+    const { token } = tokens.issue(subject);
+    expect(tokens.redeem(token, { ...subject, action: 'cancel' })).toEqual({ ok: false, reason: 'mismatch' });
+    expect(tokens.redeem(token, { ...subject, machineId: 'f'.repeat(40) })).toEqual({ ok: false, reason: 'mismatch' });
+    expect(tokens.redeem(token, { ...subject, comment: 'INC-1: clean ' })).toEqual({ ok: false, reason: 'mismatch' });
+  });
+
+  it('expires to the millisecond', () => {
+    let now = 1_000_000;
+    const tokens = new ConfirmationTokens({ now: () => now });
+    const a = tokens.issue(subject);
+    const b = tokens.issue(subject);
+    expect(a.expiresAt.getTime()).toBe(1_000_000 + DEFAULT_TOKEN_TTL_MS);
+    now += DEFAULT_TOKEN_TTL_MS - 1;
+    expect(tokens.redeem(a.token, subject).ok).toBe(true);
+    now += 1;
+    expect(tokens.redeem(b.token, subject)).toEqual({ ok: false, reason: 'expired' });
+  });
+
+  it('rejects tokens signed with another key, and any altered payload', () => {
+    const mine = new ConfirmationTokens();
+    const theirs = new ConfirmationTokens();
+    expect(mine.redeem(theirs.issue(subject).token, subject)).toEqual({ ok: false, reason: 'bad_signature' });
+    const { token } = mine.issue(subject);
+    const [p, v, body, sig] = token.split('.');
+    const payload = JSON.parse(Buffer.from(body!, 'base64url').toString());
+    payload.e += 3_600_000; // extend the expiry
+    const altered = `${p}.${v}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.${sig}`;
+    expect(mine.redeem(altered, subject)).toEqual({ ok: false, reason: 'bad_signature' });
+    expect(mine.redeem('garbage', subject)).toEqual({ ok: false, reason: 'malformed' });
+  });
+
+  it('never puts the comment itself into the token', () => {
+    const { token } = new ConfirmationTokens().issue({ ...subject, comment: 'very-distinctive-comment' });
+    expect(Buffer.from(token.split('.')[2]!, 'base64url').toString()).not.toContain('very-distinctive-comment');
+  });
+});
