@@ -66,7 +66,7 @@ describe('with elicitation', () => {
     expect(prompt.message).toContain(COMMENT);
     expect(prompt.message).toContain('Finance Workstations');
     expect(prompt.message).toMatch(/any application run/);
-    expect(prompt.requestedSchema).toMatchObject({
+    expect((prompt as { requestedSchema?: unknown }).requestedSchema).toMatchObject({
       type: 'object',
       properties: { confirm: { type: 'boolean' } },
       required: ['confirm'],
