@@ -140,7 +140,10 @@ export function createRemoveAppRestrictionTool(deps: RemoveAppRestrictionDeps) {
     const actions = await deps.api.listMachineActions({ machineId, type: ACTION_TYPE });
     // Filter here too: a proxy or an older API version may ignore $filter.
     return actions.find(
-      (a) => a.machineId?.toLowerCase() === machineId && a.type === ACTION_TYPE && OPEN_ACTION_STATUSES.has(a.status ?? ''),
+      (a) =>
+        (a.machineId == null || a.machineId.toLowerCase() === machineId) &&
+        (a.type == null || a.type === ACTION_TYPE) &&
+        OPEN_ACTION_STATUSES.has(a.status ?? ''),
     );
   }
 
@@ -151,11 +154,19 @@ export function createRemoveAppRestrictionTool(deps: RemoveAppRestrictionDeps) {
       action = await deps.api.unrestrictCodeExecution(args.machineId, args.comment);
     } catch (error) {
       if (error instanceof AlreadyInProgressError) {
-        const pending = await findOpenAction(args.machineId);
+        let pending: MachineAction | undefined;
+        try {
+          pending = await findOpenAction(args.machineId);
+        } catch (lookupError) {
+          // Defender said it is in progress; we only could not read which action it is (e.g. no Machine.Read.All).
+          const why = lookupError instanceof Error ? lookupError.message : String(lookupError);
+          deps.logger.warning(`Could not look up the pending action for ${args.machineId}: ${why}`);
+          return result({ outcome: 'already_pending', confirmedBy }, args, `The pending action could not be read: ${why}`);
+        }
         if (!pending) {
           throw new UpstreamError(
             'Defender says an action is already in progress for this device, but no pending or in-progress unrestrict action was found.',
-            'Another kind of action (for example isolation) may be running: check the device\'s Action center in the Defender portal, then call again later.',
+            'Another action on the device (for example a restriction or an isolation) may still be running: check the device\'s Action center in the Defender portal, then call again later.',
             error.upstream,
           );
         }
@@ -236,8 +247,9 @@ export function toPreview(machineId: string, m: Machine): DevicePreview {
 }
 
 /** Structured output plus a short text for clients that only show text. */
-function result(output: Output, args: Args): CallToolResult {
-  return { content: [{ type: 'text', text: summary(output, args) }], structuredContent: output as unknown as Record<string, unknown> };
+function result(output: Output, args: Args, note?: string): CallToolResult {
+  const text = note ? `${summary(output, args)}\n${note}` : summary(output, args);
+  return { content: [{ type: 'text', text }], structuredContent: output as unknown as Record<string, unknown> };
 }
 
 function summary(output: Output, args: Args): string {
@@ -251,10 +263,13 @@ function summary(output: Output, args: Args): string {
         `Next: follow action ${a?.id} (GET /api/machineactions/${a?.id}) until it reaches Succeeded.`,
       ].join('\n');
     case 'already_pending':
+      if (!a) {
+        return `Already pending: Defender reports an action already in progress for device ${args.machineId}; nothing new was sent.\nNext: check the device's Action center in the Defender portal; do not send another request.`;
+      }
       return [
-        `Already pending: an unrestrict action for ${host} (device ${args.machineId}) was already ${a?.status === 'InProgress' ? 'in progress' : 'pending'}; nothing new was sent.`,
-        `Action ${a?.id}, status ${a?.status ?? 'unknown'}, requested by ${a?.requestor ?? 'unknown'} at ${a?.creationDateTimeUtc ?? 'unknown time'}.`,
-        `Next: follow action ${a?.id} until it reaches a final state; do not send another request.`,
+        `Already pending: an unrestrict action for ${host} (device ${args.machineId}) was already ${a.status === 'InProgress' ? 'in progress' : 'pending'}; nothing new was sent.`,
+        `Action ${a.id}, status ${a.status ?? 'unknown'}, requested by ${a.requestor ?? 'unknown'} at ${a.creationDateTimeUtc ?? 'unknown time'}.`,
+        `Next: follow action ${a.id} until it reaches a final state; do not send another request.`,
       ].join('\n');
     case 'confirmation_required': {
       const c = output.confirmation!;

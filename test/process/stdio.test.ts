@@ -63,7 +63,9 @@ describe('built server over stdio, client secret', () => {
     const third = await s.call({ machineId: PENDING_DEVICE, comment: COMMENT });
     expect(third.structuredContent).toMatchObject({ outcome: 'confirmation_required' });
 
-    // One token request for every call, with the documented scope and client-credentials grant.
+    // One token request for every call, with the documented scope and client-credentials grant, and no
+    // discovery round trip: the authority's metadata is known.
+    expect(f.sim.requests.filter((r) => r.path.includes('.well-known'))).toHaveLength(0);
     const tokenRequests = f.sim.tokenRequests();
     expect(tokenRequests).toHaveLength(1);
     expect(tokenRequests[0]!.path).toBe(`/${TENANT}/oauth2/v2.0/token`);

@@ -459,3 +459,24 @@ describe('API rules', () => {
     expect(posts(x)).toHaveLength(0);
   });
 });
+
+describe('already in progress, when the pending action cannot be read', () => {
+  it('still answers already_pending (without the action) when the lookup is forbidden', async () => {
+    const x = await harness({ skip: true });
+    x.sim.injectFault({ method: 'GET', path: '/api/machineactions' }, { kind: 'status', status: 403, body: '{"error":{"code":"Forbidden","message":"Missing application roles."}}' });
+    const r = await x.call({ machineId: PENDING_DEVICE, comment: COMMENT });
+    expect(r.isError).toBeFalsy();
+    expect(r.structuredContent).toEqual({ outcome: 'already_pending', confirmedBy: 'skipped' });
+    expect(textOf(r)).toMatch(/Machine\.Read\.All/);
+    expect(posts(x)).toHaveLength(1);
+  });
+
+  it('is an error when Defender is busy with another action on the device', async () => {
+    const x = await harness({ skip: true });
+    x.sim.injectFault({ method: 'POST', path: '/unrestrictCodeExecution' }, { kind: 'status', status: 400, body: '{"error":{"code":"ActiveRequestAlreadyExists","message":"Action is already in progress"}}' });
+    const r = await x.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT });
+    expect(r.isError).toBe(true);
+    expect(textOf(r)).toMatch(/no pending or in-progress unrestrict action was found/);
+    expect(posts(x)).toHaveLength(1);
+  });
+});
