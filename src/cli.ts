@@ -5,7 +5,9 @@
  */
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { ConfigProblems, parseConfig, type Config } from './config.js';
+import { NO_AUDIT, JsonlAuditTrail, type AuditTrail } from './audit.js';
 import { DefenderClient } from './defender/client.js';
+import { RateLimiter } from './defender/rate-limiter.js';
 import { ToolError } from './errors.js';
 import { createStderrLogger, type Logger } from './log.js';
 import { createServer } from './server.js';
@@ -47,8 +49,33 @@ async function main(): Promise<number> {
     throw error;
   }
 
-  const api = new DefenderClient({ baseUrl: connection.apiUrl, tokens: connection.tokens, timeoutMs: config.httpTimeoutMs, logger });
-  const server = createServer({ api, logger, confirmation: { mode: config.confirmation, skip: config.skipConfirmation }, secrets });
+  let audit: AuditTrail = NO_AUDIT;
+  if (config.auditLogPath) {
+    const trail = new JsonlAuditTrail(config.auditLogPath);
+    try {
+      const warning = await trail.prepare();
+      if (warning) logger.warning(warning);
+    } catch (error) {
+      process.stderr.write(`mde-app-restriction-mcp: ${(error as Error).message.replace(', so the action was refused: nothing was sent to Defender', '')}\n  Fix MDE_AUDIT_LOG (--audit-log) or unset it.\n`);
+      return 2;
+    }
+    audit = trail;
+  }
+
+  const limiter = new RateLimiter({
+    ...config.rateLimit,
+    onWait: (ms) => logger.info(`Waiting ${Math.ceil(ms / 1000)} s for the Defender API budget (${config.rateLimit.perMinute}/min, ${config.rateLimit.perHour}/h).`),
+  });
+  const api = new DefenderClient({ baseUrl: connection.apiUrl, tokens: connection.tokens, timeoutMs: config.httpTimeoutMs, logger, limiter });
+  const server = createServer({
+    api,
+    logger,
+    confirmation: { mode: config.confirmation, skip: config.skipConfirmation },
+    secrets,
+    audit,
+    policy: config.policy,
+    readOnly: config.readOnly,
+  });
 
   if (config.skipConfirmation) {
     logger.warning(
@@ -56,7 +83,9 @@ async function main(): Promise<number> {
     );
   }
   logger.info(
-    `mde-app-restriction-mcp ${VERSION} on stdio: API ${connection.apiUrl}; sign-in: ${connection.tokens.description}; confirmation: ${config.skipConfirmation ? 'SKIPPED' : config.confirmation}.`,
+    `mde-app-restriction-mcp ${VERSION} on stdio: API ${connection.apiUrl}; sign-in: ${connection.tokens.description}; ` +
+      `confirmation: ${config.skipConfirmation ? 'SKIPPED' : config.confirmation}; ${config.readOnly ? 'read-only; ' : ''}` +
+      `audit: ${config.auditLogPath ?? 'off'}; budget: ${config.rateLimit.perMinute}/min, ${config.rateLimit.perHour}/h.`,
   );
 
   const transport = new StdioServerTransport();

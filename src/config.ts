@@ -23,7 +23,24 @@ export interface Config {
   httpTimeoutMs: number;
   confirmation: ConfirmationMode;
   skipConfirmation: boolean;
+  rateLimit: { perMinute: number; perHour: number; maxWaitMs: number };
+  /** Append-only JSON Lines audit file; undefined: no audit trail. */
+  auditLogPath: string | undefined;
+  policy: Policy;
+  /** Register only read-only tools: the write tools do not exist for clients. */
+  readOnly: boolean;
 }
+
+/** Optional guards, checked before any confirmation prompt. Lists are matched case-insensitively. */
+export interface Policy {
+  allowDeviceGroups: string[];
+  denyDeviceGroups: string[];
+  allowTags: string[];
+  denyTags: string[];
+  commentPattern: RegExp | undefined;
+}
+
+export const NO_POLICY: Policy = { allowDeviceGroups: [], denyDeviceGroups: [], allowTags: [], denyTags: [], commentPattern: undefined };
 
 export type ParseResult =
   | { kind: 'run'; config: Config; warnings: string[] }
@@ -36,6 +53,9 @@ export const DEFAULTS = {
   scope: 'https://api.securitycenter.microsoft.com/.default',
   httpTimeoutMs: 30_000,
   confirmation: 'auto' as ConfirmationMode,
+  rateLimitPerMinute: 100,
+  rateLimitPerHour: 1500,
+  rateLimitMaxWaitMs: 20_000,
 } as const;
 
 interface Setting {
@@ -94,6 +114,51 @@ export const SETTINGS: readonly Setting[] = [
     flag: 'simulator',
     type: 'boolean',
     help: 'Serve the tools against the embedded Defender simulator; no credentials needed (MDE_SIMULATOR=1).',
+  },
+  {
+    env: 'MDE_RATE_LIMIT_PER_MINUTE',
+    flag: 'rate-limit-per-minute',
+    type: 'string',
+    help: `Defender calls allowed in any rolling minute, for this process (default ${DEFAULTS.rateLimitPerMinute}, Defender's budget).`,
+  },
+  {
+    env: 'MDE_RATE_LIMIT_PER_HOUR',
+    flag: 'rate-limit-per-hour',
+    type: 'string',
+    help: `Defender calls allowed in any rolling hour (default ${DEFAULTS.rateLimitPerHour}).`,
+  },
+  {
+    env: 'MDE_RATE_LIMIT_MAX_WAIT_MS',
+    flag: 'rate-limit-max-wait-ms',
+    type: 'string',
+    help: `How long a call may wait for the budget before it fails with the time it frees up (default ${DEFAULTS.rateLimitMaxWaitMs}).`,
+  },
+  {
+    env: 'MDE_AUDIT_LOG',
+    flag: 'audit-log',
+    type: 'string',
+    help: 'Append-only JSON Lines audit file (created with mode 0600). When set and not writable, actions are refused.',
+  },
+  {
+    env: 'MDE_ALLOW_DEVICE_GROUPS',
+    flag: 'allow-device-groups',
+    type: 'string',
+    help: 'Comma-separated device groups (rbacGroupName) the write tools may touch; others are refused.',
+  },
+  { env: 'MDE_DENY_DEVICE_GROUPS', flag: 'deny-device-groups', type: 'string', help: 'Comma-separated device groups the write tools must never touch.' },
+  { env: 'MDE_ALLOW_TAGS', flag: 'allow-tags', type: 'string', help: 'Comma-separated machine tags: a device must carry at least one of them.' },
+  { env: 'MDE_DENY_TAGS', flag: 'deny-tags', type: 'string', help: 'Comma-separated machine tags: a device carrying any of them is refused.' },
+  {
+    env: 'MDE_COMMENT_PATTERN',
+    flag: 'comment-pattern',
+    type: 'string',
+    help: 'A regular expression every comment must match, e.g. "INC-\\d+" to require a ticket reference.',
+  },
+  {
+    env: 'MDE_READ_ONLY',
+    flag: 'read-only',
+    type: 'boolean',
+    help: 'Do not register the write tools at all (MDE_READ_ONLY=1).',
   },
   {
     flag: 'dangerously-skip-confirmation',
@@ -157,12 +222,18 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     return fromEnv === undefined || fromEnv.trim() === '' ? undefined : fromEnv.trim();
   };
 
-  let simulator = values.simulator === true;
-  const simulatorEnv = env.MDE_SIMULATOR?.trim().toLowerCase();
-  if (simulatorEnv !== undefined && !simulator) {
-    if (TRUE_WORDS.has(simulatorEnv)) simulator = true;
-    else if (!FALSE_WORDS.has(simulatorEnv)) problems.push(`MDE_SIMULATOR must be 1 or 0 (got "${env.MDE_SIMULATOR}").`);
-  }
+  /** A switch: the flag, or its variable set to 1/true/yes/on (0/false/no/off/empty: off). */
+  const readSwitch = (envName: string, flag: string): boolean => {
+    if (values[flag] === true) return true;
+    const text = env[envName]?.trim().toLowerCase();
+    if (text === undefined || FALSE_WORDS.has(text)) return false;
+    if (TRUE_WORDS.has(text)) return true;
+    problems.push(`${envName} must be 1 or 0 (got "${env[envName]}").`);
+    return false;
+  };
+  const simulator = readSwitch('MDE_SIMULATOR', 'simulator');
+  const readOnly = readSwitch('MDE_READ_ONLY', 'read-only');
+
 
   const tenantId = read('AZURE_TENANT_ID', 'tenant-id');
   const clientId = read('AZURE_CLIENT_ID', 'client-id');
@@ -236,6 +307,48 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     );
   }
 
+  const wholeNumber = (envName: string, flag: string, fallback: number, min: number, max: number): number => {
+    const text = read(envName, flag);
+    if (text === undefined) return fallback;
+    const n = Number(text);
+    if (!/^\d+$/.test(text) || n < min || n > max) {
+      problems.push(`${envName} (--${flag}) must be a whole number from ${min} to ${max} (got "${text}").`);
+      return fallback;
+    }
+    return n;
+  };
+  const rateLimit = {
+    perMinute: wholeNumber('MDE_RATE_LIMIT_PER_MINUTE', 'rate-limit-per-minute', DEFAULTS.rateLimitPerMinute, 1, 1_000_000),
+    perHour: wholeNumber('MDE_RATE_LIMIT_PER_HOUR', 'rate-limit-per-hour', DEFAULTS.rateLimitPerHour, 1, 100_000_000),
+    maxWaitMs: wholeNumber('MDE_RATE_LIMIT_MAX_WAIT_MS', 'rate-limit-max-wait-ms', DEFAULTS.rateLimitMaxWaitMs, 0, 3_600_000),
+  };
+  if (rateLimit.perHour < rateLimit.perMinute) {
+    problems.push('MDE_RATE_LIMIT_PER_HOUR must not be smaller than MDE_RATE_LIMIT_PER_MINUTE.');
+  }
+
+  const list = (envName: string, flag: string) =>
+    (read(envName, flag) ?? '')
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x !== '');
+  let commentPattern: RegExp | undefined;
+  const patternText = read('MDE_COMMENT_PATTERN', 'comment-pattern');
+  if (patternText !== undefined) {
+    try {
+      commentPattern = new RegExp(patternText, 'u');
+    } catch (error) {
+      problems.push(`MDE_COMMENT_PATTERN (--comment-pattern) is not a valid regular expression: ${(error as Error).message}.`);
+    }
+  }
+  const policy: Policy = {
+    allowDeviceGroups: list('MDE_ALLOW_DEVICE_GROUPS', 'allow-device-groups'),
+    denyDeviceGroups: list('MDE_DENY_DEVICE_GROUPS', 'deny-device-groups'),
+    allowTags: list('MDE_ALLOW_TAGS', 'allow-tags'),
+    denyTags: list('MDE_DENY_TAGS', 'deny-tags'),
+    commentPattern,
+  };
+  const auditLogPath = read('MDE_AUDIT_LOG', 'audit-log');
+
   if (problems.length > 0) throw new ConfigProblems(problems);
   return {
     kind: 'run',
@@ -250,6 +363,10 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
       httpTimeoutMs,
       confirmation,
       skipConfirmation,
+      rateLimit,
+      auditLogPath,
+      policy,
+      readOnly,
     },
     warnings,
   };

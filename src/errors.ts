@@ -14,6 +14,8 @@ export type ErrorKind =
   | 'upstream'
   | 'timeout'
   | 'outcome_unknown'
+  | 'policy'
+  | 'audit_unavailable'
   | 'configuration';
 
 export interface UpstreamDetails {
@@ -99,6 +101,24 @@ export class TimeoutError extends ToolError {
 export class OutcomeUnknownError extends ToolError {
   constructor(message: string, nextStep: string) {
     super('outcome_unknown', message, nextStep);
+  }
+}
+
+/** A policy guard refused the call; nothing was sent. */
+export class PolicyError extends ToolError {
+  constructor(
+    readonly rule: string,
+    message: string,
+    nextStep: string,
+  ) {
+    super('policy', message, nextStep);
+  }
+}
+
+/** The audit trail is configured but cannot be written: the action is refused (fail closed). */
+export class AuditUnavailableError extends ToolError {
+  constructor(message: string, nextStep: string) {
+    super('audit_unavailable', message, nextStep);
   }
 }
 

@@ -4,19 +4,27 @@
  */
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import type { ConfirmationMode } from './config.js';
+import { NO_AUDIT, type AuditTrail } from './audit.js';
+import { NO_POLICY, type ConfirmationMode, type Policy } from './config.js';
 import { ConfirmationGate, type Elicitor } from './confirmation/gate.js';
 import { ConfirmationTokens } from './confirmation/token.js';
 import type { DefenderApi } from './defender/client.js';
 import { ToolError, renderError } from './errors.js';
 import type { Logger } from './log.js';
 import { createRemoveAppRestrictionTool } from './tools/remove-app-restriction.js';
+import { createWriteGuard } from './tools/write-guard.js';
 import { VERSION } from './version.js';
 
 export interface ServerDeps {
   api: DefenderApi;
   logger: Logger;
   confirmation: { mode: ConfirmationMode; skip: boolean };
+  /** Audit trail for write tools; none when omitted. */
+  audit?: AuditTrail;
+  /** Policy guards for write tools; none when omitted. */
+  policy?: Policy;
+  /** Register only read-only tools. */
+  readOnly?: boolean;
   /** Signs confirmation tokens; a fresh random key per process when omitted. */
   tokens?: ConfirmationTokens;
   /** Values that must never appear in a result (client secret, certificate password). */
@@ -55,8 +63,20 @@ export function createServer(deps: ServerDeps): McpServer {
     elicitor,
   });
 
-  const tool = createRemoveAppRestrictionTool({ api: deps.api, gate, logger: deps.logger, now: deps.now });
-  server.registerTool(tool.name, tool.config, guard(tool.name, tool.handler, deps));
+  const writeGuard = createWriteGuard({
+    api: deps.api,
+    gate,
+    audit: deps.audit ?? NO_AUDIT,
+    policy: deps.policy ?? NO_POLICY,
+    logger: deps.logger,
+    clientInfo: () => server.server.getClientVersion(),
+  });
+
+  // In read-only mode the write tools are not registered at all: clients never see them.
+  if (!deps.readOnly) {
+    const tool = createRemoveAppRestrictionTool({ api: deps.api, guard: writeGuard, now: deps.now });
+    server.registerTool(tool.name, tool.config, guard(tool.name, tool.handler, deps));
+  }
   return server;
 }
 

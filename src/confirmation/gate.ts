@@ -65,8 +65,8 @@ export type ConfirmationPath =
   | 'skipped_by_flag';
 
 export type GateDecision =
-  | { kind: 'confirmed'; path: 'elicitation_accepted' | 'token_redeemed' | 'skipped_by_flag'; hostName?: string }
-  | { kind: 'token_issued'; token: string; expiresAt: Date };
+  | { kind: 'confirmed'; path: 'elicitation_accepted' | 'token_redeemed' | 'skipped_by_flag'; hostName?: string; confirmationId?: string }
+  | { kind: 'token_issued'; token: string; expiresAt: Date; confirmationId: string };
 
 /** Thrown when the gate says no; carries the path for the audit trail. */
 export class GateRefusal extends NotConfirmedError {
@@ -123,12 +123,12 @@ export class ConfirmationGate {
         result.reason,
       );
     }
-    return { kind: 'confirmed', path: 'token_redeemed', hostName: result.hostName };
+    return { kind: 'confirmed', path: 'token_redeemed', hostName: result.hostName, confirmationId: result.confirmationId };
   }
 
   issue(request: ActionRequest, preview: DevicePreview): GateDecision {
-    const { token, expiresAt } = this.opts.tokens.issue(request, preview.hostName ?? undefined);
-    return { kind: 'token_issued', token, expiresAt };
+    const { token, expiresAt, confirmationId } = this.opts.tokens.issue(request, preview.hostName ?? undefined);
+    return { kind: 'token_issued', token, expiresAt, confirmationId };
   }
 
   async elicit(request: ActionRequest, preview: DevicePreview): Promise<GateDecision> {

@@ -26,7 +26,9 @@ interface Payload {
 
 export type TokenRejection = 'malformed' | 'bad_signature' | 'mismatch' | 'expired' | 'replayed';
 
-export type RedeemResult = { ok: true; hostName: string | undefined } | { ok: false; reason: TokenRejection };
+export type RedeemResult =
+  | { ok: true; hostName: string | undefined; confirmationId: string }
+  | { ok: false; reason: TokenRejection };
 
 export const REJECTION_TEXT: Record<TokenRejection, string> = {
   malformed: 'the confirmation token is not one this server issued (malformed)',
@@ -38,6 +40,8 @@ export const REJECTION_TEXT: Record<TokenRejection, string> = {
 
 const b64url = (buf: Buffer | string) => Buffer.from(buf).toString('base64url');
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('base64url');
+/** A public name for one token (for the audit trail), from which the token cannot be rebuilt. */
+const confirmationId = (nonce: string) => `c-${sha256(`id:${nonce}`).slice(0, 16)}`;
 
 export class ConfirmationTokens {
   private readonly key: Buffer;
@@ -52,7 +56,7 @@ export class ConfirmationTokens {
     this.now = opts.now ?? Date.now;
   }
 
-  issue(subject: TokenSubject, hostName?: string): { token: string; expiresAt: Date } {
+  issue(subject: TokenSubject, hostName?: string): { token: string; expiresAt: Date; confirmationId: string } {
     const payload: Payload = {
       a: subject.action,
       m: subject.machineId,
@@ -62,7 +66,7 @@ export class ConfirmationTokens {
       ...(hostName ? { h: hostName } : {}),
     };
     const body = b64url(JSON.stringify(payload));
-    return { token: `${TOKEN_PREFIX}.${body}.${this.sign(body)}`, expiresAt: new Date(payload.e) };
+    return { token: `${TOKEN_PREFIX}.${body}.${this.sign(body)}`, expiresAt: new Date(payload.e), confirmationId: confirmationId(payload.n) };
   }
 
   /** Check a token against the request it must match; on success it is spent. */
@@ -87,7 +91,7 @@ export class ConfirmationTokens {
     if (!(typeof payload.e === 'number' && this.now() < payload.e)) return { ok: false, reason: 'expired' };
     if (this.redeemed.has(payload.n)) return { ok: false, reason: 'replayed' };
     this.redeemed.set(payload.n, payload.e);
-    return { ok: true, hostName: payload.h };
+    return { ok: true, hostName: payload.h, confirmationId: confirmationId(payload.n) };
   }
 
   private sign(body: string): string {

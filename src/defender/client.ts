@@ -17,6 +17,7 @@ import {
   type UpstreamDetails,
 } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { RateLimiter } from './rate-limiter.js';
 import {
   apiErrorSchema,
   machineActionListSchema,
@@ -47,6 +48,9 @@ export interface DefenderClientOptions {
   max429Retries?: number;
   /** The longest single wait on Retry-After; a longer demand fails fast with the time to wait. */
   maxRetryWaitMs?: number;
+  /** The process-wide call budget; every attempt, retries included, takes a slot. */
+  limiter?: RateLimiter;
+  now?: () => number;
 }
 
 const CHECK_ACTIONS =
@@ -103,6 +107,7 @@ export class DefenderClient implements DefenderApi {
     let retried401 = false;
     for (let attempt = 0; ; attempt++) {
       const token = await this.opts.tokens.getToken();
+      await this.opts.limiter?.acquire();
       const controller = new AbortController();
       const timer = setTimeout(() => controller.abort(), this.opts.timeoutMs);
       let status: number;
@@ -130,6 +135,8 @@ export class DefenderClient implements DefenderApi {
 
       if (status === 429) {
         const waitMs = retryAfterMs(headers.get('retry-after'), attempt);
+        // Hold every other call too: Defender counts them against the same budget.
+        this.opts.limiter?.pauseUntil((this.opts.now ?? Date.now)() + Math.min(waitMs, this.maxRetryWaitMs));
         if (attempt < this.max429Retries && waitMs <= this.maxRetryWaitMs) {
           this.opts.logger.info(`Defender API rate limit (429) on ${op}; retrying in ${Math.ceil(waitMs / 1000)} s.`);
           await this.sleep(waitMs);

@@ -5,10 +5,10 @@
 import { z } from 'zod';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { DefenderApi } from '../defender/client.js';
-import { OPEN_ACTION_STATUSES, machineActionSchema, type Machine, type MachineAction } from '../defender/schemas.js';
-import { AlreadyInProgressError, OutcomeUnknownError, PermissionError, UpstreamError } from '../errors.js';
-import type { Logger } from '../log.js';
-import { describeDevice, type ActionRequest, type ConfirmationGate, type DevicePreview } from '../confirmation/gate.js';
+import { OPEN_ACTION_STATUSES, machineActionSchema, type MachineAction } from '../defender/schemas.js';
+import { AlreadyInProgressError, OutcomeUnknownError, UpstreamError } from '../errors.js';
+import { describeDevice, type DevicePreview } from '../confirmation/gate.js';
+import type { ConfirmedBy, createWriteGuard } from './write-guard.js';
 
 export const TOOL_NAME = 'remove_app_restriction';
 export const ACTION_TYPE = 'UnrestrictCodeExecution';
@@ -96,8 +96,7 @@ export const CONSEQUENCE =
 
 export interface RemoveAppRestrictionDeps {
   api: DefenderApi;
-  gate: ConfirmationGate;
-  logger: Logger;
+  guard: ReturnType<typeof createWriteGuard>;
   now?: () => number;
 }
 
@@ -106,8 +105,9 @@ type Output = {
   outcome: 'submitted' | 'already_pending' | 'confirmation_required';
   machineAction?: MachineAction;
   confirmation?: { token: string; expiresAt: string; preview: DevicePreview; comment: string };
-  confirmedBy?: 'elicitation' | 'token' | 'skipped';
+  confirmedBy?: ConfirmedBy;
 };
+type Sent = { outcome: 'submitted' | 'already_pending'; action?: MachineAction; httpStatus?: number; note?: string };
 
 /**
  * Defender answers a duplicate request either with HTTP 400 or with a 201 carrying the older pending
@@ -120,21 +120,8 @@ export function createRemoveAppRestrictionTool(deps: RemoveAppRestrictionDeps) {
   const now = deps.now ?? Date.now;
   /** Ids of actions this process reported as newly submitted (bounded; only for recognising repeats). */
   const submittedIds = new Set<string>();
-
-  async function readPreview(machineId: string): Promise<DevicePreview> {
-    let machine: Machine;
-    try {
-      machine = await deps.api.getMachine(machineId);
-    } catch (error) {
-      // Without Machine.Read.All the preview falls back to the id; the write may still be allowed.
-      if (error instanceof PermissionError) {
-        deps.logger.warning('Device preview unavailable (HTTP 403 on GET /api/machines): the app may lack Machine.Read.All.');
-        return { ...emptyPreview(machineId), note: 'Device details are unavailable: the app lacks the Machine.Read.All permission. Check the id in the Defender portal.' };
-      }
-      throw error; // 404 ends the call here: there is nothing to confirm.
-    }
-    return toPreview(machineId, machine);
-  }
+  /** POSTs under way, by device: a concurrent call for the same device joins it instead of sending again. */
+  const inFlight = new Map<string, Promise<Sent>>();
 
   async function findOpenAction(machineId: string): Promise<MachineAction | undefined> {
     const actions = await deps.api.listMachineActions({ machineId, type: ACTION_TYPE });
@@ -147,7 +134,7 @@ export function createRemoveAppRestrictionTool(deps: RemoveAppRestrictionDeps) {
     );
   }
 
-  async function submit(args: Args, confirmedBy: Output['confirmedBy']): Promise<CallToolResult> {
+  async function post(args: Args): Promise<Sent> {
     const sentAt = now();
     let action: MachineAction;
     try {
@@ -160,8 +147,7 @@ export function createRemoveAppRestrictionTool(deps: RemoveAppRestrictionDeps) {
         } catch (lookupError) {
           // Defender said it is in progress; we only could not read which action it is (e.g. no Machine.Read.All).
           const why = lookupError instanceof Error ? lookupError.message : String(lookupError);
-          deps.logger.warning(`Could not look up the pending action for ${args.machineId}: ${why}`);
-          return result({ outcome: 'already_pending', confirmedBy }, args, `The pending action could not be read: ${why}`);
+          return { outcome: 'already_pending', httpStatus: 400, note: `The pending action could not be read: ${why}` };
         }
         if (!pending) {
           throw new UpstreamError(
@@ -170,12 +156,12 @@ export function createRemoveAppRestrictionTool(deps: RemoveAppRestrictionDeps) {
             error.upstream,
           );
         }
-        return result({ outcome: 'already_pending', machineAction: pending, confirmedBy }, args);
+        return { outcome: 'already_pending', action: pending, httpStatus: 400 };
       }
       if (error instanceof OutcomeUnknownError) {
         // Never re-send blindly: see whether Defender holds an action for it.
         const pending = await findOpenAction(args.machineId).catch(() => undefined);
-        if (pending) return result({ outcome: 'already_pending', machineAction: pending, confirmedBy }, args);
+        if (pending) return { outcome: 'already_pending', action: pending };
       }
       throw error;
     }
@@ -188,62 +174,43 @@ export function createRemoveAppRestrictionTool(deps: RemoveAppRestrictionDeps) {
       if (submittedIds.size >= 1000) submittedIds.clear();
       submittedIds.add(action.id);
     }
-    return result({ outcome: olderPending ? 'already_pending' : 'submitted', machineAction: action, confirmedBy }, args);
+    return { outcome: olderPending ? 'already_pending' : 'submitted', action, httpStatus: 201 };
+  }
+
+  /** At most one POST per device at a time; a concurrent call gets the same action as already_pending. */
+  async function postOnce(args: Args): Promise<Sent> {
+    const running = inFlight.get(args.machineId);
+    if (running) {
+      const first = await running.catch(() => undefined);
+      if (first?.action) return { outcome: 'already_pending', action: first.action };
+    }
+    const attempt = post(args).finally(() => inFlight.delete(args.machineId));
+    inFlight.set(args.machineId, attempt);
+    return attempt;
   }
 
   async function handler(args: Args): Promise<CallToolResult> {
-    const request: ActionRequest = {
-      action: 'unrestrict',
-      verb: 'Lift the app restriction',
-      consequence: CONSEQUENCE,
-      machineId: args.machineId,
-      comment: args.comment,
-    };
-    switch (deps.gate.plan(args.confirmationToken)) {
-      case 'skip':
-        deps.logger.warning(`Confirmation skipped by --dangerously-skip-confirmation: lifting the app restriction on ${args.machineId}.`);
-        return submit(args, 'skipped');
-      case 'redeem_token':
-        deps.gate.redeem(request, args.confirmationToken ?? '');
-        return submit(args, 'token');
-      case 'elicit': {
-        const preview = await readPreview(args.machineId);
-        await deps.gate.elicit(request, preview);
-        return submit(args, 'elicitation');
-      }
-      case 'issue_token': {
-        const preview = await readPreview(args.machineId);
-        const decision = deps.gate.issue(request, preview);
-        if (decision.kind !== 'token_issued') throw new Error('unreachable: issue() returns a token');
-        return result(
-          {
-            outcome: 'confirmation_required',
-            confirmation: { token: decision.token, expiresAt: decision.expiresAt.toISOString(), preview, comment: args.comment },
+    return deps.guard({
+      tool: TOOL_NAME,
+      request: { action: 'unrestrict', verb: 'Lift the app restriction', consequence: CONSEQUENCE, machineId: args.machineId, comment: args.comment },
+      confirmationToken: args.confirmationToken,
+      confirmationRequired: ({ token, expiresAt, preview }) =>
+        result({ outcome: 'confirmation_required', confirmation: { token, expiresAt, preview, comment: args.comment } }, args),
+      execute: async (confirmedBy) => {
+        const sent = await postOnce(args);
+        return {
+          result: result({ outcome: sent.outcome, ...(sent.action ? { machineAction: sent.action } : {}), confirmedBy }, args, sent.note),
+          audit: {
+            outcome: sent.outcome,
+            ...(sent.httpStatus !== undefined ? { httpStatus: sent.httpStatus } : {}),
+            ...(sent.action ? { machineActionId: sent.action.id, machineActionStatus: sent.action.status ?? undefined } : {}),
           },
-          args,
-        );
-      }
-    }
+        };
+      },
+    });
   }
 
   return { name: TOOL_NAME, config: { title: annotations.title, description, inputSchema: inputShape, outputSchema: outputShape, annotations }, handler };
-}
-
-function emptyPreview(machineId: string): DevicePreview {
-  return { machineId, hostName: null, osPlatform: null, osVersion: null, deviceGroup: null, healthStatus: null, lastSeen: null, tags: [] };
-}
-
-export function toPreview(machineId: string, m: Machine): DevicePreview {
-  return {
-    machineId,
-    hostName: m.computerDnsName ?? null,
-    osPlatform: m.osPlatform ?? null,
-    osVersion: m.version ?? null,
-    deviceGroup: m.rbacGroupName ?? null,
-    healthStatus: m.healthStatus ?? null,
-    lastSeen: m.lastSeen ?? null,
-    tags: m.machineTags ?? [],
-  };
 }
 
 /** Structured output plus a short text for clients that only show text. */

@@ -7,9 +7,11 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { ElicitRequestSchema, type CallToolResult, type ElicitRequest, type ElicitResult } from '@modelcontextprotocol/sdk/types.js';
 import { simulatorTokenProvider } from '../../src/auth/msal.js';
-import type { ConfirmationMode } from '../../src/config.js';
+import type { AuditTrail } from '../../src/audit.js';
+import { NO_POLICY, type ConfirmationMode, type Policy } from '../../src/config.js';
 import { ConfirmationTokens } from '../../src/confirmation/token.js';
 import { DefenderClient } from '../../src/defender/client.js';
+import { RateLimiter, type RateLimiterOptions } from '../../src/defender/rate-limiter.js';
 import { createStderrLogger } from '../../src/log.js';
 import { createServer } from '../../src/server.js';
 import { DefenderSimulator, type SimulatorOptions } from '../../src/simulator/simulator.js';
@@ -36,6 +38,10 @@ export interface HarnessOptions {
   timeoutMs?: number;
   now?: () => number;
   tokens?: ConfirmationTokens;
+  rateLimit?: Partial<RateLimiterOptions>;
+  audit?: AuditTrail;
+  policy?: Partial<Policy>;
+  readOnly?: boolean;
 }
 
 export async function startHarness(opts: HarnessOptions = {}) {
@@ -43,13 +49,22 @@ export async function startHarness(opts: HarnessOptions = {}) {
   const apiUrl = await sim.listen();
   const logs: string[] = [];
   const logger = createStderrLogger({ level: 'debug', write: (line) => void logs.push(line) });
+  // A fake clock for every wait (Retry-After, the rate budget): sleeping advances it at once.
+  const clock = { now: Date.now() };
   const sleeps: number[] = [];
+  const sleep = async (ms: number) => {
+    sleeps.push(ms);
+    clock.now += ms;
+  };
+  const limiter = new RateLimiter({ perMinute: 100, perHour: 1500, maxWaitMs: 20_000, ...opts.rateLimit, now: () => clock.now, sleep });
   const api = new DefenderClient({
     baseUrl: apiUrl,
     tokens: simulatorTokenProvider(sim.token),
     timeoutMs: opts.timeoutMs ?? 5_000,
     logger,
-    sleep: async (ms) => void sleeps.push(ms),
+    sleep,
+    limiter,
+    now: () => clock.now,
   });
   const server = createServer({
     api,
@@ -57,6 +72,9 @@ export async function startHarness(opts: HarnessOptions = {}) {
     confirmation: { mode: opts.confirmation ?? 'auto', skip: opts.skip ?? false },
     tokens: opts.tokens,
     now: opts.now,
+    audit: opts.audit,
+    policy: opts.policy ? { ...NO_POLICY, ...opts.policy } : undefined,
+    readOnly: opts.readOnly,
   });
 
   const prompts: ElicitRequest['params'][] = [];
@@ -94,6 +112,8 @@ export async function startHarness(opts: HarnessOptions = {}) {
     prompts,
     logs,
     sleeps,
+    clock,
+    limiter,
     async call(args: Record<string, unknown>): Promise<CallToolResult> {
       return (await client.callTool({ name: 'remove_app_restriction', arguments: args })) as CallToolResult;
     },

@@ -32,8 +32,37 @@ describe('parseConfig', () => {
       httpTimeoutMs: 30_000,
       confirmation: 'auto',
       skipConfirmation: false,
+      rateLimit: { perMinute: 100, perHour: 1500, maxWaitMs: 20_000 },
+      auditLogPath: undefined,
+      policy: { allowDeviceGroups: [], denyDeviceGroups: [], allowTags: [], denyTags: [], commentPattern: undefined },
+      readOnly: false,
     });
     expect(warnings).toEqual([]);
+  });
+
+  it('parses the rate budget, audit log, policy guards and read-only mode', () => {
+    const { config } = run(['--read-only', '--deny-tags', 'Production, Tier0 ,'], {
+      ...LIVE,
+      MDE_RATE_LIMIT_PER_MINUTE: '50',
+      MDE_RATE_LIMIT_PER_HOUR: '700',
+      MDE_RATE_LIMIT_MAX_WAIT_MS: '0',
+      MDE_AUDIT_LOG: '/var/log/mde/audit.jsonl',
+      MDE_ALLOW_DEVICE_GROUPS: 'Finance Workstations,HR',
+      MDE_COMMENT_PATTERN: 'INC-\\d+',
+    });
+    expect(config.rateLimit).toEqual({ perMinute: 50, perHour: 700, maxWaitMs: 0 });
+    expect(config.auditLogPath).toBe('/var/log/mde/audit.jsonl');
+    expect(config.policy.allowDeviceGroups).toEqual(['Finance Workstations', 'HR']);
+    expect(config.policy.denyTags).toEqual(['Production', 'Tier0']);
+    expect(config.policy.commentPattern?.test('INC-42 cleaned')).toBe(true);
+    expect(config.readOnly).toBe(true);
+    expect(run([], { ...LIVE, MDE_READ_ONLY: 'true' }).config.readOnly).toBe(true);
+  });
+
+  it('refuses a bad rate budget or comment pattern', () => {
+    expect(problems([], { ...LIVE, MDE_RATE_LIMIT_PER_MINUTE: '0' })[0]).toMatch(/MDE_RATE_LIMIT_PER_MINUTE/);
+    expect(problems([], { ...LIVE, MDE_RATE_LIMIT_PER_MINUTE: '200', MDE_RATE_LIMIT_PER_HOUR: '100' })[0]).toMatch(/not be smaller/);
+    expect(problems([], { ...LIVE, MDE_COMMENT_PATTERN: 'INC-(' })[0]).toMatch(/not a valid regular expression/);
   });
 
   it('lets flags win over the environment', () => {

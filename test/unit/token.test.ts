@@ -7,7 +7,7 @@ describe('ConfirmationTokens', () => {
   it('redeems a fresh token once for the exact subject, carrying the previewed host name', () => {
     const tokens = new ConfirmationTokens();
     const { token } = tokens.issue(subject, 'host-1');
-    expect(tokens.redeem(token, subject)).toEqual({ ok: true, hostName: 'host-1' });
+    expect(tokens.redeem(token, subject)).toMatchObject({ ok: true, hostName: 'host-1' });
     expect(tokens.redeem(token, subject)).toEqual({ ok: false, reason: 'replayed' });
   });
 

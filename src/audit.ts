@@ -1,0 +1,93 @@
+/**
+ * The audit trail: an append-only JSON Lines file (mode 0600). For every write a tool attempts, an
+ * `intent` record is written and flushed to disk before the request goes out, and an `outcome` record
+ * after; a call that ends without a request (declined, token issued or rejected, refused by policy)
+ * leaves a `not_sent` record. Records share a request id. If the file cannot be written, the action is
+ * refused. Secrets and tokens never enter a record: the confirmation is identified by a fingerprint.
+ */
+import { open, stat } from 'node:fs/promises';
+import { AuditUnavailableError } from './errors.js';
+
+export type AuditEvent = 'intent' | 'outcome' | 'not_sent';
+
+export interface AuditRecord {
+  time: string;
+  requestId: string;
+  event: AuditEvent;
+  tool: string;
+  action: string;
+  client: { name: string; version: string } | null;
+  machineId: string;
+  hostName: string | null;
+  comment: string;
+  /** How the human's confirmation went: elicitation_accepted, token_redeemed, skipped_by_flag, ... */
+  confirmation: string;
+  /** Ties a token_issued record to its token_redeemed one; not the token. */
+  confirmationId?: string;
+  tokenRejection?: string;
+  /** Why nothing was sent (not_sent), or the policy rule that refused. */
+  reason?: string;
+  /** The MachineAction an action targets (cancel). */
+  targetActionId?: string;
+  httpStatus?: number;
+  outcome?: string;
+  machineActionId?: string;
+  machineActionStatus?: string;
+  errorKind?: string;
+  errorCode?: string;
+}
+
+export interface AuditTrail {
+  readonly enabled: boolean;
+  /** Append and flush one record; throws AuditUnavailableError when it cannot. */
+  write(record: Omit<AuditRecord, 'time'>): Promise<void>;
+}
+
+export const NO_AUDIT: AuditTrail = { enabled: false, write: async () => undefined };
+
+export class JsonlAuditTrail implements AuditTrail {
+  readonly enabled = true;
+  constructor(
+    readonly path: string,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Create the file if needed (0600) and prove it is writable, at start-up. Returns a warning, if any. */
+  async prepare(): Promise<string | undefined> {
+    try {
+      const fh = await open(this.path, 'a', 0o600);
+      await fh.close();
+      const mode = (await stat(this.path)).mode & 0o777;
+      if (mode & 0o077) {
+        return `The audit log ${this.path} is readable by others (mode ${mode.toString(8)}); consider chmod 600.`;
+      }
+      return undefined;
+    } catch (error) {
+      throw this.unavailable(error);
+    }
+  }
+
+  async write(record: Omit<AuditRecord, 'time'>): Promise<void> {
+    const line = `${JSON.stringify({ time: new Date(this.now()).toISOString(), ...record })}\n`;
+    try {
+      // One append per record (atomic with O_APPEND), flushed before the caller goes on.
+      const fh = await open(this.path, 'a', 0o600);
+      try {
+        await fh.appendFile(line, 'utf8');
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+    } catch (error) {
+      throw this.unavailable(error);
+    }
+  }
+
+  private unavailable(error: unknown): AuditUnavailableError {
+    const code = (error as NodeJS.ErrnoException).code ?? (error instanceof Error ? error.message : String(error));
+    return new AuditUnavailableError(
+      `The audit log ${this.path} cannot be written (${code}), so the action was refused: nothing was sent to Defender.`,
+      'Ask the operator to fix MDE_AUDIT_LOG (the path, its folder, permissions, free disk space), then call again.',
+    );
+  }
+}
