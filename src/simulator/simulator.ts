@@ -72,6 +72,8 @@ export class DefenderSimulator {
   /** A token the Defender endpoints accept without a sign-in (simulator mode). */
   readonly token = `sim-${randomBytes(12).toString('hex')}`;
   roles: string[];
+  /** Called with each request as it arrives, before it is answered (tests use it to observe ordering). */
+  onRequest: ((request: RecordedRequest) => void) | undefined;
   duplicateBehavior: 'error' | 'return_pending';
   private readonly now: () => number;
   private readonly machines = new Map<string, SimMachine & { restrictedState: boolean }>();
@@ -172,7 +174,9 @@ export class DefenderSimulator {
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v.join(', ') : (v ?? '');
     const method = req.method ?? 'GET';
-    this.requests.push({ method, path: url.pathname, query: Object.fromEntries(url.searchParams), headers, body, seq: this.seq++ });
+    const recorded = { method, path: url.pathname, query: Object.fromEntries(url.searchParams), headers, body, seq: this.seq++ };
+    this.requests.push(recorded);
+    this.onRequest?.(recorded);
 
     const rule = this.faults.find((f) => f.remaining > 0 && (!f.method || f.method === method) && f.path.test(url.pathname));
     if (rule) {
