@@ -125,6 +125,7 @@ async function connect(config: Config, logger: Logger) {
     authorityHost: config.authorityHost,
     scope: config.scope,
     logger,
+    timeoutMs: config.httpTimeoutMs,
   });
   return { apiUrl: config.apiUrl, tokens, close: async () => undefined };
 }

@@ -17,6 +17,8 @@ export interface MsalOptions {
   authorityHost: string;
   scope: string;
   logger: Logger;
+  /** Bound on one sign-in (MSAL's own HTTP client has none). */
+  timeoutMs?: number;
 }
 
 export interface CertificateCredential {
@@ -118,6 +120,7 @@ export function createMsalTokenProvider(opts: MsalOptions): TokenProvider {
         expiresOnMs: result.expiresOn ? result.expiresOn.getTime() : Date.now() + 60 * 60_000,
       };
     },
+    { timeoutMs: opts.timeoutMs, authorityHost: opts.authorityHost },
   );
 }
 
@@ -156,6 +159,13 @@ export function toAuthenticationError(error: unknown, authorityHost: string): Au
     return new AuthenticationError(
       `Could not reach the Entra ID token endpoint at ${authorityHost} (${e.errorCode ?? 'network error'}).`,
       'Check AZURE_AUTHORITY_HOST, the network path to it, and any proxy or TLS interception; then retry.',
+    );
+  }
+  const refusal = aadsts !== undefined || /^(invalid_|unauthorized_client|access_denied)/.test(e.errorCode ?? '');
+  if (!refusal) {
+    return new AuthenticationError(
+      `The Entra ID sign-in failed: the token endpoint at ${authorityHost} gave an answer that could not be used${e.errorCode ? ` [${e.errorCode}]` : ''}: ${firstSentence.slice(0, 200)}`,
+      'Retry in a moment; if it repeats, check that AZURE_AUTHORITY_HOST is an Entra ID endpoint and that no proxy rewrites its answers.',
     );
   }
   const hint = (aadsts && AADSTS_HINTS[aadsts]) ?? 'Check AZURE_TENANT_ID, AZURE_CLIENT_ID and the credential, then retry.';

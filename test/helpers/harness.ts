@@ -6,7 +6,9 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { ElicitRequestSchema, type CallToolResult, type ElicitRequest, type ElicitResult } from '@modelcontextprotocol/sdk/types.js';
-import { simulatorTokenProvider } from '../../src/auth/msal.js';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { createMsalTokenProvider, simulatorTokenProvider } from '../../src/auth/msal.js';
 import type { AuditTrail } from '../../src/audit.js';
 import { NO_POLICY, type ConfirmationMode, type Policy } from '../../src/config.js';
 import { ConfirmationTokens } from '../../src/confirmation/token.js';
@@ -20,6 +22,8 @@ export const RESTRICTED_DEVICE = '1e5bc9d7e413ddd7902c2932e418702b84d0cc07'; // 
 export const PENDING_DEVICE = '28001a0133878e92a6665e9ba00218e9aa7d25bc'; // hr-laptop-113, unrestrict pending
 export const MAC_DEVICE = 'c4621166a729a3ab6e1d950af5658852165d6334'; // dev-mac-007, unsupported
 export const UNKNOWN_DEVICE = 'ffffffffffffffffffffffffffffffffffffffff';
+export const CLIENT_SECRET = 'Sup3r~S3cret.Value_for-tests';
+export const tlsFixture = (name: string) => fileURLToPath(new URL(`../fixtures/tls/${name}`, import.meta.url));
 
 export type ElicitBehaviour =
   | 'accept'
@@ -42,10 +46,12 @@ export interface HarnessOptions {
   audit?: AuditTrail;
   policy?: Partial<Policy>;
   readOnly?: boolean;
+  /** Sign in through MSAL (client secret) against the simulator's HTTPS token endpoint, instead of a fixed token. */
+  msal?: boolean;
 }
 
 export async function startHarness(opts: HarnessOptions = {}) {
-  const sim = new DefenderSimulator(opts.simulator);
+  const sim = new DefenderSimulator({ clientSecret: CLIENT_SECRET, ...opts.simulator });
   const apiUrl = await sim.listen();
   const logs: string[] = [];
   const logger = createStderrLogger({ level: 'debug', write: (line) => void logs.push(line) });
@@ -57,9 +63,22 @@ export async function startHarness(opts: HarnessOptions = {}) {
     clock.now += ms;
   };
   const limiter = new RateLimiter({ perMinute: 100, perHour: 1500, maxWaitMs: 20_000, ...opts.rateLimit, now: () => clock.now, sleep });
+  let tokens = simulatorTokenProvider(sim.token);
+  if (opts.msal) {
+    const authorityHost = await sim.listen({ tls: { key: readFileSync(tlsFixture('server.key')), cert: readFileSync(tlsFixture('server.pem')) } });
+    tokens = createMsalTokenProvider({
+      tenantId: 'contoso-tenant',
+      clientId: 'harness-client',
+      credential: { kind: 'secret', secret: CLIENT_SECRET },
+      authorityHost,
+      scope: 'https://api.securitycenter.microsoft.com/.default',
+      logger,
+      timeoutMs: opts.timeoutMs ?? 5_000,
+    });
+  }
   const api = new DefenderClient({
     baseUrl: apiUrl,
-    tokens: simulatorTokenProvider(sim.token),
+    tokens,
     timeoutMs: opts.timeoutMs ?? 5_000,
     logger,
     sleep,

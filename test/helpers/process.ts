@@ -10,6 +10,9 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { ElicitRequestSchema, type CallToolResult, type ElicitRequest } from '@modelcontextprotocol/sdk/types.js';
 import { DefenderSimulator, type SimulatorOptions } from '../../src/simulator/simulator.js';
+import { CLIENT_SECRET } from './harness.js';
+
+export { CLIENT_SECRET };
 
 export const ENTRY = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 const tls = (name: string) => fileURLToPath(new URL(`../fixtures/tls/${name}`, import.meta.url));
@@ -17,7 +20,6 @@ export const CA_PATH = tls('ca.pem');
 export const CLIENT_CERT_PLAIN = tls('client-plain.pem');
 export const CLIENT_CERT_ENCRYPTED = tls('client-encrypted.pem');
 export const CLIENT_CERT_PASSWORD = 'test-cert-password';
-export const CLIENT_SECRET = 'Sup3r~S3cret.Value_for-tests';
 
 /** The Defender API fake over http and the Entra token endpoint fake over https, sharing one simulator. */
 export async function startFakes(opts: SimulatorOptions = {}) {
