@@ -75,8 +75,11 @@ export class ConfirmationTokens {
     const parts = token.trim().split('.');
     if (parts.length !== 4 || `${parts[0]}.${parts[1]}` !== TOKEN_PREFIX) return { ok: false, reason: 'malformed' };
     const body = parts[2] ?? '';
-    const given = Buffer.from(parts[3] ?? '', 'base64url');
-    const expected = Buffer.from(this.sign(body), 'base64url');
+    // Compare the exact text: base64url decoding skips stray characters, so decoded bytes could match
+    // for a token that is not the one issued.
+    if (!/^[A-Za-z0-9_-]+$/.test(body) || !/^[A-Za-z0-9_-]+$/.test(parts[3] ?? '')) return { ok: false, reason: 'malformed' };
+    const given = Buffer.from(parts[3] ?? '', 'ascii');
+    const expected = Buffer.from(this.sign(body), 'ascii');
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: 'bad_signature' };
 
     let payload: Payload;
