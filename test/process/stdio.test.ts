@@ -4,6 +4,9 @@
  * Defender API. Asserts what crossed the wire.
  */
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RESTRICTED_DEVICE, PENDING_DEVICE, textOf } from '../helpers/harness.js';
 import {
@@ -117,6 +120,40 @@ describe('built server over stdio, client secret', () => {
     expect(f.sim.apiRequests()).toHaveLength(0);
     const { tools } = await s.client.listTools();
     expect(tools).toHaveLength(1);
+  });
+});
+
+describe('built server over stdio, audit trail', () => {
+  it('never writes the secret, the access token or a confirmation token into the audit log', async () => {
+    const f = await fakes();
+    const dir = mkdtempSync(join(tmpdir(), 'mde-audit-'));
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const auditPath = join(dir, 'audit.jsonl');
+    const s = await spawn({ env: { ...liveEnv(f, { AZURE_CLIENT_SECRET: CLIENT_SECRET }), MDE_AUDIT_LOG: auditPath } });
+    const first = await s.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT });
+    const token = (first.structuredContent as { confirmation: { token: string } }).confirmation.token;
+    await s.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT, confirmationToken: token });
+    await s.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT, confirmationToken: token }); // replay: rejected
+
+    const raw = readFileSync(auditPath, 'utf8');
+    const records = raw.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(records.map((r) => `${r.event}:${r.confirmation}`)).toEqual([
+      'not_sent:token_issued',
+      'intent:token_redeemed',
+      'outcome:token_redeemed',
+      'not_sent:token_rejected',
+    ]);
+    expect(records[1]).toMatchObject({ client: { name: 'process-test-client', version: '1.0.0' }, hostName: 'finance-ws-017.contoso.com' });
+    const accessToken = f.sim.apiRequests()[0]!.headers.authorization!.slice('Bearer '.length);
+    for (const secret of [CLIENT_SECRET, accessToken, token, token.split('.')[3]!]) expect(raw).not.toContain(secret);
+    expect(statSync(auditPath).mode & 0o777).toBe(0o600);
+  });
+
+  it('stops at start when the audit log cannot be created', () => {
+    const r = runServer(['--simulator', '--audit-log', '/proc/definitely/not/here.jsonl'], baseEnv());
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/audit log .* cannot be written/);
+    expect(r.stderr).toMatch(/MDE_AUDIT_LOG/);
   });
 });
 
