@@ -117,23 +117,17 @@ async function connect(config: Config, logger: Logger) {
     logger.info(`Simulator mode: serving a simulated Defender tenant at ${apiUrl} (no real devices are touched).`);
     return { apiUrl, tokens: simulatorTokenProvider(simulator.token), close: () => simulator.close() };
   }
-  const { createMsalTokenProvider } = await import('./auth/msal.js');
-  const tokens = createMsalTokenProvider({
-    tenantId: config.tenantId,
-    clientId: config.clientId,
-    credential: config.credential!,
-    authorityHost: config.authorityHost,
-    scope: config.scope,
-    logger,
-    timeoutMs: config.httpTimeoutMs,
-  });
+  const { createTokenProvider } = await import('./auth/providers.js');
+  const tokens = createTokenProvider(config, logger);
   return { apiUrl: config.apiUrl, tokens, close: async () => undefined };
 }
 
 function secretValues(config: Config): string[] {
   const c = config.credential;
   if (!c) return [];
-  return c.kind === 'secret' ? [c.secret] : c.password ? [c.password] : [];
+  if (c.kind === 'secret') return [c.secret];
+  if (c.kind === 'certificate' && c.password) return [c.password];
+  return [];
 }
 
 main().then(

@@ -9,7 +9,41 @@ export type ConfirmationMode = 'auto' | 'elicitation';
 
 export type Credential =
   | { kind: 'secret'; secret: string }
-  | { kind: 'certificate'; path: string; password: string | undefined };
+  | { kind: 'certificate'; path: string; password: string | undefined }
+  | { kind: 'managed-identity'; userAssignedClientId: string | undefined }
+  | { kind: 'device-code'; tokenCachePath: string | undefined };
+
+export const AUTH_METHODS = ['client-credentials', 'managed-identity', 'device-code'] as const;
+export type AuthMethod = (typeof AUTH_METHODS)[number];
+
+/**
+ * Hosts and token audience per cloud (Defender's government-cloud page; see the README for what is
+ * unconfirmed: the government audiences follow the API host, and MDE_SCOPE overrides them).
+ */
+export const CLOUDS = {
+  commercial: {
+    apiUrl: 'https://api.security.microsoft.com',
+    authorityHost: 'https://login.microsoftonline.com',
+    scope: 'https://api.securitycenter.microsoft.com/.default',
+  },
+  gcc: {
+    apiUrl: 'https://api-gcc.securitycenter.microsoft.us',
+    authorityHost: 'https://login.microsoftonline.com',
+    scope: 'https://api-gcc.securitycenter.microsoft.us/.default',
+  },
+  'gcc-high': {
+    apiUrl: 'https://api-gov.securitycenter.microsoft.us',
+    authorityHost: 'https://login.microsoftonline.us',
+    scope: 'https://api-gov.securitycenter.microsoft.us/.default',
+  },
+  dod: {
+    apiUrl: 'https://api-gov.securitycenter.microsoft.us',
+    authorityHost: 'https://login.microsoftonline.us',
+    scope: 'https://api-gov.securitycenter.microsoft.us/.default',
+  },
+} as const;
+export type CloudName = keyof typeof CLOUDS;
+export const REGIONS = ['us', 'eu', 'uk', 'au', 'swa', 'ina'];
 
 export interface Config {
   /** `simulator`: the embedded Defender simulator, no credentials. `live`: the real API through Entra ID. */
@@ -48,9 +82,7 @@ export type ParseResult =
   | { kind: 'version' };
 
 export const DEFAULTS = {
-  authorityHost: 'https://login.microsoftonline.com',
-  apiUrl: 'https://api.security.microsoft.com',
-  scope: 'https://api.securitycenter.microsoft.com/.default',
+  ...CLOUDS.commercial,
   httpTimeoutMs: 30_000,
   confirmation: 'auto' as ConfirmationMode,
   rateLimitPerMinute: 100,
@@ -83,6 +115,30 @@ export const SETTINGS: readonly Setting[] = [
     type: 'string',
     secret: true,
     help: 'Password of an encrypted private key in that PEM file (environment only).',
+  },
+  {
+    env: 'MDE_AUTH_METHOD',
+    flag: 'auth-method',
+    type: 'string',
+    help: 'client-credentials (default: secret or certificate), managed-identity (in Azure; AZURE_CLIENT_ID picks a user-assigned identity), or device-code (sign in as a person).',
+  },
+  {
+    env: 'MDE_TOKEN_CACHE_PATH',
+    flag: 'token-cache-path',
+    type: 'string',
+    help: 'device-code only: keep the signed-in session in this file (mode 0600) across restarts; memory only when unset.',
+  },
+  {
+    env: 'MDE_CLOUD',
+    flag: 'cloud',
+    type: 'string',
+    help: 'commercial (default), gcc, gcc-high or dod: picks the API host, sign-in host and token scope together.',
+  },
+  {
+    env: 'MDE_REGION',
+    flag: 'region',
+    type: 'string',
+    help: 'Commercial regional API host: us, eu, uk, au, swa or ina (https://<region>.api.security.microsoft.com).',
   },
   {
     env: 'AZURE_AUTHORITY_HOST',
@@ -235,12 +291,29 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
   const readOnly = readSwitch('MDE_READ_ONLY', 'read-only');
 
 
+  const wholeNumber = (envName: string, flag: string, fallback: number, min: number, max: number): number => {
+    const text = read(envName, flag);
+    if (text === undefined) return fallback;
+    const n = Number(text);
+    if (!/^\d+$/.test(text) || n < min || n > max) {
+      problems.push(`${envName} (--${flag}) must be a whole number from ${min} to ${max} (got "${text}").`);
+      return fallback;
+    }
+    return n;
+  };
+
   const tenantId = read('AZURE_TENANT_ID', 'tenant-id');
   const clientId = read('AZURE_CLIENT_ID', 'client-id');
   // Secrets are not trimmed: a secret may legitimately end with a space, however unlikely.
   const secret = env.AZURE_CLIENT_SECRET ? env.AZURE_CLIENT_SECRET : undefined;
   const certificatePath = read('AZURE_CLIENT_CERTIFICATE_PATH', 'client-certificate-path');
   const certificatePassword = env.AZURE_CLIENT_CERTIFICATE_PASSWORD ? env.AZURE_CLIENT_CERTIFICATE_PASSWORD : undefined;
+  const tokenCachePath = read('MDE_TOKEN_CACHE_PATH', 'token-cache-path');
+  const methodText = (read('MDE_AUTH_METHOD', 'auth-method') ?? 'client-credentials').toLowerCase();
+  if (!AUTH_METHODS.includes(methodText as AuthMethod)) {
+    problems.push(`MDE_AUTH_METHOD (--auth-method) must be one of ${AUTH_METHODS.join(', ')} (got "${methodText}").`);
+  }
+  const method = methodText as AuthMethod;
 
   let credential: Credential | undefined;
   if (simulator) {
@@ -252,13 +325,20 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
       read('MDE_API_URL', 'api-url') && 'MDE_API_URL',
     ].filter(Boolean);
     if (ignored.length > 0) warnings.push(`Simulator mode: ignoring ${ignored.join(', ')}.`);
-  } else {
+  } else if (method === 'managed-identity') {
+    // A system-assigned identity needs nothing; AZURE_CLIENT_ID picks a user-assigned one.
+    if (secret || certificatePath) problems.push('MDE_AUTH_METHOD=managed-identity takes no AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH: unset them.');
+    credential = { kind: 'managed-identity', userAssignedClientId: clientId };
+  } else if (method === 'device-code') {
+    if (!tenantId) problems.push('Set AZURE_TENANT_ID (or --tenant-id) to your Entra ID tenant id.');
+    if (!clientId) problems.push('Set AZURE_CLIENT_ID (or --client-id) to the client id of an app registration that allows public client flows.');
+    if (secret || certificatePath) problems.push('MDE_AUTH_METHOD=device-code signs in as a person and takes no AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH: unset them.');
+    credential = { kind: 'device-code', tokenCachePath };
+  } else if (method === 'client-credentials') {
     if (!tenantId) problems.push('Set AZURE_TENANT_ID (or --tenant-id) to your Entra ID tenant id.');
     if (!clientId) problems.push('Set AZURE_CLIENT_ID (or --client-id) to the app registration\'s client id.');
     if (secret && certificatePath) {
-      problems.push(
-        'Both AZURE_CLIENT_SECRET and AZURE_CLIENT_CERTIFICATE_PATH are set: keep exactly one of them.',
-      );
+      problems.push('Both AZURE_CLIENT_SECRET and AZURE_CLIENT_CERTIFICATE_PATH are set: keep exactly one of them.');
     } else if (secret) {
       credential = { kind: 'secret', secret };
       if (certificatePassword) problems.push('AZURE_CLIENT_CERTIFICATE_PASSWORD is set without AZURE_CLIENT_CERTIFICATE_PATH.');
@@ -266,34 +346,43 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
       credential = { kind: 'certificate', path: certificatePath, password: certificatePassword };
     } else {
       problems.push(
-        'Set AZURE_CLIENT_SECRET, or AZURE_CLIENT_CERTIFICATE_PATH (or --client-certificate-path) to a PEM file with the key and certificate. ' +
+        'Set AZURE_CLIENT_SECRET, or AZURE_CLIENT_CERTIFICATE_PATH (or --client-certificate-path) to a PEM file with the key and certificate, ' +
+          'or choose another sign-in with MDE_AUTH_METHOD (managed-identity, device-code). ' +
           'To try the server without a tenant, use --simulator (or MDE_SIMULATOR=1).',
       );
     }
   }
+  if (tokenCachePath && credential?.kind !== 'device-code' && !simulator) {
+    problems.push('MDE_TOKEN_CACHE_PATH (--token-cache-path) only applies to MDE_AUTH_METHOD=device-code.');
+  }
 
-  const authorityHost = checkUrl(read('AZURE_AUTHORITY_HOST', 'authority-host') ?? DEFAULTS.authorityHost, {
+  // The cloud picks the API host, the sign-in host and the token scope together; explicit settings win.
+  const cloudText = (read('MDE_CLOUD', 'cloud') ?? 'commercial').toLowerCase();
+  const cloud = CLOUDS[cloudText as CloudName];
+  if (!cloud) problems.push(`MDE_CLOUD (--cloud) must be one of ${Object.keys(CLOUDS).join(', ')} (got "${cloudText}").`);
+  const region = read('MDE_REGION', 'region')?.toLowerCase();
+  let regionalApiUrl: string | undefined;
+  if (region !== undefined) {
+    if (!REGIONS.includes(region)) problems.push(`MDE_REGION (--region) must be one of ${REGIONS.join(', ')} (got "${region}").`);
+    else if (cloudText !== 'commercial') problems.push(`MDE_REGION applies to the commercial cloud only; MDE_CLOUD=${cloudText} has one API host.`);
+    else regionalApiUrl = `https://${region}.api.security.microsoft.com`;
+  }
+  const defaults = cloud ?? CLOUDS.commercial;
+
+  const authorityHost = checkUrl(read('AZURE_AUTHORITY_HOST', 'authority-host') ?? defaults.authorityHost, {
     names: 'AZURE_AUTHORITY_HOST (--authority-host)',
     allowHttpLoopback: false,
     problems,
   });
   const apiUrl = simulator
     ? 'http://127.0.0.1' // replaced by the simulator's own address at start
-    : checkUrl(read('MDE_API_URL', 'api-url') ?? DEFAULTS.apiUrl, {
+    : checkUrl(read('MDE_API_URL', 'api-url') ?? regionalApiUrl ?? defaults.apiUrl, {
         names: 'MDE_API_URL (--api-url)',
         allowHttpLoopback: true,
         problems,
       });
-  const scope = read('MDE_SCOPE', 'scope') ?? DEFAULTS.scope;
-
-  const timeoutText = read('MDE_HTTP_TIMEOUT_MS', 'http-timeout-ms');
-  let httpTimeoutMs: number = DEFAULTS.httpTimeoutMs;
-  if (timeoutText !== undefined) {
-    const n = Number(timeoutText);
-    if (!/^\d+$/.test(timeoutText) || n < 100 || n > 600_000) {
-      problems.push(`MDE_HTTP_TIMEOUT_MS (--http-timeout-ms) must be a whole number of milliseconds from 100 to 600000 (got "${timeoutText}").`);
-    } else httpTimeoutMs = n;
-  }
+  const scope = read('MDE_SCOPE', 'scope') ?? defaults.scope;
+  const httpTimeoutMs = wholeNumber('MDE_HTTP_TIMEOUT_MS', 'http-timeout-ms', DEFAULTS.httpTimeoutMs, 100, 600_000);
 
   const confirmationText = (read('MDE_CONFIRMATION', 'confirmation') ?? DEFAULTS.confirmation).toLowerCase();
   let confirmation: ConfirmationMode = DEFAULTS.confirmation;
@@ -307,16 +396,6 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     );
   }
 
-  const wholeNumber = (envName: string, flag: string, fallback: number, min: number, max: number): number => {
-    const text = read(envName, flag);
-    if (text === undefined) return fallback;
-    const n = Number(text);
-    if (!/^\d+$/.test(text) || n < min || n > max) {
-      problems.push(`${envName} (--${flag}) must be a whole number from ${min} to ${max} (got "${text}").`);
-      return fallback;
-    }
-    return n;
-  };
   const rateLimit = {
     perMinute: wholeNumber('MDE_RATE_LIMIT_PER_MINUTE', 'rate-limit-per-minute', DEFAULTS.rateLimitPerMinute, 1, 1_000_000),
     perHour: wholeNumber('MDE_RATE_LIMIT_PER_HOUR', 'rate-limit-per-hour', DEFAULTS.rateLimitPerHour, 1, 100_000_000),

@@ -12,6 +12,8 @@ export interface Logger {
   info(message: string): void;
   warning(message: string): void;
   error(message: string): void;
+  /** Also send info and above (redacted) somewhere else, e.g. as MCP logging notifications. */
+  addSink?(sink: (level: Exclude<LogLevel, 'debug'>, message: string) => void): void;
 }
 
 export function createStderrLogger(
@@ -20,15 +22,26 @@ export function createStderrLogger(
   const min = ORDER[opts.level ?? 'info'];
   const secrets = opts.secrets ?? [];
   const write = opts.write ?? ((line: string) => void process.stderr.write(line));
+  const sinks: ((level: Exclude<LogLevel, 'debug'>, message: string) => void)[] = [];
   const emit = (level: LogLevel, message: string) => {
-    if (ORDER[level] < min) return;
-    write(`[mde-app-restriction-mcp] ${level}: ${redact(message, secrets)}\n`);
+    const clean = redact(message, secrets);
+    if (ORDER[level] >= min) write(`[mde-app-restriction-mcp] ${level}: ${clean}\n`);
+    if (level !== 'debug') {
+      for (const sink of sinks) {
+        try {
+          sink(level, clean);
+        } catch {
+          // a sink that fails (e.g. the client went away) must not break the caller
+        }
+      }
+    }
   };
   return {
     debug: (m) => emit('debug', m),
     info: (m) => emit('info', m),
     warning: (m) => emit('warning', m),
     error: (m) => emit('error', m),
+    addSink: (sink) => void sinks.push(sink),
   };
 }
 

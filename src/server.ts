@@ -3,7 +3,8 @@
  * error into an `isError` result with actionable text. Knows nothing about transports or config files.
  */
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
 import { NO_AUDIT, type AuditTrail } from './audit.js';
 import { NO_POLICY, type ConfirmationMode, type Policy } from './config.js';
 import { ConfirmationGate, type Elicitor } from './confirmation/gate.js';
@@ -11,6 +12,10 @@ import { ConfirmationTokens } from './confirmation/token.js';
 import type { DefenderApi } from './defender/client.js';
 import { ToolError, renderError } from './errors.js';
 import type { Logger } from './log.js';
+import { createCancelMachineActionTool } from './tools/cancel-machine-action.js';
+import { createFindMachineTool } from './tools/find-machine.js';
+import { createGetMachineActionTool, type RequestContext } from './tools/get-machine-action.js';
+import { createListMachineActionsTool } from './tools/list-machine-actions.js';
 import { createRemoveAppRestrictionTool } from './tools/remove-app-restriction.js';
 import { createWriteGuard } from './tools/write-guard.js';
 import { VERSION } from './version.js';
@@ -32,6 +37,8 @@ export interface ServerDeps {
   now?: () => number;
   /** How long a human has to answer a confirmation prompt. */
   elicitationTimeoutMs?: number;
+  /** Polling of get_machine_action's waitForCompletion (tests use a fake clock). */
+  polling?: { pollIntervalMs?: number; now?: () => number; sleep?: (ms: number) => Promise<void> };
 }
 
 export const ELICITATION_TIMEOUT_MS = 5 * 60_000;
@@ -40,7 +47,7 @@ export function createServer(deps: ServerDeps): McpServer {
   const server = new McpServer(
     { name: 'mde-app-restriction-mcp', version: VERSION },
     {
-      capabilities: { tools: {} },
+      capabilities: { tools: {}, logging: {} },
       instructions:
         'Lifts Microsoft Defender for Endpoint app-execution restrictions after a human confirms. Never pass a confirmationToken the human has not approved.',
     },
@@ -72,19 +79,55 @@ export function createServer(deps: ServerDeps): McpServer {
     clientInfo: () => server.server.getClientVersion(),
   });
 
+  // What the human should see in the client (retries, budget waits, confirmation outcomes, sign-in
+  // prompts) also goes out as MCP logging notifications; the client's logging/setLevel filters them.
+  deps.logger.addSink?.((level, message) => {
+    if (!server.isConnected()) return;
+    server.server.sendLoggingMessage({ level, logger: 'mde-app-restriction-mcp', data: message }).catch(() => undefined);
+  });
+
+  const register = <A>(tool: { name: string; config: ToolConfig; handler: (args: A, ctx: RequestContext) => Promise<CallToolResult> }) => {
+    assertHints(tool.name, tool.config.annotations);
+    return server.registerTool(tool.name, tool.config as never, guard(tool.name, tool.handler, deps) as never);
+  };
+
+  register(createFindMachineTool({ api: deps.api }));
+  register(createGetMachineActionTool({ api: deps.api, logger: deps.logger, ...deps.polling }));
+  register(createListMachineActionsTool({ api: deps.api }));
   // In read-only mode the write tools are not registered at all: clients never see them.
   if (!deps.readOnly) {
-    const tool = createRemoveAppRestrictionTool({ api: deps.api, guard: writeGuard, now: deps.now });
-    server.registerTool(tool.name, tool.config, guard(tool.name, tool.handler, deps));
+    register(createRemoveAppRestrictionTool({ api: deps.api, guard: writeGuard, now: deps.now }));
+    register(createCancelMachineActionTool({ api: deps.api, guard: writeGuard }));
   }
   return server;
 }
 
+/** What every tool file exports: schemas, annotations and description together. */
+interface ToolConfig {
+  title: string;
+  description: string;
+  inputSchema: Record<string, unknown>;
+  outputSchema: Record<string, unknown>;
+  annotations: { title: string; readOnlyHint: boolean; destructiveHint: boolean; idempotentHint: boolean; openWorldHint: boolean };
+}
+
+/** Registration refuses a mislabelled tool: every hint explicit, and read-only never destructive. */
+function assertHints(name: string, a: ToolConfig['annotations']): void {
+  for (const hint of ['readOnlyHint', 'destructiveHint', 'idempotentHint', 'openWorldHint'] as const) {
+    if (typeof a[hint] !== 'boolean') throw new Error(`Tool ${name} must declare ${hint} explicitly.`);
+  }
+  if (a.readOnlyHint && a.destructiveHint) throw new Error(`Tool ${name} cannot be both read-only and destructive.`);
+}
+
 /** The error boundary: typed errors become `isError` results; nothing escapes to crash the server. */
-function guard<A>(name: string, handler: (args: A) => Promise<CallToolResult>, deps: ServerDeps) {
-  return async (args: A): Promise<CallToolResult> => {
+function guard<A>(name: string, handler: (args: A, ctx: RequestContext) => Promise<CallToolResult>, deps: ServerDeps) {
+  return async (args: A, extra: RequestHandlerExtra<ServerRequest, ServerNotification>): Promise<CallToolResult> => {
     try {
-      return await handler(args);
+      return await handler(args, {
+        signal: extra.signal,
+        progressToken: extra._meta?.progressToken,
+        sendNotification: (n) => extra.sendNotification(n),
+      });
     } catch (error) {
       const text = renderError(error, deps.secrets ?? []);
       if (error instanceof ToolError) deps.logger.info(`${name}: ${text.split('\n')[0]}`);

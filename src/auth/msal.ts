@@ -13,7 +13,7 @@ import { cachedTokenProvider, type TokenProvider } from './token-provider.js';
 export interface MsalOptions {
   tenantId: string;
   clientId: string;
-  credential: Credential;
+  credential: Extract<Credential, { kind: 'secret' | 'certificate' }>;
   authorityHost: string;
   scope: string;
   logger: Logger;
@@ -90,13 +90,7 @@ export function createMsalTokenProvider(opts: MsalOptions): TokenProvider {
             authorityMetadata: JSON.stringify(authorityMetadata(authorityUrl)),
             ...(certificate ? { clientCertificate: certificate } : { clientSecret: (opts.credential as { secret: string }).secret }),
           },
-          system: {
-            loggerOptions: {
-              logLevel: LogLevel.Warning,
-              piiLoggingEnabled: false,
-              loggerCallback: (_level, message) => opts.logger.debug(`msal: ${message}`),
-            },
-          },
+          system: msalSystemOptions(LogLevel.Warning, opts.logger),
         }),
     ));
 
@@ -122,6 +116,17 @@ export function createMsalTokenProvider(opts: MsalOptions): TokenProvider {
     },
     { timeoutMs: opts.timeoutMs, authorityHost: opts.authorityHost },
   );
+}
+
+/** MSAL's own log lines go to our logger at debug level, never with personal data. */
+export function msalSystemOptions(logLevel: number, logger: Logger) {
+  return {
+    loggerOptions: {
+      logLevel,
+      piiLoggingEnabled: false,
+      loggerCallback: (_level: unknown, message: string) => logger.debug(`msal: ${message}`),
+    },
+  };
 }
 
 /** The OpenID metadata MSAL would otherwise download from `{authority}/v2.0/.well-known/openid-configuration`. */

@@ -22,6 +22,7 @@ import {
   apiErrorSchema,
   machineActionListSchema,
   machineActionSchema,
+  machineListSchema,
   machineSchema,
   type Machine,
   type MachineAction,
@@ -31,11 +32,16 @@ export interface DefenderApi {
   getMachine(machineId: string): Promise<Machine>;
   /** POST unrestrictCodeExecution. Throws AlreadyInProgressError on "Action is already in progress". */
   unrestrictCodeExecution(machineId: string, comment: string): Promise<MachineAction>;
-  /** Actions for one device, optionally of one type, newest first. */
-  listMachineActions(query: { machineId: string; type?: string }): Promise<MachineAction[]>;
+  /** Actions for one device, optionally of one type and status, newest first. */
+  listMachineActions(query: { machineId: string; type?: string; status?: string }): Promise<MachineAction[]>;
+  getMachineAction(actionId: string): Promise<MachineAction>;
+  /** POST machineactions/{id}/cancel. */
+  cancelMachineAction(actionId: string, comment: string): Promise<MachineAction>;
+  /** Devices by exact host name, or by host-name prefix. */
+  findMachines(name: string, match: 'exact' | 'prefix'): Promise<Machine[]>;
 }
 
-export type Operation = 'read_machine' | 'unrestrict' | 'list_actions';
+export type Operation = 'read_machine' | 'unrestrict' | 'list_actions' | 'read_action' | 'cancel' | 'find_machines';
 
 export interface DefenderClientOptions {
   baseUrl: string;
@@ -92,18 +98,48 @@ export class DefenderClient implements DefenderApi {
     return body as MachineAction;
   }
 
-  async listMachineActions(query: { machineId: string; type?: string }): Promise<MachineAction[]> {
-    const clauses = [`machineId eq '${query.machineId}'`];
-    if (query.type) clauses.push(`type eq '${query.type}'`);
-    const qs = new URLSearchParams({ $filter: clauses.join(' and ') }).toString().replace(/\+/g, '%20');
-    const body = await this.send('list_actions', 'GET', `/api/machineactions?${qs}`);
+  async listMachineActions(query: { machineId: string; type?: string; status?: string }): Promise<MachineAction[]> {
+    // Values come from validated input (hex ids, enum names); quotes are doubled anyway, as OData wants.
+    const clauses = [`machineId eq '${odata(query.machineId)}'`];
+    if (query.type) clauses.push(`type eq '${odata(query.type)}'`);
+    if (query.status) clauses.push(`status eq '${odata(query.status)}'`);
+    const body = await this.send('list_actions', 'GET', `/api/machineactions?${queryString({ $filter: clauses.join(' and ') })}`);
     parseEntity(machineActionListSchema, body, 'MachineAction list');
     return [...(body as { value: MachineAction[] }).value].sort((a, b) => (b.creationDateTimeUtc ?? '').localeCompare(a.creationDateTimeUtc ?? ''));
   }
 
+  async getMachineAction(actionId: string): Promise<MachineAction> {
+    const body = await this.send('read_action', 'GET', `/api/machineactions/${encodeURIComponent(actionId)}`);
+    parseEntity(machineActionSchema, body, 'MachineAction');
+    return body as MachineAction;
+  }
+
+  async cancelMachineAction(actionId: string, comment: string): Promise<MachineAction> {
+    const body = await this.send('cancel', 'POST', `/api/machineactions/${encodeURIComponent(actionId)}/cancel`, { Comment: comment });
+    const parsed = machineActionSchema.safeParse(body);
+    if (!parsed.success) {
+      throw new OutcomeUnknownError('Defender accepted the cancellation, but returned a MachineAction this server cannot read.', 'Read the action again to see its status.');
+    }
+    return body as MachineAction;
+  }
+
+  async findMachines(name: string, match: 'exact' | 'prefix'): Promise<Machine[]> {
+    const filter = match === 'exact' ? `computerDnsName eq '${odata(name)}'` : `startswith(computerDnsName,'${odata(name)}')`;
+    let body: unknown;
+    try {
+      body = await this.send('find_machines', 'GET', `/api/machines?${queryString({ $filter: filter, $top: '50' })}`);
+    } catch (error) {
+      // The list API answers 404 when no recent device matches.
+      if (error instanceof NotFoundError) return [];
+      throw error;
+    }
+    parseEntity(machineListSchema, body, 'Machine list');
+    return (body as { value: Machine[] }).value;
+  }
+
   /** One API call with auth, timeout, 429 handling and error mapping. Returns the parsed JSON body. */
   private async send(op: Operation, method: 'GET' | 'POST', path: string, payload?: unknown): Promise<unknown> {
-    const isWrite = method === 'POST';
+    const isWrite = WRITES.has(op);
     let retried401 = false;
     for (let attempt = 0; ; attempt++) {
       const token = await this.opts.tokens.getToken();
@@ -197,6 +233,9 @@ export class DefenderClient implements DefenderApi {
   }
 }
 
+const odata = (value: string) => value.replace(/'/g, "''");
+const queryString = (params: Record<string, string>) => new URLSearchParams(params).toString().replace(/\+/g, '%20');
+
 function parseEntity<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } }, body: unknown, what: string): T {
   const parsed = schema.safeParse(body);
   if (!parsed.success) {
@@ -234,9 +273,13 @@ export function errorDetails(text: string): UpstreamDetails & { message?: string
 
 const PERMISSION_FOR: Record<Operation, string> = {
   unrestrict: 'Machine.RestrictExecution',
+  cancel: 'Machine.RestrictExecution',
   read_machine: 'Machine.Read.All',
   list_actions: 'Machine.Read.All',
+  read_action: 'Machine.Read.All',
+  find_machines: 'Machine.Read.All',
 };
+const WRITES: ReadonlySet<Operation> = new Set(['unrestrict', 'cancel']);
 
 /** Map a non-2xx answer (other than 429) to a typed error with the next step. Pure. */
 export function mapErrorResponse(op: Operation, status: number, text: string): ToolError {
@@ -259,22 +302,29 @@ export function mapErrorResponse(op: Operation, status: number, text: string): T
     }
     const permission = PERMISSION_FOR[op];
     return new PermissionError(
-      `The app is not allowed to ${op === 'unrestrict' ? 'lift app restrictions' : 'read devices or actions'} (HTTP 403): it needs the application permission ${permission}.${said}`,
+      `The app is not allowed to ${op === 'unrestrict' ? 'lift app restrictions' : op === 'cancel' ? 'cancel machine actions' : 'read devices or actions'} (HTTP 403): it needs the application permission ${permission}.${said}`,
       `In Entra ID > App registrations > API permissions, add WindowsDefenderATP > Application permissions > ${permission}, then "Grant admin consent" (an administrator must). Tokens pick it up within the hour; restart the server to sign in again at once.`,
       details,
     );
   }
   if (status === 404) {
+    if (op === 'read_action' || op === 'cancel') {
+      return new NotFoundError(
+        `Defender has no machine action with this id (HTTP 404).${said}`,
+        'Check the actionId: it is the GUID returned when the action was requested (list_machine_actions shows a device\'s actions).',
+        details,
+      );
+    }
     return new NotFoundError(
-      op === 'list_actions' ? 'Defender found no such resource (HTTP 404).' : `Defender has no device with this id (HTTP 404).${said}`,
-      'Check the machineId: it is the 40-character device id from the Defender portal or the devices API, and the device must be within the retention period and visible to this app.',
+      op === 'list_actions' || op === 'find_machines' ? `Defender found no such resource (HTTP 404).${said}` : `Defender has no device with this id (HTTP 404).${said}`,
+      'Check the machineId: it is the 40-character device id from the Defender portal or the devices API (find_machine resolves a host name), and the device must be within the retention period and visible to this app.',
       details,
     );
   }
   if (status >= 500) {
     return new UpstreamError(
       `The Defender API failed (HTTP ${status}).${said}`,
-      op === 'unrestrict'
+      WRITES.has(op)
         ? 'Check the device\'s machine actions before retrying: Defender answers a duplicate with the pending action, so a retry is safe but may be redundant.'
         : 'Retry in a minute; if it persists, check the Microsoft 365 service health.',
       details,

@@ -5,6 +5,17 @@
 import { z } from 'zod';
 
 export const MACHINE_ACTION_STATUSES = ['Pending', 'InProgress', 'Succeeded', 'Failed', 'TimeOut', 'Cancelled'] as const;
+export const MACHINE_ACTION_TYPES = [
+  'RunAntiVirusScan',
+  'Offboard',
+  'LiveResponse',
+  'CollectInvestigationPackage',
+  'Isolate',
+  'Unisolate',
+  'StopAndQuarantineFile',
+  'RestrictCodeExecution',
+  'UnrestrictCodeExecution',
+] as const;
 export const FINAL_ACTION_STATUSES: ReadonlySet<string> = new Set(['Succeeded', 'Failed', 'TimeOut', 'Cancelled']);
 export const OPEN_ACTION_STATUSES: ReadonlySet<string> = new Set(['Pending', 'InProgress']);
 
@@ -38,6 +49,7 @@ export const machineSchema = z.looseObject({
 });
 export type Machine = z.infer<typeof machineSchema>;
 
+export const machineListSchema = z.looseObject({ value: z.array(machineSchema) });
 export const machineActionListSchema = z.looseObject({ value: z.array(machineActionSchema) });
 
 /** The documented error shape: `{"error": {"code", "message", "target"}}`. */

@@ -9,54 +9,16 @@ import { OPEN_ACTION_STATUSES, machineActionSchema, type MachineAction } from '.
 import { AlreadyInProgressError, OutcomeUnknownError, UpstreamError } from '../errors.js';
 import { describeDevice, type DevicePreview } from '../confirmation/gate.js';
 import type { ConfirmedBy, createWriteGuard } from './write-guard.js';
+import { commentSchema, confirmationTokenSchema, devicePreviewSchema, machineIdSchema } from './shared.js';
 
 export const TOOL_NAME = 'remove_app_restriction';
 export const ACTION_TYPE = 'UnrestrictCodeExecution';
-export const COMMENT_MAX_LENGTH = 1000;
-
-// Accepts the id in any case with surrounding whitespace, then normalises it; the JSON Schema pattern
-// clients see is the raw form. Anything else (host names, URLs, paths, inner spaces) is refused here,
-// before any request is built from it.
-const MACHINE_ID_HELP =
-  'machineId must be the 40-character hexadecimal Defender device id (for example 1e5bc9d7e413ddd7902c2932e418702b84d0cc07). Host names, Entra device ids, URLs and paths are not accepted: look the device up in the Defender portal or the devices API first.';
-export const machineIdSchema = z
-  .string({ error: MACHINE_ID_HELP })
-  .regex(/^\s*[0-9A-Fa-f]{40}\s*$/, { message: MACHINE_ID_HELP })
-  .trim()
-  .toLowerCase()
-  .describe('The Defender device id: 40 hexadecimal characters, as shown in the Defender portal and the devices API.');
-
-const COMMENT_HELP = 'comment is required: say why the restriction can be lifted (for example the ticket and the clean-up done).';
-export const commentSchema = z
-  .string({ error: COMMENT_HELP })
-  .trim()
-  .min(1, { message: COMMENT_HELP })
-  .max(COMMENT_MAX_LENGTH, { message: `comment must be at most ${COMMENT_MAX_LENGTH} characters.` })
-  .describe('Why the restriction is lifted; recorded in Defender as the action\'s comment (for example "INC-1234: device cleaned and re-imaged").');
 
 export const inputShape = {
   machineId: machineIdSchema,
-  comment: commentSchema,
-  confirmationToken: z
-    .string()
-    .max(4096)
-    .optional()
-    .describe(
-      'Only for clients without elicitation: the token from an earlier `confirmation_required` result, passed back after the human approved that exact preview. Leave it out on the first call.',
-    ),
+  comment: commentSchema.describe('Why the restriction is lifted; recorded in Defender as the action\'s comment (for example "INC-1234: device cleaned and re-imaged").'),
+  confirmationToken: confirmationTokenSchema,
 };
-
-export const devicePreviewSchema = z.object({
-  machineId: z.string(),
-  hostName: z.string().nullable(),
-  osPlatform: z.string().nullable(),
-  osVersion: z.string().nullable(),
-  deviceGroup: z.string().nullable(),
-  healthStatus: z.string().nullable(),
-  lastSeen: z.string().nullable(),
-  tags: z.array(z.string()),
-  note: z.string().optional(),
-});
 
 export const outputShape = {
   outcome: z
@@ -73,6 +35,10 @@ export const outputShape = {
     .optional()
     .describe('For confirmation_required: what the human must approve, and the single-use token to pass back.'),
   confirmedBy: z.enum(['elicitation', 'token', 'skipped']).optional().describe('How the action was confirmed.'),
+  followUp: z
+    .object({ tool: z.literal('get_machine_action'), arguments: z.object({ actionId: z.string(), waitForCompletion: z.boolean() }) })
+    .optional()
+    .describe('How to follow the action to completion.'),
 };
 
 export const annotations = {
@@ -106,6 +72,7 @@ type Output = {
   machineAction?: MachineAction;
   confirmation?: { token: string; expiresAt: string; preview: DevicePreview; comment: string };
   confirmedBy?: ConfirmedBy;
+  followUp?: { tool: 'get_machine_action'; arguments: { actionId: string; waitForCompletion: boolean } };
 };
 type Sent = { outcome: 'submitted' | 'already_pending'; action?: MachineAction; httpStatus?: number; note?: string };
 
@@ -199,7 +166,16 @@ export function createRemoveAppRestrictionTool(deps: RemoveAppRestrictionDeps) {
       execute: async (confirmedBy) => {
         const sent = await postOnce(args);
         return {
-          result: result({ outcome: sent.outcome, ...(sent.action ? { machineAction: sent.action } : {}), confirmedBy }, args, sent.note),
+          result: result(
+            {
+              outcome: sent.outcome,
+              ...(sent.action ? { machineAction: sent.action } : {}),
+              confirmedBy,
+              ...(sent.action ? { followUp: { tool: 'get_machine_action' as const, arguments: { actionId: sent.action.id, waitForCompletion: true } } } : {}),
+            },
+            args,
+            sent.note,
+          ),
           audit: {
             outcome: sent.outcome,
             ...(sent.httpStatus !== undefined ? { httpStatus: sent.httpStatus } : {}),
@@ -227,7 +203,7 @@ function summary(output: Output, args: Args): string {
       return [
         `Submitted: Defender accepted the request to lift the app restriction on ${host} (device ${args.machineId}).`,
         `Action ${a?.id}, status ${a?.status ?? 'unknown'}. Defender applies it when the device next checks in (usually within minutes).`,
-        `Next: follow action ${a?.id} (GET /api/machineactions/${a?.id}) until it reaches Succeeded.`,
+        `Next: follow it with get_machine_action (actionId "${a?.id}", waitForCompletion: true) until it is Succeeded; while it is pending, cancel_machine_action can withdraw it.`,
       ].join('\n');
     case 'already_pending':
       if (!a) {
@@ -236,7 +212,7 @@ function summary(output: Output, args: Args): string {
       return [
         `Already pending: an unrestrict action for ${host} (device ${args.machineId}) was already ${a.status === 'InProgress' ? 'in progress' : 'pending'}; nothing new was sent.`,
         `Action ${a.id}, status ${a.status ?? 'unknown'}, requested by ${a.requestor ?? 'unknown'} at ${a.creationDateTimeUtc ?? 'unknown time'}.`,
-        `Next: follow action ${a.id} until it reaches a final state; do not send another request.`,
+        `Next: follow it with get_machine_action (actionId "${a.id}", waitForCompletion: true); do not send another request.`,
       ].join('\n');
     case 'confirmation_required': {
       const c = output.confirmation!;

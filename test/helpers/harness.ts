@@ -5,7 +5,7 @@
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
-import { ElicitRequestSchema, type CallToolResult, type ElicitRequest, type ElicitResult } from '@modelcontextprotocol/sdk/types.js';
+import { ElicitRequestSchema, LoggingMessageNotificationSchema, type CallToolResult, type ElicitRequest, type ElicitResult } from '@modelcontextprotocol/sdk/types.js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createMsalTokenProvider, simulatorTokenProvider } from '../../src/auth/msal.js';
@@ -51,12 +51,13 @@ export interface HarnessOptions {
 }
 
 export async function startHarness(opts: HarnessOptions = {}) {
-  const sim = new DefenderSimulator({ clientSecret: CLIENT_SECRET, ...opts.simulator });
+  // One fake clock for every wait (Retry-After, the rate budget, polling) and for the simulator's world
+  // (action progress, its rate limit): sleeping advances it at once, so no test sleeps for real.
+  const clock = { now: Date.now() };
+  const sim = new DefenderSimulator({ clientSecret: CLIENT_SECRET, now: () => clock.now, ...opts.simulator });
   const apiUrl = await sim.listen();
   const logs: string[] = [];
   const logger = createStderrLogger({ level: 'debug', write: (line) => void logs.push(line) });
-  // A fake clock for every wait (Retry-After, the rate budget): sleeping advances it at once.
-  const clock = { now: Date.now() };
   const sleeps: number[] = [];
   const sleep = async (ms: number) => {
     sleeps.push(ms);
@@ -92,6 +93,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
     tokens: opts.tokens,
     now: opts.now,
     audit: opts.audit,
+    polling: { now: () => clock.now, sleep },
     policy: opts.policy ? { ...NO_POLICY, ...opts.policy } : undefined,
     readOnly: opts.readOnly,
   });
@@ -101,6 +103,8 @@ export async function startHarness(opts: HarnessOptions = {}) {
     { name: 'test-client', version: '1.0.0' },
     { capabilities: opts.elicit ? { elicitation: { form: {} } } : {} },
   );
+  const notifications: { level: string; data: unknown }[] = [];
+  client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void notifications.push({ level: n.params.level, data: n.params.data }));
   if (opts.elicit) {
     const behaviour = opts.elicit;
     client.setRequestHandler(ElicitRequestSchema, async (request) => {
@@ -132,6 +136,10 @@ export async function startHarness(opts: HarnessOptions = {}) {
     logs,
     sleeps,
     clock,
+    notifications,
+    async tool(name: string, args: Record<string, unknown>): Promise<CallToolResult> {
+      return (await client.callTool({ name, arguments: args })) as CallToolResult;
+    },
     limiter,
     async call(args: Record<string, unknown>): Promise<CallToolResult> {
       return (await client.callTool({ name: 'remove_app_restriction', arguments: args })) as CallToolResult;

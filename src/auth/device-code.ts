@@ -1,0 +1,91 @@
+/**
+ * Delegated sign-in with the device code flow: actions run as the analyst, so the MachineAction's
+ * requestor is the person and their device-group permissions apply. The sign-in prompt never touches
+ * stdout: it goes to the logger, which writes stderr and sends MCP logging notifications to the client.
+ * Tokens live in MSAL's in-memory cache (refreshed silently); MDE_TOKEN_CACHE_PATH keeps them in a 0600
+ * file across restarts.
+ */
+import { chmod, readFile, writeFile } from 'node:fs/promises';
+import type { ICachePlugin } from '@azure/msal-node';
+import { AuthenticationError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { authorityMetadata, msalSystemOptions, toAuthenticationError } from './msal.js';
+import { cachedTokenProvider, type TokenProvider } from './token-provider.js';
+
+export function fileCachePlugin(path: string): ICachePlugin {
+  return {
+    async beforeCacheAccess(context) {
+      try {
+        context.tokenCache.deserialize(await readFile(path, 'utf8'));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
+    },
+    async afterCacheAccess(context) {
+      if (!context.cacheHasChanged) return;
+      await writeFile(path, context.tokenCache.serialize(), { mode: 0o600 });
+      await chmod(path, 0o600); // writeFile's mode applies only to a new file
+    },
+  };
+}
+
+export function createDeviceCodeTokenProvider(opts: {
+  tenantId: string;
+  clientId: string;
+  authorityHost: string;
+  scope: string;
+  tokenCachePath: string | undefined;
+  logger: Logger;
+}): TokenProvider {
+  const authorityUrl = `${opts.authorityHost}/${encodeURIComponent(opts.tenantId)}`;
+  let app: Promise<import('@azure/msal-node').PublicClientApplication> | undefined;
+  const getApp = () =>
+    (app ??= import('@azure/msal-node').then(
+      ({ PublicClientApplication, LogLevel }) =>
+        new PublicClientApplication({
+          auth: {
+            clientId: opts.clientId,
+            authority: authorityUrl,
+            knownAuthorities: [new URL(opts.authorityHost).host],
+            authorityMetadata: JSON.stringify(authorityMetadata(authorityUrl)),
+          },
+          ...(opts.tokenCachePath ? { cache: { cachePlugin: fileCachePlugin(opts.tokenCachePath) } } : {}),
+          system: msalSystemOptions(LogLevel.Warning, opts.logger),
+        }),
+    ));
+
+  return cachedTokenProvider(
+    `delegated device code sign-in (app ${opts.clientId}, tenant ${opts.tenantId}${opts.tokenCachePath ? ', cached on disk' : ', cached in memory'})`,
+    async () => {
+      const pca = await getApp();
+      const scopes = [opts.scope];
+      // A session already signed in (in memory or in the cache file) refreshes silently.
+      const [account] = await pca.getTokenCache().getAllAccounts();
+      if (account) {
+        try {
+          const silent = await pca.acquireTokenSilent({ account, scopes });
+          if (silent?.accessToken) return { accessToken: silent.accessToken, expiresOnMs: silent.expiresOn?.getTime() ?? Date.now() + 60 * 60_000 };
+        } catch (error) {
+          opts.logger.info(`The saved sign-in for ${account.username} could not be refreshed (${(error as { errorCode?: string }).errorCode ?? 'error'}); signing in again.`);
+        }
+      }
+      let result;
+      try {
+        result = await pca.acquireTokenByDeviceCode({
+          scopes,
+          deviceCodeCallback: (response) => {
+            // The human must see this: stderr and the MCP client (logging notification), never stdout.
+            opts.logger.warning(`Sign-in required for Defender: ${response.message}`);
+          },
+        });
+      } catch (error) {
+        throw toAuthenticationError(error, opts.authorityHost);
+      }
+      if (!result?.accessToken) {
+        throw new AuthenticationError('The device code sign-in returned no access token.', 'Call again to restart the sign-in.');
+      }
+      opts.logger.info(`Signed in to Defender as ${result.account?.username ?? 'the user'}.`);
+      return { accessToken: result.accessToken, expiresOnMs: result.expiresOn?.getTime() ?? Date.now() + 60 * 60_000 };
+    },
+  );
+}
