@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm run demo`: builds if needed, starts the server on the embedded simulator, connects a real MCP
 // client that supports elicitation (it prints the confirmation prompt it receives, then accepts), lists
-// the tools, lifts the restriction on a simulated device and prints the MachineAction Defender returned.
+// the tools, finds a device by host name, lifts its restriction, prints the MachineAction Defender
+// returned, and follows the action until the simulated device has applied it.
 import { execFileSync } from 'node:child_process';
 import { existsSync, statSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -26,7 +27,7 @@ if (!existsSync(entry) || statSync(entry).mtimeMs < newestMtime(join(root, 'src'
   execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' });
 }
 
-const DEVICE = '1e5bc9d7e413ddd7902c2932e418702b84d0cc07'; // finance-ws-017 in the simulated tenant
+const HOST = 'finance-ws-017.contoso.com'; // a restricted device in the simulated tenant
 const rule = (title) => console.log(`\n=== ${title} ${'='.repeat(Math.max(0, 70 - title.length))}`);
 
 const client = new Client({ name: 'mde-demo-client', version: '1.0.0' }, { capabilities: { elicitation: { form: {} } } });
@@ -59,10 +60,16 @@ try {
     console.log(`- ${t.name}: readOnly=${a.readOnlyHint} destructive=${a.destructiveHint} idempotent=${a.idempotentHint} openWorld=${a.openWorldHint}`);
   }
 
-  rule(`Calling remove_app_restriction on ${DEVICE}`);
+  rule(`find_machine "${HOST}"`);
+  const found = await client.callTool({ name: 'find_machine', arguments: { name: HOST } });
+  if (found.isError) throw new Error(found.content?.[0]?.text ?? 'find_machine failed');
+  console.log(found.content?.[0]?.text);
+  const device = found.structuredContent.devices[0];
+
+  rule(`remove_app_restriction on ${device.machineId}`);
   const result = await client.callTool({
     name: 'remove_app_restriction',
-    arguments: { machineId: DEVICE, comment: 'INC-2047: malware removed, device re-scanned clean; lifting restriction' },
+    arguments: { machineId: device.machineId, comment: 'INC-2047: malware removed, device re-scanned clean; lifting restriction' },
   });
   if (result.isError) throw new Error(result.content?.[0]?.text ?? 'tool error');
   rule('Result (text for the agent)');
@@ -70,6 +77,19 @@ try {
   rule('MachineAction returned by Defender (structured output)');
   console.log(JSON.stringify(result.structuredContent?.machineAction, null, 2));
   console.log(`\noutcome: ${result.structuredContent?.outcome}, confirmed by: ${result.structuredContent?.confirmedBy}`);
+
+  const { tool, arguments: followArgs } = result.structuredContent.followUp;
+  rule(`${tool} (waitForCompletion) until the device applies it`);
+  const followed = await client.callTool(
+    { name: tool, arguments: { ...followArgs, timeoutSeconds: 30 } },
+    undefined,
+    { onprogress: (p) => console.log(`  progress: ${p.message}`) },
+  );
+  console.log(followed.content?.[0]?.text);
+
+  rule(`find_machine "${HOST}" again`);
+  const after = await client.callTool({ name: 'find_machine', arguments: { name: HOST } });
+  console.log(after.content?.[0]?.text);
   await client.close();
   process.exit(0);
 } catch (error) {

@@ -75,6 +75,8 @@ async function main(): Promise<number> {
     audit,
     policy: config.policy,
     readOnly: config.readOnly,
+    // Simulated actions finish in seconds; real ones in minutes (Defender's documented budget allows it).
+    polling: { pollIntervalMs: config.target === 'simulator' ? 1_000 : 5_000 },
   });
 
   if (config.skipConfirmation) {

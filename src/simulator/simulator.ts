@@ -60,6 +60,8 @@ export interface SimulatorOptions {
   tokenLifetimeSeconds?: number;
   /** Application roles granted to issued tokens. */
   roles?: string[];
+  /** The secret a managed-identity request must carry in X-IDENTITY-HEADER (App Service protocol). */
+  identityHeader?: string;
   requestor?: string;
 }
 
@@ -78,7 +80,10 @@ export class DefenderSimulator {
   private readonly now: () => number;
   private readonly machines = new Map<string, SimMachine & { restrictedState: boolean }>();
   private readonly actions: SimAction[] = [];
-  private readonly issuedTokens = new Map<string, { expiresAt: number; roles: string[] }>();
+  /** Access tokens this simulator accepts, with who they stand for (the MachineAction's requestor). */
+  private readonly issuedTokens = new Map<string, { expiresAt: number; roles: string[]; requestor?: string }>();
+  private readonly refreshTokens = new Map<string, { clientId: string; tenant: string }>();
+  private readonly deviceCodes = new Map<string, { userCode: string; approved: boolean; clientId: string; tenant: string; expiresAt: number }>();
   private readonly faults: FaultRule[] = [];
   private readonly callTimes: number[] = [];
   private readonly servers: Server[] = [];
@@ -122,7 +127,7 @@ export class DefenderSimulator {
   }
 
   tokenRequests(): RecordedRequest[] {
-    return this.requests.filter((r) => r.path.endsWith('/oauth2/v2.0/token'));
+    return this.requests.filter((r) => r.path.endsWith('/oauth2/v2.0/token') || r.path.endsWith('/msi/token'));
   }
 
   machineActions(): SimAction[] {
@@ -208,6 +213,9 @@ export class DefenderSimulator {
     const path = url.pathname.replace(/^\/api\/v1\.0\//, '/api/');
     const tokenPath = path.match(/^\/([^/]+)\/oauth2\/v2\.0\/token$/);
     if (tokenPath && method === 'POST') return this.issueToken(tokenPath[1]!, url, body);
+    const deviceCode = path.match(/^\/([^/]+)\/oauth2\/v2\.0\/devicecode$/);
+    if (deviceCode && method === 'POST') return this.startDeviceCode(deviceCode[1]!, body);
+    if (path.endsWith('/msi/token') && method === 'GET') return this.managedIdentityToken(url, headers);
     const discovery = path.match(/^\/([^/]+)\/v2\.0\/\.well-known\/openid-configuration$/);
     if (discovery && method === 'GET') return this.openIdConfiguration(discovery[1]!, headers, url);
     if (!path.startsWith('/api/')) return apiError(404, 'NotFound', `No route for ${path}`);
@@ -223,11 +231,11 @@ export class DefenderSimulator {
     let m: RegExpMatchArray | null;
     if ((m = path.match(/^\/api\/machines\/([^/]+)\/(unrestrictCodeExecution|restrictCodeExecution)$/)) && method === 'POST') {
       if (!roles.includes('Machine.RestrictExecution')) return missingRole('Machine.RestrictExecution');
-      return this.codeExecution(decodeURIComponent(m[1]!), m[2] === 'restrictCodeExecution' ? 'RestrictCodeExecution' : 'UnrestrictCodeExecution', headers, body);
+      return this.codeExecution(decodeURIComponent(m[1]!), m[2] === 'restrictCodeExecution' ? 'RestrictCodeExecution' : 'UnrestrictCodeExecution', headers, body, grant.requestor);
     }
     if ((m = path.match(/^\/api\/machineactions\/([^/]+)\/cancel$/)) && method === 'POST') {
       if (!roles.includes('Machine.RestrictExecution')) return missingRole('Machine.RestrictExecution');
-      return this.cancel(decodeURIComponent(m[1]!), body);
+      return this.cancel(decodeURIComponent(m[1]!), body, grant.requestor);
     }
     if (method !== 'GET') return apiError(405, 'BadRequest', `Method ${method} is not supported on ${path}`);
     if (!roles.includes('Machine.Read.All')) return missingRole('Machine.Read.All');
@@ -316,7 +324,7 @@ export class DefenderSimulator {
     return ok(200, { '@odata.context': `${ODATA}#MachineActions`, value: list });
   }
 
-  private codeExecution(idOrName: string, type: 'RestrictCodeExecution' | 'UnrestrictCodeExecution', headers: Record<string, string>, body: string): Answer {
+  private codeExecution(idOrName: string, type: 'RestrictCodeExecution' | 'UnrestrictCodeExecution', headers: Record<string, string>, body: string, requestor?: string): Answer {
     if (!(headers['content-type'] ?? '').toLowerCase().startsWith('application/json')) {
       return apiError(415, 'BadRequest', 'Content-Type must be application/json');
     }
@@ -338,12 +346,12 @@ export class DefenderSimulator {
       if (this.duplicateBehavior === 'return_pending') return ok(201, { '@odata.context': `${ODATA}#MachineActions/$entity`, ...open });
       return apiError(400, 'ActiveRequestAlreadyExists', 'Action is already in progress');
     }
-    const action = this.newAction(m, type, comment, this.now(), this.opts.requestor ?? 'b3f1c2d4-5e6f-4a1b-9c8d-7e6f5a4b3c2d', 'Pending');
+    const action = this.newAction(m, type, comment, this.now(), requestor ?? this.opts.requestor ?? APP_REQUESTOR, 'Pending');
     this.actions.push(action);
     return ok(201, { '@odata.context': `${ODATA}#MachineActions/$entity`, ...this.withStatus(action) });
   }
 
-  private cancel(actionId: string, body: string): Answer {
+  private cancel(actionId: string, body: string, requestor?: string): Answer {
     const action = this.actions.find((a) => a.id === actionId);
     if (!action) return apiError(404, 'ResourceNotFound', `Action ${actionId} was not found`);
     let comment: unknown;
@@ -357,7 +365,7 @@ export class DefenderSimulator {
     if (FINAL.has(String(current.status))) return apiError(400, 'BadRequest', `Action is already in a final state (${current.status})`);
     Object.assign(action, {
       fixedStatus: 'Cancelled',
-      cancellationRequestor: this.opts.requestor ?? 'b3f1c2d4-5e6f-4a1b-9c8d-7e6f5a4b3c2d',
+      cancellationRequestor: requestor ?? this.opts.requestor ?? APP_REQUESTOR,
       cancellationComment: comment,
       cancellationDateTimeUtc: new Date(this.now()).toISOString(),
       lastUpdateDateTimeUtc: new Date(this.now()).toISOString(),
@@ -405,6 +413,96 @@ export class DefenderSimulator {
     return { ...visible, status, lastUpdateDateTimeUtc: new Date(updatedMs).toISOString() } as SimAction;
   }
 
+  // ---- delegated sign-in (device code) and managed identity -------------------------------------------
+
+  /** The person signs in on another device: approve the newest (or the given) pending device code. */
+  approveDeviceCode(userCode?: string): boolean {
+    const entry = [...this.deviceCodes.values()].reverse().find((d) => !d.approved && (!userCode || d.userCode === userCode));
+    if (!entry) return false;
+    entry.approved = true;
+    return true;
+  }
+
+  private startDeviceCode(tenant: string, body: string): Answer {
+    const form = new URLSearchParams(body);
+    const deviceCode = randomBytes(24).toString('base64url');
+    const userCode = randomBytes(4).toString('hex').toUpperCase();
+    this.deviceCodes.set(deviceCode, { userCode, approved: false, clientId: form.get('client_id') ?? '', tenant, expiresAt: this.now() + 900_000 });
+    return ok(200, {
+      user_code: userCode,
+      device_code: deviceCode,
+      verification_uri: 'https://microsoft.com/devicelogin',
+      expires_in: 900,
+      interval: 1,
+      message: `To sign in, use a web browser to open the page https://microsoft.com/devicelogin and enter the code ${userCode} to authenticate.`,
+    });
+  }
+
+  private delegatedToken(tenant: string, form: URLSearchParams, fail: (s: number, c: number, e: string, d: string) => Answer): Answer {
+    let clientId: string;
+    if (form.get('grant_type') === 'refresh_token') {
+      const known = this.refreshTokens.get(form.get('refresh_token') ?? '');
+      if (!known) return fail(400, 700082, 'invalid_grant', 'The refresh token has expired due to inactivity.');
+      clientId = known.clientId;
+    } else {
+      const entry = this.deviceCodes.get(form.get('device_code') ?? '');
+      if (!entry || entry.expiresAt <= this.now()) return fail(400, 70019, 'expired_token', 'Verification code expired.');
+      if (!entry.approved) return fail(400, 70016, 'authorization_pending', 'OAuth 2.0 device flow error. Authorization is pending. Continue polling.');
+      this.deviceCodes.delete(form.get('device_code') ?? '');
+      clientId = entry.clientId;
+    }
+    const now = Math.floor(this.now() / 1000);
+    const oid = '0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9';
+    const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const idToken = `${b64({ typ: 'JWT', alg: 'RS256', kid: 'sim' })}.${b64({
+      aud: clientId,
+      iss: `https://login.microsoftonline.com/${tenant}/v2.0`,
+      iat: now,
+      nbf: now,
+      exp: now + 3600,
+      name: 'Ada Analyst',
+      oid,
+      preferred_username: SIM_ANALYST,
+      sub: 'sim-analyst-subject',
+      tid: tenant,
+      ver: '2.0',
+    })}.${randomBytes(16).toString('base64url')}`;
+    const accessToken = `eyJ0eXAiOiJKV1QifQ.${b64({ upn: SIM_ANALYST, n: randomUUID() })}.${randomBytes(16).toString('base64url')}`;
+    const refreshToken = randomBytes(32).toString('base64url');
+    const lifetime = this.opts.tokenLifetimeSeconds ?? 3599;
+    this.issuedTokens.set(accessToken, { expiresAt: this.now() + lifetime * 1000, roles: [], requestor: SIM_ANALYST });
+    this.refreshTokens.set(refreshToken, { clientId, tenant });
+    return ok(200, {
+      token_type: 'Bearer',
+      scope: form.get('scope') ?? '',
+      expires_in: lifetime,
+      ext_expires_in: lifetime,
+      access_token: accessToken,
+      refresh_token: refreshToken,
+      id_token: idToken,
+      client_info: b64({ uid: oid, utid: tenant }),
+    });
+  }
+
+  private managedIdentityToken(url: URL, headers: Record<string, string>): Answer {
+    if (!this.opts.identityHeader || headers['x-identity-header'] !== this.opts.identityHeader) {
+      return { status: 401, body: { statusCode: 401, message: 'Unauthorized request: missing or wrong X-IDENTITY-HEADER' } };
+    }
+    const resource = url.searchParams.get('resource');
+    if (!resource) return { status: 400, body: { statusCode: 400, message: 'resource is required' } };
+    const clientId = url.searchParams.get('client_id') ?? 'system-assigned-identity';
+    const accessToken = `eyJ0eXAiOiJKV1QifQ.${Buffer.from(JSON.stringify({ mi: clientId, n: randomUUID() })).toString('base64url')}.${randomBytes(16).toString('base64url')}`;
+    const lifetime = this.opts.tokenLifetimeSeconds ?? 3599;
+    this.issuedTokens.set(accessToken, { expiresAt: this.now() + lifetime * 1000, roles: [], requestor: clientId });
+    return ok(200, {
+      access_token: accessToken,
+      expires_on: String(Math.floor(this.now() / 1000) + lifetime),
+      resource,
+      token_type: 'Bearer',
+      client_id: clientId,
+    });
+  }
+
   // ---- Entra ID token endpoint ----------------------------------------------------------------------
 
   private openIdConfiguration(tenant: string, headers: Record<string, string>, url: URL): Answer {
@@ -447,7 +545,9 @@ export class DefenderSimulator {
         trace_id: randomUUID(),
         correlation_id: randomUUID(),
       });
-    if (form.get('grant_type') !== 'client_credentials') return fail(400, 70003, 'unsupported_grant_type', 'The app requested an unsupported grant type.');
+    const grantType = form.get('grant_type');
+    if (grantType === 'device_code' || grantType === 'urn:ietf:params:oauth:grant-type:device_code' || grantType === 'refresh_token') return this.delegatedToken(tenant, form, fail);
+    if (grantType !== 'client_credentials') return fail(400, 70003, 'unsupported_grant_type', 'The app requested an unsupported grant type.');
     if (!form.get('client_id')) return fail(400, 900144, 'invalid_request', "The request body must contain the following parameter: 'client_id'.");
     if (!form.get('scope')?.endsWith('/.default')) return fail(400, 1002012, 'invalid_scope', 'The provided value for scope is not valid.');
     const secret = form.get('client_secret');
@@ -482,6 +582,10 @@ interface Answer {
 }
 
 const ODATA = 'https://api.security.microsoft.com/api/$metadata';
+/** The app's client id, as Defender records it for actions requested with an application token. */
+const APP_REQUESTOR = 'b3f1c2d4-5e6f-4a1b-9c8d-7e6f5a4b3c2d';
+/** The person a delegated (device code) sign-in stands for. */
+export const SIM_ANALYST = 'analyst@contoso.com';
 
 const ok = (status: number, body: unknown): Answer => ({ status, body });
 

@@ -138,6 +138,7 @@ export function createWriteGuard(deps: WriteGuardDeps) {
           const decision = deps.gate.issue(request, preview!);
           if (decision.kind !== 'token_issued') throw new Error('unreachable: issue() returns a token');
           confirmation = 'token_issued';
+          deps.logger.info(`${spec.tool}: waiting for the human to approve: ${request.verb.toLowerCase()} on ${preview?.hostName ?? request.machineId} (confirmation token issued).`);
           await notSent(undefined, { confirmationId: decision.confirmationId, reason: 'awaiting_human_approval' }).catch(() => undefined);
           return spec.confirmationRequired({ token: decision.token, expiresAt: decision.expiresAt.toISOString(), preview: preview! });
         }
@@ -147,6 +148,7 @@ export function createWriteGuard(deps: WriteGuardDeps) {
       throw error;
     }
 
+    deps.logger.info(`${spec.tool}: ${request.verb.toLowerCase()} on ${base.hostName ?? request.machineId}: confirmed (${confirmation}).`);
     const confirmed = { ...base, confirmation, ...(confirmationId ? { confirmationId } : {}) };
     // Written and flushed before the request: if it cannot be, the action is refused.
     await deps.audit.write({ ...confirmed, event: 'intent' });

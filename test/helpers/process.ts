@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { ElicitRequestSchema, type CallToolResult, type ElicitRequest } from '@modelcontextprotocol/sdk/types.js';
+import { ElicitRequestSchema, LoggingMessageNotificationSchema, type CallToolResult, type ElicitRequest } from '@modelcontextprotocol/sdk/types.js';
 import { DefenderSimulator, type SimulatorOptions } from '../../src/simulator/simulator.js';
 import { CLIENT_SECRET } from './harness.js';
 
@@ -47,6 +47,8 @@ export async function spawnServer(opts: {
     { capabilities: opts.elicit ? { elicitation: { form: {} } } : {} },
   );
   const prompts: ElicitRequest['params'][] = [];
+  const logs: string[] = [];
+  client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void logs.push(String(n.params.data)));
   if (opts.elicit) {
     const answer = opts.elicit;
     client.setRequestHandler(ElicitRequestSchema, async (request) => {
@@ -61,6 +63,8 @@ export async function spawnServer(opts: {
   return {
     client,
     prompts,
+    /** MCP logging notifications received from the server. */
+    logs,
     stderr: () => stderr,
     async call(args: Record<string, unknown>) {
       return (await client.callTool({ name: 'remove_app_restriction', arguments: args })) as CallToolResult;

@@ -135,4 +135,45 @@ describe('parseConfig', () => {
     }
     expect(parseConfig(['--version'], {}).kind).toBe('version');
   });
+
+  it.each([
+    ['commercial', 'https://api.security.microsoft.com', 'https://login.microsoftonline.com', 'https://api.securitycenter.microsoft.com/.default'],
+    ['gcc', 'https://api-gcc.securitycenter.microsoft.us', 'https://login.microsoftonline.com', 'https://api-gcc.securitycenter.microsoft.us/.default'],
+    ['gcc-high', 'https://api-gov.securitycenter.microsoft.us', 'https://login.microsoftonline.us', 'https://api-gov.securitycenter.microsoft.us/.default'],
+    ['dod', 'https://api-gov.securitycenter.microsoft.us', 'https://login.microsoftonline.us', 'https://api-gov.securitycenter.microsoft.us/.default'],
+  ])('MDE_CLOUD=%s picks the API host, authority and scope together', (cloud, apiUrl, authorityHost, scope) => {
+    const { config } = run([], { ...LIVE, MDE_CLOUD: cloud });
+    expect({ apiUrl: config.apiUrl, authorityHost: config.authorityHost, scope: config.scope }).toEqual({ apiUrl, authorityHost, scope });
+    expect(run(['--cloud', cloud.toUpperCase()], LIVE).config.apiUrl).toBe(apiUrl);
+  });
+
+  it('MDE_REGION picks the regional commercial host; explicit settings win over the cloud', () => {
+    for (const region of ['us', 'eu', 'uk', 'au', 'swa', 'ina']) {
+      expect(run([], { ...LIVE, MDE_REGION: region }).config.apiUrl).toBe(`https://${region}.api.security.microsoft.com`);
+    }
+    const { config } = run([], {
+      ...LIVE,
+      MDE_CLOUD: 'gcc-high',
+      MDE_API_URL: 'https://api-gov.example.us',
+      AZURE_AUTHORITY_HOST: 'https://login.example.us',
+      MDE_SCOPE: 'https://api.securitycenter.microsoft.us/.default',
+    });
+    expect(config).toMatchObject({ apiUrl: 'https://api-gov.example.us', authorityHost: 'https://login.example.us', scope: 'https://api.securitycenter.microsoft.us/.default' });
+    expect(problems([], { ...LIVE, MDE_CLOUD: 'gcc-high', MDE_REGION: 'eu' })[0]).toMatch(/commercial cloud only/);
+    expect(problems([], { ...LIVE, MDE_REGION: 'mars' })[0]).toMatch(/MDE_REGION/);
+    expect(problems([], { ...LIVE, MDE_CLOUD: 'moon' })[0]).toMatch(/MDE_CLOUD.*commercial, gcc, gcc-high, dod/);
+  });
+
+  it('selects the sign-in method', () => {
+    expect(run([], { MDE_AUTH_METHOD: 'managed-identity' }).config.credential).toEqual({ kind: 'managed-identity', userAssignedClientId: undefined });
+    expect(run([], { MDE_AUTH_METHOD: 'managed-identity', AZURE_CLIENT_ID: 'uai' }).config.credential).toEqual({ kind: 'managed-identity', userAssignedClientId: 'uai' });
+    expect(run(['--auth-method', 'device-code', '--token-cache-path', '/tmp/c.json'], { AZURE_TENANT_ID: 't', AZURE_CLIENT_ID: 'c' }).config.credential).toEqual({
+      kind: 'device-code',
+      tokenCachePath: '/tmp/c.json',
+    });
+    expect(problems([], { MDE_AUTH_METHOD: 'device-code' })).toHaveLength(2);
+    expect(problems([], { MDE_AUTH_METHOD: 'device-code', AZURE_TENANT_ID: 't', AZURE_CLIENT_ID: 'c', AZURE_CLIENT_SECRET: 'x' })[0]).toMatch(/takes no AZURE_CLIENT_SECRET/);
+    expect(problems([], { ...LIVE, MDE_TOKEN_CACHE_PATH: '/tmp/x' })[0]).toMatch(/only applies to MDE_AUTH_METHOD=device-code/);
+    expect(problems([], { MDE_AUTH_METHOD: 'password' })[0]).toMatch(/client-credentials, managed-identity, device-code/);
+  });
 });
