@@ -68,7 +68,8 @@ export class JsonlAuditTrail implements AuditTrail {
   }
 
   async write(record: Omit<AuditRecord, 'time'>): Promise<void> {
-    const line = `${JSON.stringify({ time: new Date(this.now()).toISOString(), ...record })}\n`;
+    const { requestId, event, ...rest } = record;
+    const line = `${JSON.stringify({ time: new Date(this.now()).toISOString(), requestId, event, ...rest })}\n`;
     try {
       // One append per record (atomic with O_APPEND), flushed before the caller goes on.
       const fh = await open(this.path, 'a', 0o600);

@@ -81,6 +81,18 @@ describe('project rules', () => {
     expect(VERSION).toBe(pkg.version);
   });
 
+  it('documents every setting and every tool in the README', async () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const { SETTINGS } = await import('../../src/config.js');
+    for (const s of SETTINGS) {
+      if (s.env) expect(readme, s.env).toContain(`\`${s.env}`);
+      if (s.flag && !['help', 'version'].includes(s.flag)) expect(readme, s.flag).toContain(`\`--${s.flag}\``);
+    }
+    for (const tool of ['remove_app_restriction', 'cancel_machine_action', 'find_machine', 'get_machine_action', 'list_machine_actions']) {
+      expect(readme).toContain(`| \`${tool}\` |`);
+    }
+  });
+
   it('has no stdout writes in src/ (stdout carries JSON-RPC)', () => {
     const srcDir = new URL('../../src', import.meta.url).pathname;
     const offenders: string[] = [];
