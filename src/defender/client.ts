@@ -52,7 +52,10 @@ export interface DefenderClientOptions {
   sleep?: (ms: number) => Promise<void>;
   /** How many times a 429 is retried before giving up. */
   max429Retries?: number;
-  /** The longest single wait on Retry-After; a longer demand fails fast with the time to wait. */
+  /**
+   * The longest time one call may spend waiting on Retry-After, all retries together; a longer demand
+   * fails fast with the time to wait, so a tool call ends before a typical client's 60-second timeout.
+   */
   maxRetryWaitMs?: number;
   /** The process-wide call budget; every attempt, retries included, takes a slot. */
   limiter?: RateLimiter;
@@ -76,7 +79,7 @@ export class DefenderClient implements DefenderApi {
     this.fetchImpl = opts.fetch ?? fetch;
     this.sleep = opts.sleep ?? realSleep;
     this.max429Retries = opts.max429Retries ?? 3;
-    this.maxRetryWaitMs = opts.maxRetryWaitMs ?? 60_000;
+    this.maxRetryWaitMs = opts.maxRetryWaitMs ?? 45_000;
   }
 
   async getMachine(machineId: string): Promise<Machine> {
@@ -141,6 +144,7 @@ export class DefenderClient implements DefenderApi {
   private async send(op: Operation, method: 'GET' | 'POST', path: string, payload?: unknown): Promise<unknown> {
     const isWrite = WRITES.has(op);
     let retried401 = false;
+    let waited = 0;
     for (let attempt = 0; ; attempt++) {
       const token = await this.opts.tokens.getToken();
       await this.opts.limiter?.acquire();
@@ -173,7 +177,8 @@ export class DefenderClient implements DefenderApi {
         const waitMs = retryAfterMs(headers.get('retry-after'), attempt);
         // Hold every other call too: Defender counts them against the same budget.
         this.opts.limiter?.pauseUntil((this.opts.now ?? Date.now)() + Math.min(waitMs, this.maxRetryWaitMs));
-        if (attempt < this.max429Retries && waitMs <= this.maxRetryWaitMs) {
+        if (attempt < this.max429Retries && waited + waitMs <= this.maxRetryWaitMs) {
+          waited += waitMs;
           this.opts.logger.info(`Defender API rate limit (429) on ${op}; retrying in ${Math.ceil(waitMs / 1000)} s.`);
           await this.sleep(waitMs);
           continue;

@@ -225,3 +225,31 @@ describe('start-up', () => {
     expect(out).toContain('outcome: submitted, confirmed by: elicitation');
   });
 });
+
+describe('package', () => {
+  it('packs only what runs, and the packed tarball starts with npx', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mde-pack-'));
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const root = new URL('../..', import.meta.url).pathname;
+    const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', dir], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as {
+      filename: string;
+      files: { path: string }[];
+    }[];
+    const files = packed[0]!.files.map((f) => f.path);
+    expect(files).toContain('dist/cli.js');
+    expect(files).toContain('package.json');
+    expect(files.every((f) => f === 'package.json' || f === 'README.md' || /^dist\/.*\.js$/.test(f))).toBe(true);
+    expect(files.some((f) => f.endsWith('.map') || f.startsWith('test/') || f.startsWith('src/'))).toBe(false);
+
+    const init = `${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } })}\n`;
+    const out = execFileSync('npx', ['-y', `./${packed[0]!.filename}`, '--simulator'], {
+      cwd: dir,
+      input: init,
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '', HOME: dir, npm_config_cache: join(dir, 'npm-cache') },
+      stdio: ['pipe', 'pipe', 'ignore'],
+      timeout: 60_000,
+    });
+    expect(JSON.parse(out.split('\n')[0]!)).toMatchObject({ id: 1, result: { serverInfo: { name: 'mde-app-restriction-mcp' } } });
+  });
+});

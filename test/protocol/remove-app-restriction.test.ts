@@ -356,6 +356,15 @@ describe('API rules', () => {
     expect(posts(x)).toHaveLength(4);
   });
 
+  it('bounds the total wait on Retry-After across retries (45 s), so the call ends before client timeouts', async () => {
+    const x = await harness({ skip: true });
+    x.sim.injectFault({ method: 'POST', path: '/unrestrictCodeExecution' }, { kind: 'status', status: 429, headers: { 'Retry-After': '20' } }, 5);
+    const r = await x.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT });
+    expect(x.sleeps).toEqual([20_000, 20_000]);
+    expect(textOf(r)).toMatch(/Wait 20 seconds/);
+    expect(posts(x)).toHaveLength(3);
+  });
+
   it('fails fast when Retry-After is longer than the bound', async () => {
     const x = await harness({ skip: true });
     x.sim.injectFault({ method: 'POST', path: '/unrestrictCodeExecution' }, { kind: 'status', status: 429, headers: { 'Retry-After': '3600' } });
@@ -368,9 +377,10 @@ describe('API rules', () => {
   it('the simulator answers 429 with Retry-After past its budget, and the client waits as told', async () => {
     const x = await harness({ simulator: { rateLimitPerMinute: 3 } });
     for (let i = 0; i < 3; i++) await x.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT });
+    x.clock.now += 30_000;
     const r = await x.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT });
-    // The 4th call's GET was refused with 429 and Retry-After 60; after the (fake) wait it went through.
-    expect(x.sleeps).toEqual([60_000]);
+    // The 4th call's GET was refused with 429 and Retry-After 30; after the (fake) wait it went through.
+    expect(x.sleeps).toEqual([30_000]);
     expect(r.structuredContent).toMatchObject({ outcome: 'confirmation_required' });
     expect(x.sim.apiRequests('GET')).toHaveLength(5);
     expect(x.notifications.some((n) => String(n.data).includes('rate limit (429)'))).toBe(true);

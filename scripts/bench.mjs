@@ -1,0 +1,284 @@
+#!/usr/bin/env node
+// `npm run bench` (builds first): cold start, per-call overhead, memory, token reuse and rate budget
+// efficiency, each the median of many runs, ratios measured in the same run. Prints a Markdown report;
+// `npm run bench -- --write` also writes it to BENCHMARKS.md. Everything runs on loopback.
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { cpus, totalmem, platform, release, arch } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { build } from 'esbuild';
+
+const { values: opts } = parseArgs({
+  options: {
+    write: { type: 'boolean', default: false },
+    'cold-runs': { type: 'string', default: '30' },
+    calls: { type: 'string', default: '1000' },
+  },
+});
+const COLD_RUNS = Number(opts['cold-runs']);
+const CALLS = Number(opts.calls);
+const root = fileURLToPath(new URL('..', import.meta.url));
+const fixture = (name) => `${root}test/fixtures/tls/${name}`;
+const ENTRY = `${root}dist/cli.js`;
+const MINIMAL = `${root}scripts/bench/minimal-server.mjs`;
+const DEVICE = '1e5bc9d7e413ddd7902c2932e418702b84d0cc07';
+
+const median = (xs) => quantile(xs, 0.5);
+function quantile(xs, q) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+}
+const ms = (x) => `${x.toFixed(2)} ms`;
+const log = (m) => process.stderr.write(`${m}\n`);
+
+// ---- cold start ------------------------------------------------------------------------------------
+
+const INIT = `${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } } })}\n`;
+function spawnToInitialize(args, env) {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(process.execPath, args, { env, stdio: ['pipe', 'pipe', 'ignore'] });
+    const elapsed = () => Number(process.hrtime.bigint() - t0) / 1e6;
+    child.on('error', reject);
+    if (args[0] === '-e') {
+      child.on('exit', () => resolve(elapsed()));
+      return;
+    }
+    child.stdin.write(INIT);
+    child.stdout.once('data', () => {
+      const t = elapsed();
+      child.kill();
+      resolve(t);
+    });
+  });
+}
+
+async function coldStart() {
+  log(`cold start: ${COLD_RUNS} runs each, interleaved`);
+  // Live configuration with placeholder credentials: nothing signs in or touches the network at start.
+  const env = { PATH: process.env.PATH ?? '', AZURE_TENANT_ID: 'bench-tenant', AZURE_CLIENT_ID: 'bench-client', AZURE_CLIENT_SECRET: 'bench-secret' };
+  const subjects = {
+    'node -e 0': ['-e', '0'],
+    'minimal SDK server (1 tool)': [MINIMAL],
+    'mde-app-restriction-mcp': [ENTRY],
+  };
+  const times = Object.fromEntries(Object.keys(subjects).map((k) => [k, []]));
+  for (let i = 0; i < COLD_RUNS + 2; i++) {
+    for (const [name, args] of Object.entries(subjects)) {
+      const t = await spawnToInitialize(args, env);
+      if (i >= 2) times[name].push(t); // two warm-up rounds (file cache)
+    }
+  }
+  return Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
+}
+
+// ---- fakes answering instantly ------------------------------------------------------------------------
+
+async function startFakes() {
+  let tokenRequests = 0;
+  const api = createHttpServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString() || '{}');
+      const now = new Date().toISOString();
+      res.writeHead(201, { 'Content-Type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          id: randomUUID(),
+          type: 'UnrestrictCodeExecution',
+          requestor: 'bench',
+          requestorComment: body.Comment,
+          status: 'Pending',
+          machineId: DEVICE,
+          computerDnsName: 'bench-host',
+          creationDateTimeUtc: now,
+          lastUpdateDateTimeUtc: now,
+        }),
+      );
+    });
+  });
+  const entra = createHttpsServer({ key: readFileSync(fixture('server.key')), cert: readFileSync(fixture('server.pem')) }, (req, res) => {
+    req.resume();
+    req.on('end', () => {
+      tokenRequests++;
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ token_type: 'Bearer', expires_in: 3599, access_token: `bench-token-${randomUUID()}` }));
+    });
+  });
+  await Promise.all([new Promise((r) => api.listen(0, '127.0.0.1', r)), new Promise((r) => entra.listen(0, '127.0.0.1', r))]);
+  return {
+    apiUrl: `http://127.0.0.1:${api.address().port}`,
+    authorityHost: `https://127.0.0.1:${entra.address().port}`,
+    tokenRequests: () => tokenRequests,
+    close: () => Promise.all([new Promise((r) => api.close(r)), new Promise((r) => entra.close(r))]),
+  };
+}
+
+function rssMb(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(status.match(/VmRSS:\s+(\d+) kB/)[1]) / 1024;
+}
+
+async function connectServer(fakes, nodeArgs = []) {
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [...nodeArgs, ENTRY, '--dangerously-skip-confirmation'],
+    env: {
+      PATH: process.env.PATH ?? '',
+      NODE_EXTRA_CA_CERTS: fixture('ca.pem'),
+      AZURE_TENANT_ID: 'bench-tenant',
+      AZURE_CLIENT_ID: 'bench-client',
+      AZURE_CLIENT_SECRET: 'bench-secret',
+      AZURE_AUTHORITY_HOST: fakes.authorityHost,
+      MDE_API_URL: fakes.apiUrl,
+      // The budget itself is measured separately; here it must not throttle the loop.
+      MDE_RATE_LIMIT_PER_MINUTE: '1000000',
+      MDE_RATE_LIMIT_PER_HOUR: '100000000',
+    },
+    stderr: 'ignore',
+  });
+  const client = new Client({ name: 'bench', version: '1' });
+  await client.connect(transport);
+  const call = async () => {
+    const r = await client.callTool({ name: 'remove_app_restriction', arguments: { machineId: DEVICE, comment: 'INC-1: bench' } });
+    if (r.isError) throw new Error(`bench call failed: ${r.content[0].text}`);
+    return r;
+  };
+  return { client, call, pid: transport.pid };
+}
+
+async function perCall(fakes) {
+  log(`per-call overhead: ${CALLS} calls through the server, ${CALLS} direct requests`);
+  const { client, call, pid } = await connectServer(fakes);
+  const rssStart = rssMb(pid);
+
+  await call(); // signs in once
+  const roundTrips = [];
+  for (let i = 0; i < CALLS; i++) {
+    const t0 = process.hrtime.bigint();
+    await call();
+    roundTrips.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  const rssAfter1000 = rssMb(pid);
+  for (let i = 0; i < CALLS; i++) await call();
+  const rssAfter2000 = rssMb(pid);
+  const tokenRequests = fakes.tokenRequests();
+  await client.close();
+
+  const direct = [];
+  const body = JSON.stringify({ Comment: 'INC-1: bench' });
+  for (let i = 0; i < CALLS + 100; i++) {
+    const t0 = process.hrtime.bigint();
+    const res = await fetch(`${fakes.apiUrl}/api/machines/${DEVICE}/unrestrictCodeExecution`, {
+      method: 'POST',
+      headers: { Authorization: 'Bearer bench', 'Content-Type': 'application/json', Accept: 'application/json' },
+      body,
+    });
+    await res.text();
+    if (i >= 100) direct.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  // The same loop with V8's old space capped: if calls leaked, RSS would climb or the process would die;
+  // flat figures mean the default run's growth is only V8 collecting lazily.
+  const capped = await connectServer(fakes, ['--max-old-space-size=32']);
+  await capped.call();
+  const cappedRss = [];
+  for (let batch = 0; batch < 5; batch++) {
+    for (let i = 0; i < CALLS; i++) await capped.call();
+    cappedRss.push(rssMb(capped.pid));
+  }
+  await capped.client.close();
+  return {
+    cappedRss,
+    roundTripMedian: median(roundTrips),
+    roundTripP99: quantile(roundTrips, 0.99),
+    directMedian: median(direct),
+    rssStart,
+    rssAfter1000,
+    rssAfter2000,
+    tokenRequests,
+    calls: 2 * CALLS + 1,
+  };
+}
+
+async function rateBudget() {
+  log('rate budget: 2,000 calls on a fake clock against the simulator');
+  const out = `${root}node_modules/.cache/mde-bench/rate-budget.mjs`;
+  mkdirSync(`${root}node_modules/.cache/mde-bench`, { recursive: true });
+  await build({ entryPoints: [`${root}scripts/bench/rate-budget.ts`], outfile: out, bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', logLevel: 'warning' });
+  const { rateBudget: run } = await import(pathToFileURL(out).href);
+  return run(2000);
+}
+
+// ---- report ---------------------------------------------------------------------------------------------
+
+const cold = await coldStart();
+const fakes = await startFakes();
+const call = await perCall(fakes);
+await fakes.close();
+const budget = await rateBudget();
+
+const ours = cold['mde-app-restriction-mcp'];
+const minimal = cold['minimal SDK server (1 tool)'];
+const nodeOnly = cold['node -e 0'];
+const cpu = cpus();
+const lines = [
+  '# Benchmarks',
+  '',
+  `Measured ${new Date().toISOString().slice(0, 10)} on ${cpu[0]?.model ?? 'unknown CPU'} (${cpu.length} cores), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${platform()} ${release()} ${arch()}, Node ${process.version}.`,
+  'Rerun with `npm run bench` (prints this report; `npm run bench -- --write` rewrites this file). Every figure is a median of many runs unless it says otherwise; ratios come from the same run.',
+  '',
+  '## Cold start (spawn to `initialize` response)',
+  '',
+  '| Process | Median |',
+  '|---|---|',
+  `| \`node -e 0\` (spawn to exit) | ${ms(nodeOnly)} |`,
+  `| minimal server on the same MCP SDK, one trivial tool | ${ms(minimal)} |`,
+  `| mde-app-restriction-mcp (bundled \`dist/cli.js\`, live configuration) | ${ms(ours)} |`,
+  '',
+  `Ratio to the minimal SDK server: **${(ours / minimal).toFixed(2)}** (target at most 1.0). Ratio to \`node -e 0\`: ${(ours / nodeOnly).toFixed(2)}. ${COLD_RUNS} runs each, interleaved, after two warm-up rounds.`,
+  '',
+  '## Per call (`remove_app_restriction`, confirmation skipped by flag, fake answering instantly)',
+  '',
+  '| Figure | Value |',
+  '|---|---|',
+  `| Round trip through the server, median | ${ms(call.roundTripMedian)} |`,
+  `| Round trip through the server, p99 | ${ms(call.roundTripP99)} |`,
+  `| The same HTTP request made directly, median | ${ms(call.directMedian)} |`,
+  `| **Overhead, median** (round trip median minus direct median) | **${ms(call.roundTripMedian - call.directMedian)}** (target under 2 ms) |`,
+  `| Overhead, p99 (round trip p99 minus direct median) | ${ms(call.roundTripP99 - call.directMedian)} |`,
+  '',
+  '## Memory and token reuse',
+  '',
+  '| Figure | Value |',
+  '|---|---|',
+  `| Resident set size after start (initialized, before any call) | ${call.rssStart.toFixed(1)} MiB |`,
+  `| after ${CALLS} calls | ${call.rssAfter1000.toFixed(1)} MiB |`,
+  `| after ${2 * CALLS} calls | ${call.rssAfter2000.toFixed(1)} MiB (growth over the second ${CALLS}: ${(call.rssAfter2000 - call.rssAfter1000).toFixed(1)} MiB) |`,
+  `| Same loop with the heap capped at 32 MiB (\`--max-old-space-size=32\`), RSS after each ${CALLS} calls | ${call.cappedRss.map((x) => x.toFixed(1)).join(', ')} MiB |`,
+  `| Token requests for ${call.calls} calls (first server) | **${call.tokenRequests}** |`,
+  '',
+  '## Rate budget efficiency (fake clock, simulator enforcing 100 calls per rolling minute)',
+  '',
+  '| Figure | Value |',
+  '|---|---|',
+  `| Calls in a burst | ${budget.calls} |`,
+  `| Upstream 429s | **${budget.upstream429}** |`,
+  `| Calls in the first 15 minutes | ${budget.callsInFirst15Minutes} (100 a minute) |`,
+  `| Calls in the first hour | ${budget.callsInFirstHour} (budget 1,500) |`,
+  `| Last call at | ${budget.lastCallMinutes.toFixed(2)} min (earliest the budget allows: ${budget.idealLastCallMinutes.toFixed(2)} min; efficiency ${((budget.idealLastCallMinutes / budget.lastCallMinutes) * 100).toFixed(1)}%) |`,
+  '',
+];
+const report = lines.join('\n');
+process.stdout.write(`${report}\n`);
+if (opts.write) {
+  const notes = readFileSync(`${root}scripts/bench/NOTES.md`, 'utf8');
+  writeFileSync(`${root}BENCHMARKS.md`, `${report}\n${notes}`);
+  log('wrote BENCHMARKS.md');
+}
