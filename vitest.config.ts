@@ -5,6 +5,11 @@ import { defineConfig } from 'vitest/config';
 // start-up, so it is set here, before vitest forks its workers (which inherit it), and passed explicitly
 // to every server the process tests spawn.
 process.env.NODE_EXTRA_CA_CERTS = fileURLToPath(new URL('./test/fixtures/tls/ca.pem', import.meta.url));
+// Every test worker (and what it spawns with this environment) refuses non-loopback connections.
+export const LOOPBACK_GUARD = fileURLToPath(new URL('./test/helpers/loopback-only.cjs', import.meta.url));
+if (!process.env.NODE_OPTIONS?.includes(LOOPBACK_GUARD)) {
+  process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --require ${LOOPBACK_GUARD}`.trim();
+}
 
 export default defineConfig({
   test: {

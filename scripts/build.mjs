@@ -18,8 +18,11 @@ await build({
   sourcemap: false,
   legalComments: 'eof', // keep the bundled packages' license headers in the shipped files
   chunkNames: 'chunks/[name]-[hash]',
-  // Bundled CommonJS dependencies (MSAL's jsonwebtoken) call require(): give ESM chunks one.
-  banner: { js: "import{createRequire as __mdeRequire}from'node:module';const require=__mdeRequire(import.meta.url);" },
+  // Bundled CommonJS dependencies (MSAL's jsonwebtoken) call require(): give ESM chunks one, created on
+  // first use so that start-up does not pay for it.
+  banner: {
+    js: "import{createRequire as __mdeCreateRequire}from'node:module';let __mdeRequire;const require=function(id){return(__mdeRequire??=__mdeCreateRequire(import.meta.url))(id)};",
+  },
   logLevel: 'warning',
 });
 chmodSync(new URL('../dist/cli.js', import.meta.url), 0o755);

@@ -33,8 +33,11 @@ export async function startFakes(opts: SimulatorOptions = {}) {
   return { sim, apiUrl, authorityHost };
 }
 
+export const LOOPBACK_GUARD = fileURLToPath(new URL('./loopback-only.cjs', import.meta.url));
+
+/** What every spawned server gets: PATH, the test CA, and the guard that refuses non-loopback connections. */
 export function baseEnv(): Record<string, string> {
-  return { PATH: process.env.PATH ?? '', NODE_EXTRA_CA_CERTS: CA_PATH };
+  return { PATH: process.env.PATH ?? '', NODE_EXTRA_CA_CERTS: CA_PATH, NODE_OPTIONS: `--require ${LOOPBACK_GUARD}` };
 }
 
 export async function spawnServer(opts: {

@@ -72,6 +72,19 @@ describe('managed identity', () => {
   });
 });
 
+describe('network guard', () => {
+  it('refuses non-loopback connections in tests: managed identity without IDENTITY_ENDPOINT cannot reach the metadata address', async () => {
+    const net = await import('node:net');
+    expect(() => net.connect(80, '169.254.169.254')).toThrow(/loopback/);
+    const f = await fakes();
+    const s = await spawn({ env: { ...baseEnv(), MDE_AUTH_METHOD: 'managed-identity', MDE_API_URL: f.apiUrl, MDE_HTTP_TIMEOUT_MS: '3000' }, args: ['--dangerously-skip-confirmation'] });
+    const r = await s.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT });
+    expect(r.isError).toBe(true);
+    expect((r.content[0] as { text: string }).text).toMatch(/Managed identity sign-in failed/);
+    expect(f.sim.apiRequests()).toHaveLength(0);
+  });
+});
+
 describe('delegated device code sign-in', () => {
   it('prompts through stderr and MCP logging, acts as the analyst, and reuses the 0600 cache across restarts', async () => {
     const f = await fakes();

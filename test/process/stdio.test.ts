@@ -208,7 +208,7 @@ describe('start-up', () => {
   });
 
   it('--simulator serves the real tool with no credentials', async () => {
-    const s = await spawn({ env: { PATH: process.env.PATH ?? '' }, args: ['--simulator'], elicit: 'accept' });
+    const s = await spawn({ env: { PATH: process.env.PATH ?? '', NODE_OPTIONS: baseEnv().NODE_OPTIONS! }, args: ['--simulator'], elicit: 'accept' });
     const r = await s.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT });
     expect(r.structuredContent).toMatchObject({ outcome: 'submitted', machineAction: { machineId: RESTRICTED_DEVICE } });
     expect(s.stderr()).toMatch(/Simulator mode/);
@@ -217,7 +217,7 @@ describe('start-up', () => {
   it('npm run demo: connects, confirms by elicitation, and prints the MachineAction', () => {
     const out = execFileSync(process.execPath, [new URL('../../scripts/demo.mjs', import.meta.url).pathname], {
       encoding: 'utf8',
-      env: { PATH: process.env.PATH ?? '' },
+      env: { PATH: process.env.PATH ?? '', NODE_OPTIONS: baseEnv().NODE_OPTIONS! },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     expect(out).toContain('Confirmation prompt shown to the human');
