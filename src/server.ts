@@ -88,7 +88,7 @@ export function createServer(deps: ServerDeps): McpServer {
 
   const register = <A>(tool: { name: string; config: ToolConfig; handler: (args: A, ctx: RequestContext) => Promise<CallToolResult> }) => {
     assertHints(tool.name, tool.config.annotations);
-    return server.registerTool(tool.name, tool.config as never, guard(tool.name, tool.handler, deps) as never);
+    return server.registerTool(tool.name, tool.config as never, withErrorBoundary(tool.name, tool.handler, deps) as never);
   };
 
   register(createFindMachineTool({ api: deps.api }));
@@ -120,7 +120,7 @@ function assertHints(name: string, a: ToolConfig['annotations']): void {
 }
 
 /** The error boundary: typed errors become `isError` results; nothing escapes to crash the server. */
-function guard<A>(name: string, handler: (args: A, ctx: RequestContext) => Promise<CallToolResult>, deps: ServerDeps) {
+function withErrorBoundary<A>(name: string, handler: (args: A, ctx: RequestContext) => Promise<CallToolResult>, deps: ServerDeps) {
   return async (args: A, extra: RequestHandlerExtra<ServerRequest, ServerNotification>): Promise<CallToolResult> => {
     try {
       return await handler(args, {

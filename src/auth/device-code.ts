@@ -9,7 +9,7 @@ import { chmod, readFile, writeFile } from 'node:fs/promises';
 import type { ICachePlugin } from '@azure/msal-node';
 import { AuthenticationError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { authorityMetadata, msalSystemOptions, toAuthenticationError } from './msal.js';
+import { authorityOptions, msalSystemOptions, toAuthenticationError } from './msal.js';
 import { cachedTokenProvider, type TokenProvider } from './token-provider.js';
 
 export function fileCachePlugin(path: string): ICachePlugin {
@@ -37,7 +37,6 @@ export function createDeviceCodeTokenProvider(opts: {
   tokenCachePath: string | undefined;
   logger: Logger;
 }): TokenProvider {
-  const authorityUrl = `${opts.authorityHost}/${encodeURIComponent(opts.tenantId)}`;
   let app: Promise<import('@azure/msal-node').PublicClientApplication> | undefined;
   const getApp = () =>
     (app ??= import('@azure/msal-node').then(
@@ -45,9 +44,7 @@ export function createDeviceCodeTokenProvider(opts: {
         new PublicClientApplication({
           auth: {
             clientId: opts.clientId,
-            authority: authorityUrl,
-            knownAuthorities: [new URL(opts.authorityHost).host],
-            authorityMetadata: JSON.stringify(authorityMetadata(authorityUrl)),
+            ...authorityOptions(opts.authorityHost, opts.tenantId),
           },
           ...(opts.tokenCachePath ? { cache: { cachePlugin: fileCachePlugin(opts.tokenCachePath) } } : {}),
           system: msalSystemOptions(LogLevel.Warning, opts.logger),

@@ -72,7 +72,6 @@ export function loadCertificate(path: string, password: string | undefined): Cer
 export function createMsalTokenProvider(opts: MsalOptions): TokenProvider {
   const certificate =
     opts.credential.kind === 'certificate' ? loadCertificate(opts.credential.path, opts.credential.password) : undefined;
-  const authorityUrl = `${opts.authorityHost}/${encodeURIComponent(opts.tenantId)}`;
   const method = certificate ? `certificate ${certificate.thumbprintSha256.slice(0, 12)}…` : 'client secret';
   let app: Promise<import('@azure/msal-node').ConfidentialClientApplication> | undefined;
 
@@ -82,12 +81,7 @@ export function createMsalTokenProvider(opts: MsalOptions): TokenProvider {
         new ConfidentialClientApplication({
           auth: {
             clientId: opts.clientId,
-            authority: authorityUrl,
-            // Any https authority host must work (sovereign clouds, test fakes): MSAL trusts only known ones.
-            knownAuthorities: [new URL(opts.authorityHost).host],
-            // The endpoints are fixed by the authority's shape, so MSAL need not fetch them: one round trip
-            // less on the first sign-in, and token endpoints without a discovery document work too.
-            authorityMetadata: JSON.stringify(authorityMetadata(authorityUrl)),
+            ...authorityOptions(opts.authorityHost, opts.tenantId),
             ...(certificate ? { clientCertificate: certificate } : { clientSecret: (opts.credential as { secret: string }).secret }),
           },
           system: msalSystemOptions(LogLevel.Warning, opts.logger),
@@ -127,6 +121,17 @@ export function msalSystemOptions(logLevel: number, logger: Logger) {
       loggerCallback: (_level: unknown, message: string) => logger.debug(`msal: ${message}`),
     },
   };
+}
+
+/**
+ * MSAL's authority settings for any https sign-in host. MSAL trusts only hosts it knows, so the host goes
+ * into knownAuthorities (sovereign clouds, test fakes). The endpoints follow from the authority's shape,
+ * so MSAL need not fetch them: one round trip less on the first sign-in, and token endpoints without a
+ * discovery document work too.
+ */
+export function authorityOptions(authorityHost: string, tenantId: string) {
+  const authority = `${authorityHost}/${encodeURIComponent(tenantId)}`;
+  return { authority, knownAuthorities: [new URL(authorityHost).host], authorityMetadata: JSON.stringify(authorityMetadata(authority)) };
 }
 
 /** The OpenID metadata MSAL would otherwise download from `{authority}/v2.0/.well-known/openid-configuration`. */

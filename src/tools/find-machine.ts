@@ -7,7 +7,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { DefenderApi } from '../defender/client.js';
 import { OPEN_ACTION_STATUSES, type Machine, type MachineAction } from '../defender/schemas.js';
 import { PermissionError } from '../errors.js';
-import { toPreview } from './write-guard.js';
+import { devicePreviewSchema, toPreview } from './shared.js';
 
 export const TOOL_NAME = 'find_machine';
 /** Restriction state is looked up per device (one call each); beyond this many matches it is skipped. */
@@ -30,15 +30,7 @@ export const inputShape = {
 const actionSummary = z.object({ id: z.string(), type: z.string(), status: z.string(), time: z.string().nullable(), requestor: z.string().nullable() });
 export const outputShape = {
   devices: z.array(
-    z.object({
-      machineId: z.string(),
-      hostName: z.string().nullable(),
-      osPlatform: z.string().nullable(),
-      osVersion: z.string().nullable(),
-      deviceGroup: z.string().nullable(),
-      healthStatus: z.string().nullable(),
-      lastSeen: z.string().nullable(),
-      tags: z.array(z.string()),
+    devicePreviewSchema.omit({ note: true }).extend({
       appExecution: z.object({
         state: z.enum(['restricted', 'not_restricted', 'unknown']).describe('From the newest succeeded restrict/unrestrict action; unknown when there is none or it could not be read.'),
         lastAction: actionSummary.nullable().describe('The newest RestrictCodeExecution or UnrestrictCodeExecution action, whatever its status.'),

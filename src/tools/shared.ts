@@ -1,5 +1,7 @@
 /** Parameter and result schemas shared by the tools, so every tool validates the same way. */
 import { z } from 'zod';
+import type { DevicePreview } from '../confirmation/gate.js';
+import type { Machine } from '../defender/schemas.js';
 
 export const COMMENT_MAX_LENGTH = 1000;
 
@@ -52,3 +54,16 @@ export const devicePreviewSchema = z.object({
   note: z.string().optional(),
 });
 
+/** A Defender Machine as the human recognises it: what previews and find_machine show. */
+export function toPreview(machineId: string, m: Partial<Machine>): DevicePreview {
+  return {
+    machineId,
+    hostName: m.computerDnsName ?? null,
+    osPlatform: m.osPlatform ?? null,
+    osVersion: m.version ?? null,
+    deviceGroup: m.rbacGroupName ?? null,
+    healthStatus: m.healthStatus ?? null,
+    lastSeen: m.lastSeen ?? null,
+    tags: m.machineTags ?? [],
+  };
+}

@@ -14,6 +14,7 @@ import type { Machine } from '../defender/schemas.js';
 import { PermissionError, PolicyError, ToolError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { checkComment, checkDevice, hasDevicePolicy } from '../policy.js';
+import { toPreview } from './shared.js';
 
 export interface WriteGuardDeps {
   api: DefenderApi;
@@ -98,50 +99,39 @@ export function createWriteGuard(deps: WriteGuardDeps) {
       }
     };
 
-    let plan: ReturnType<ConfirmationGate['plan']>;
-    let preview: DevicePreview | undefined;
+    let confirmationId: string | undefined;
     try {
       checkComment(deps.policy, request.comment);
-      plan = deps.gate.plan(spec.confirmationToken);
+      const plan = deps.gate.plan(spec.confirmationToken);
+      if (plan === 'redeem_token') {
+        // Checked offline, before anything else: a bad token touches nothing upstream.
+        const decision = deps.gate.redeem(request, spec.confirmationToken ?? '');
+        confirmation = 'token_redeemed';
+        if (decision.kind === 'confirmed') {
+          confirmationId = decision.confirmationId;
+          base.hostName = decision.hostName ?? null;
+        }
+      }
+      let preview: DevicePreview | undefined;
       if (plan === 'elicit' || plan === 'issue_token' || hasDevicePolicy(deps.policy)) {
         const device = await readDevice(request.machineId);
         preview = device.preview;
         base.hostName = preview.hostName;
         checkDevice(deps.policy, request.machineId, device.available ? preview : undefined);
       }
-    } catch (error) {
-      await notSent(error);
-      throw error;
-    }
-
-    let confirmationId: string | undefined;
-    try {
-      switch (plan) {
-        case 'skip':
-          confirmation = 'skipped_by_flag';
-          deps.logger.warning(`Confirmation skipped by --dangerously-skip-confirmation: ${request.verb.toLowerCase()} on ${request.machineId}.`);
-          break;
-        case 'redeem_token': {
-          const decision = deps.gate.redeem(request, spec.confirmationToken ?? '');
-          confirmation = 'token_redeemed';
-          if (decision.kind === 'confirmed') {
-            confirmationId = decision.confirmationId;
-            base.hostName ??= decision.hostName ?? null;
-          }
-          break;
-        }
-        case 'elicit':
-          await deps.gate.elicit(request, preview!);
-          confirmation = 'elicitation_accepted';
-          break;
-        case 'issue_token': {
-          const decision = deps.gate.issue(request, preview!);
-          if (decision.kind !== 'token_issued') throw new Error('unreachable: issue() returns a token');
-          confirmation = 'token_issued';
-          deps.logger.info(`${spec.tool}: waiting for the human to approve: ${request.verb.toLowerCase()} on ${preview?.hostName ?? request.machineId} (confirmation token issued).`);
-          await notSent(undefined, { confirmationId: decision.confirmationId, reason: 'awaiting_human_approval' }).catch(() => undefined);
-          return spec.confirmationRequired({ token: decision.token, expiresAt: decision.expiresAt.toISOString(), preview: preview! });
-        }
+      if (plan === 'skip') {
+        confirmation = 'skipped_by_flag';
+        deps.logger.warning(`Confirmation skipped by --dangerously-skip-confirmation: ${request.verb.toLowerCase()} on ${request.machineId}.`);
+      } else if (plan === 'elicit') {
+        await deps.gate.elicit(request, preview!);
+        confirmation = 'elicitation_accepted';
+      } else if (plan === 'issue_token') {
+        const decision = deps.gate.issue(request, preview!);
+        if (decision.kind !== 'token_issued') throw new Error('unreachable: issue() returns a token');
+        confirmation = 'token_issued';
+        deps.logger.info(`${spec.tool}: waiting for the human to approve: ${request.verb.toLowerCase()} on ${preview?.hostName ?? request.machineId} (confirmation token issued).`);
+        await notSent(undefined, { confirmationId: decision.confirmationId, reason: 'awaiting_human_approval' });
+        return spec.confirmationRequired({ token: decision.token, expiresAt: decision.expiresAt.toISOString(), preview: preview! });
       }
     } catch (error) {
       await notSent(error);
@@ -173,18 +163,5 @@ export function createWriteGuard(deps: WriteGuardDeps) {
         .catch((auditError: Error) => deps.logger.error(`Audit outcome record could not be written: ${auditError.message}`));
       throw error;
     }
-  };
-}
-
-export function toPreview(machineId: string, m: Partial<Machine>): DevicePreview {
-  return {
-    machineId,
-    hostName: m.computerDnsName ?? null,
-    osPlatform: m.osPlatform ?? null,
-    osVersion: m.version ?? null,
-    deviceGroup: m.rbacGroupName ?? null,
-    healthStatus: m.healthStatus ?? null,
-    lastSeen: m.lastSeen ?? null,
-    tags: m.machineTags ?? [],
   };
 }
