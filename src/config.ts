@@ -380,7 +380,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
         names: 'MDE_API_URL (--api-url)',
         allowHttpLoopback: true,
         problems,
-      });
+      }).replace(/\/api(\/v1\.0)?$/i, ''); // the base URL, whether or not it was given with the /api prefix
   const scope = read('MDE_SCOPE', 'scope') ?? defaults.scope;
   const httpTimeoutMs = wholeNumber('MDE_HTTP_TIMEOUT_MS', 'http-timeout-ms', DEFAULTS.httpTimeoutMs, 100, 600_000);
 

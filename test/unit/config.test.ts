@@ -107,6 +107,12 @@ describe('parseConfig', () => {
     expect(problems([], { ...LIVE, MDE_SIMULATOR: 'maybe' })[0]).toMatch(/MDE_SIMULATOR/);
   });
 
+  it('takes the API base URL with or without the /api prefix', () => {
+    expect(run([], { ...LIVE, MDE_API_URL: 'https://eu.api.security.microsoft.com/api/' }).config.apiUrl).toBe('https://eu.api.security.microsoft.com');
+    expect(run([], { ...LIVE, MDE_API_URL: 'http://127.0.0.1:8080/api/v1.0' }).config.apiUrl).toBe('http://127.0.0.1:8080');
+    expect(run([], { ...LIVE, MDE_API_URL: 'http://127.0.0.1:8080/proxy' }).config.apiUrl).toBe('http://127.0.0.1:8080/proxy');
+  });
+
   it('accepts http only for loopback hosts', () => {
     for (const url of ['http://localhost:1', 'http://127.0.0.1:2', 'http://[::1]:3']) {
       expect(run([], { ...LIVE, MDE_API_URL: url }).config.apiUrl).toBe(url);
