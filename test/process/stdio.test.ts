@@ -231,7 +231,7 @@ describe('package', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mde-pack-'));
     cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
     const root = new URL('../..', import.meta.url).pathname;
-    const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', dir], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as {
+    const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as {
       filename: string;
       files: { path: string }[];
     }[];
