@@ -14,7 +14,8 @@ import { ToolError, renderError } from './errors.js';
 import type { Logger } from './log.js';
 import { createCancelMachineActionTool } from './tools/cancel-machine-action.js';
 import { createFindMachineTool } from './tools/find-machine.js';
-import { createGetMachineActionTool, type RequestContext } from './tools/get-machine-action.js';
+import { createGetMachineActionTool } from './tools/get-machine-action.js';
+import type { RequestContext } from './tools/shared.js';
 import { createListMachineActionsTool } from './tools/list-machine-actions.js';
 import { createRemoveAppRestrictionTool } from './tools/remove-app-restriction.js';
 import { createWriteGuard } from './tools/write-guard.js';
@@ -55,10 +56,10 @@ export function createServer(deps: ServerDeps): McpServer {
 
   const elicitor: Elicitor = {
     canElicit: () => Boolean(server.server.getClientCapabilities()?.elicitation?.form),
-    elicit: async (message, requestedSchema) => {
+    elicit: async (message, requestedSchema, signal) => {
       const answer = await server.server.elicitInput(
         { message, requestedSchema },
-        { timeout: deps.elicitationTimeoutMs ?? ELICITATION_TIMEOUT_MS },
+        { timeout: deps.elicitationTimeoutMs ?? ELICITATION_TIMEOUT_MS, ...(signal ? { signal } : {}) },
       );
       return { action: answer.action, content: answer.content as Record<string, unknown> | undefined };
     },

@@ -33,7 +33,8 @@ export interface ElicitOutcome {
 /** The slice of the MCP server the gate needs; server.ts builds it from the live connection. */
 export interface Elicitor {
   canElicit(): boolean;
-  elicit(message: string, requestedSchema: ConfirmSchema): Promise<ElicitOutcome>;
+  /** `signal` aborts the prompt when the tool call is cancelled. */
+  elicit(message: string, requestedSchema: ConfirmSchema, signal?: AbortSignal): Promise<ElicitOutcome>;
 }
 
 export interface ConfirmSchema {
@@ -131,7 +132,7 @@ export class ConfirmationGate {
     return { kind: 'token_issued', token, expiresAt, confirmationId };
   }
 
-  async elicit(request: ActionRequest, preview: DevicePreview): Promise<GateDecision> {
+  async elicit(request: ActionRequest, preview: DevicePreview, signal?: AbortSignal): Promise<GateDecision> {
     const host = preview.hostName ?? `device ${preview.machineId}`;
     let outcome: ElicitOutcome;
     try {
@@ -145,7 +146,7 @@ export class ConfirmationGate {
           },
         },
         required: ['confirm'],
-      });
+      }, signal);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       throw new GateRefusal(

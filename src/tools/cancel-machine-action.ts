@@ -8,7 +8,7 @@ import type { DefenderApi } from '../defender/client.js';
 import { FINAL_ACTION_STATUSES, machineActionSchema } from '../defender/schemas.js';
 import { InvalidInputError, UpstreamError } from '../errors.js';
 import { describeDevice } from '../confirmation/gate.js';
-import { actionIdSchema, commentSchema, confirmationTokenSchema, devicePreviewSchema } from './shared.js';
+import { actionIdSchema, commentSchema, confirmationTokenSchema, devicePreviewSchema, type RequestContext } from './shared.js';
 import type { ConfirmedBy, createWriteGuard } from './write-guard.js';
 
 export const TOOL_NAME = 'cancel_machine_action';
@@ -34,7 +34,7 @@ export const description =
   'Cancel a Defender machine action that is still Pending or InProgress, for example an unrestrict requested by mistake. A human must confirm, exactly as for remove_app_restriction (elicitation prompt, or a confirmation_required result with a token to pass back after approval). Finished actions cannot be cancelled.';
 
 export function createCancelMachineActionTool(deps: { api: DefenderApi; guard: ReturnType<typeof createWriteGuard> }) {
-  async function handler(args: { actionId: string; comment: string; confirmationToken?: string }): Promise<CallToolResult> {
+  async function handler(args: { actionId: string; comment: string; confirmationToken?: string }, ctx: RequestContext = {}): Promise<CallToolResult> {
     const target = await deps.api.getMachineAction(args.actionId);
     if (FINAL_ACTION_STATUSES.has(target.status ?? '')) {
       throw new InvalidInputError(
@@ -49,6 +49,7 @@ export function createCancelMachineActionTool(deps: { api: DefenderApi; guard: R
     const type = target.type ?? 'machine';
     return deps.guard({
       tool: TOOL_NAME,
+      signal: ctx.signal,
       // Bound to this action id, so a token for one cancellation cannot cancel another.
       request: {
         action: `cancel:${target.id}`,

@@ -3,11 +3,11 @@
  * state, polling under the shared rate budget and sending MCP progress notifications when asked.
  */
 import { z } from 'zod';
-import type { CallToolResult, ServerNotification } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { DefenderApi } from '../defender/client.js';
 import { FINAL_ACTION_STATUSES, machineActionSchema, type MachineAction } from '../defender/schemas.js';
 import type { Logger } from '../log.js';
-import { actionIdSchema } from './shared.js';
+import { actionIdSchema, type RequestContext } from './shared.js';
 
 export const TOOL_NAME = 'get_machine_action';
 export const DEFAULT_POLL_INTERVAL_MS = 5_000;
@@ -15,7 +15,13 @@ export const DEFAULT_POLL_INTERVAL_MS = 5_000;
 export const inputShape = {
   actionId: actionIdSchema,
   waitForCompletion: z.boolean().default(false).describe('Poll until the action is Succeeded, Failed, TimeOut or Cancelled (bounded by timeoutSeconds).'),
-  timeoutSeconds: z.number().int().min(1).max(600).default(120).describe('How long to wait at most, in seconds (1 to 600; default 120).'),
+  timeoutSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(600)
+    .default(50)
+    .describe('How long to wait at most, in seconds (1 to 600; default 50, under the 60-second request timeout many clients use; longer waits need a client that resets its timeout on progress).'),
 };
 
 export const outputShape = {
@@ -28,13 +34,6 @@ export const annotations = { title: 'Get a machine action', readOnlyHint: true, 
 
 export const description =
   'Get one Defender machine action by its id (for example the one remove_app_restriction returned): type, status, requestor, comment and times. With waitForCompletion it polls until the action reaches a final state or timeoutSeconds passes, sending progress notifications if the client asked for them.';
-
-/** What the handler needs from the MCP request: progress reporting and cancellation. */
-export interface RequestContext {
-  signal?: AbortSignal;
-  progressToken?: string | number;
-  sendNotification?: (notification: ServerNotification) => Promise<void>;
-}
 
 export function createGetMachineActionTool(deps: {
   api: DefenderApi;

@@ -9,7 +9,7 @@ import { OPEN_ACTION_STATUSES, machineActionSchema, type MachineAction } from '.
 import { AlreadyInProgressError, OutcomeUnknownError, UpstreamError } from '../errors.js';
 import { describeDevice, type DevicePreview } from '../confirmation/gate.js';
 import type { ConfirmedBy, createWriteGuard } from './write-guard.js';
-import { commentSchema, confirmationTokenSchema, devicePreviewSchema, machineIdSchema } from './shared.js';
+import { commentSchema, confirmationTokenSchema, devicePreviewSchema, machineIdSchema, type RequestContext } from './shared.js';
 
 export const TOOL_NAME = 'remove_app_restriction';
 export const ACTION_TYPE = 'UnrestrictCodeExecution';
@@ -156,9 +156,10 @@ export function createRemoveAppRestrictionTool(deps: RemoveAppRestrictionDeps) {
     return attempt;
   }
 
-  async function handler(args: Args): Promise<CallToolResult> {
+  async function handler(args: Args, ctx: RequestContext = {}): Promise<CallToolResult> {
     return deps.guard({
       tool: TOOL_NAME,
+      signal: ctx.signal,
       request: { action: 'unrestrict', verb: 'Lift the app restriction', consequence: CONSEQUENCE, machineId: args.machineId, comment: args.comment },
       confirmationToken: args.confirmationToken,
       confirmationRequired: ({ token, expiresAt, preview }) =>

@@ -11,7 +11,7 @@ import type { Policy } from '../config.js';
 import { GateRefusal, type ActionRequest, type ConfirmationGate, type DevicePreview } from '../confirmation/gate.js';
 import type { DefenderApi } from '../defender/client.js';
 import type { Machine } from '../defender/schemas.js';
-import { PermissionError, PolicyError, ToolError } from '../errors.js';
+import { NotConfirmedError, PermissionError, PolicyError, ToolError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { checkComment, checkDevice, hasDevicePolicy } from '../policy.js';
 import { toPreview } from './shared.js';
@@ -45,6 +45,8 @@ export interface WriteSpec {
   targetActionId?: string;
   /** The write itself; returns the tool result and what the outcome record should say. */
   execute: (confirmedBy: ConfirmedBy) => Promise<{ result: CallToolResult; audit: OutcomeFields }>;
+  /** Aborted when the client cancels the tool call: nothing is sent after that. */
+  signal?: AbortSignal;
   /** The result for a client without elicitation: nothing sent, here is what to approve. */
   confirmationRequired: (c: { token: string; expiresAt: string; preview: DevicePreview }) => CallToolResult;
 }
@@ -123,7 +125,7 @@ export function createWriteGuard(deps: WriteGuardDeps) {
         confirmation = 'skipped_by_flag';
         deps.logger.warning(`Confirmation skipped by --dangerously-skip-confirmation: ${request.verb.toLowerCase()} on ${request.machineId}.`);
       } else if (plan === 'elicit') {
-        await deps.gate.elicit(request, preview!);
+        await deps.gate.elicit(request, preview!, spec.signal);
         confirmation = 'elicitation_accepted';
       } else if (plan === 'issue_token') {
         const decision = deps.gate.issue(request, preview!);
@@ -132,6 +134,13 @@ export function createWriteGuard(deps: WriteGuardDeps) {
         deps.logger.info(`${spec.tool}: waiting for the human to approve: ${request.verb.toLowerCase()} on ${preview?.hostName ?? request.machineId} (confirmation token issued).`);
         await notSent(undefined, { confirmationId: decision.confirmationId, reason: 'awaiting_human_approval' });
         return spec.confirmationRequired({ token: decision.token, expiresAt: decision.expiresAt.toISOString(), preview: preview! });
+      }
+      if (spec.signal?.aborted) {
+        // Nobody is waiting for the answer any more (the client cancelled or timed out): send nothing.
+        throw new NotConfirmedError(
+          'Not performed: the client cancelled the call before the request was sent. Nothing was sent to Defender.',
+          'Call again if the action is still wanted.',
+        );
       }
     } catch (error) {
       await notSent(error);

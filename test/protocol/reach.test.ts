@@ -35,6 +35,12 @@ describe('tools/list', () => {
     }
   });
 
+  it('matches the reviewed contract snapshot (names, schemas, hints): a change shows in review', async () => {
+    const x = await harness();
+    const { tools } = await x.client.listTools();
+    await expect(`${JSON.stringify(tools, null, 2)}\n`).toMatchFileSnapshot('./__snapshots__/tools-list.json');
+  });
+
   it('--read-only does not register the write tools at all', async () => {
     const x = await harness({ readOnly: true });
     const { tools } = await x.client.listTools();

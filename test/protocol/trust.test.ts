@@ -171,6 +171,24 @@ describe('policy guards (checked before the prompt; nothing sent when refused)',
   });
 });
 
+describe('never unconfirmed', () => {
+  it('sends nothing when the client cancels the call while the human is being asked', async () => {
+    const controller = new AbortController();
+    const x = await harness({
+      elicit: async () => {
+        controller.abort('the user closed the chat'); // the client gives up on the tool call...
+        await new Promise((r) => setTimeout(r, 20));
+        return { action: 'accept', content: { confirm: true } }; // ...and a late "yes" still arrives
+      },
+    });
+    const call = x.client.callTool({ name: 'remove_app_restriction', arguments: { machineId: RESTRICTED_DEVICE, comment: COMMENT } }, undefined, { signal: controller.signal });
+    await expect(call).rejects.toThrow();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(posts(x)).toHaveLength(0);
+    expect(x.logs.some((l) => /Not performed/.test(l))).toBe(true);
+  });
+});
+
 describe('never twice', () => {
   it('concurrent calls for the same device send one POST; the second gets the same action as already_pending', async () => {
     const x = await harness({ skip: true });
