@@ -173,6 +173,14 @@ export class ConfirmationGate {
   }
 }
 
+/**
+ * A comment as the human sees it in a prompt: quoted and escaped, so line breaks or quotes in text the
+ * agent wrote cannot fake extra lines (another host, another consequence) in the confirmation.
+ */
+export function quoteForDisplay(text: string): string {
+  return JSON.stringify(text);
+}
+
 export function describeDevice(preview: DevicePreview): string {
   const parts = [
     preview.hostName ?? '(host name unavailable)',
@@ -192,7 +200,7 @@ export function confirmationMessage(request: ActionRequest, preview: DevicePrevi
     `Device: ${describeDevice(preview)}`,
     `Device id: ${preview.machineId}`,
     ...(preview.note ? [`Note: ${preview.note}`] : []),
-    `Comment recorded in Defender: "${request.comment}"`,
+    `Comment recorded in Defender: ${quoteForDisplay(request.comment)}`,
     '',
     request.consequence,
   ].join('\n');

@@ -7,7 +7,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { DefenderApi } from '../defender/client.js';
 import { FINAL_ACTION_STATUSES, machineActionSchema } from '../defender/schemas.js';
 import { InvalidInputError, UpstreamError } from '../errors.js';
-import { describeDevice } from '../confirmation/gate.js';
+import { describeDevice, quoteForDisplay } from '../confirmation/gate.js';
 import { actionIdSchema, commentSchema, confirmationTokenSchema, devicePreviewSchema, type RequestContext } from './shared.js';
 import type { ConfirmedBy, createWriteGuard } from './write-guard.js';
 
@@ -72,7 +72,7 @@ export function createCancelMachineActionTool(deps: { api: DefenderApi; guard: R
               'Show the human exactly this and ask whether to proceed:',
               `  Cancel the ${target.status} ${type} action ${target.id}, requested by ${target.requestor ?? 'unknown'} at ${target.creationDateTimeUtc ?? '?'}${target.requestorComment ? ` ("${target.requestorComment}")` : ''}`,
               `  Device: ${describeDevice(preview)} (id ${machineId})`,
-              `  Comment: "${args.comment}"`,
+              `  Comment: ${quoteForDisplay(args.comment)}`,
               `Only if the human explicitly approves, call ${TOOL_NAME} again with the same actionId and comment and confirmationToken "${token}".`,
               `The token works once and expires at ${expiresAt}.`,
             ].join('\n'),

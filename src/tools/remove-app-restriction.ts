@@ -7,7 +7,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { DefenderApi } from '../defender/client.js';
 import { OPEN_ACTION_STATUSES, machineActionSchema, type MachineAction } from '../defender/schemas.js';
 import { AlreadyInProgressError, OutcomeUnknownError, UpstreamError } from '../errors.js';
-import { describeDevice, type DevicePreview } from '../confirmation/gate.js';
+import { describeDevice, quoteForDisplay, type DevicePreview } from '../confirmation/gate.js';
 import type { ConfirmedBy, createWriteGuard } from './write-guard.js';
 import { commentSchema, confirmationTokenSchema, devicePreviewSchema, machineIdSchema, type RequestContext } from './shared.js';
 
@@ -224,7 +224,7 @@ function summary(output: Output, args: Args): string {
         `  Device: ${describeDevice(c.preview)}`,
         `  Device id: ${c.preview.machineId}`,
         ...(c.preview.note ? [`  Note: ${c.preview.note}`] : []),
-        `  Comment: "${c.comment}"`,
+        `  Comment: ${quoteForDisplay(c.comment)}`,
         `  ${CONSEQUENCE}`,
         `Only if the human explicitly approves, call ${TOOL_NAME} again with the same machineId and comment and confirmationToken "${c.token}".`,
         `The token works once and expires at ${c.expiresAt}. If the human declines, do not call again.`,

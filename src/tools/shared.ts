@@ -26,11 +26,17 @@ export const machineIdSchema = z
   .describe('The Defender device id: 40 hexadecimal characters, as shown in the Defender portal and the devices API.');
 
 const COMMENT_HELP = 'comment is required: say why (for example the ticket and what was done); it is recorded in Defender.';
+// Control characters and bidirectional overrides could make a comment display as something else in a
+// confirmation prompt or an audit viewer; tabs and line breaks are fine.
+export const DECEPTIVE_CHARACTERS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u200B-\u200F\u202A-\u202E\u2066-\u2069\uFEFF]/u;
 export const commentSchema = z
   .string({ error: COMMENT_HELP })
   .trim()
   .min(1, { message: COMMENT_HELP })
   .max(COMMENT_MAX_LENGTH, { message: `comment must be at most ${COMMENT_MAX_LENGTH} characters.` })
+  .refine((text) => !DECEPTIVE_CHARACTERS.test(text), {
+    message: 'comment must not contain control characters, zero-width characters or bidirectional overrides (they can disguise text in a confirmation prompt).',
+  })
   .describe('Why; recorded in Defender as the action\'s comment (for example "INC-1234: device cleaned and re-imaged").');
 
 export const confirmationTokenSchema = z
