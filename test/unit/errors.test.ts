@@ -1,10 +1,7 @@
-import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { toAuthenticationError } from '../../src/auth/msal.js';
 import { mapErrorResponse, retryAfterMs } from '../../src/defender/client.js';
 import { AlreadyInProgressError, NotFoundError, PermissionError, UpstreamError, redact, renderError } from '../../src/errors.js';
-import { VERSION } from '../../src/version.js';
 
 const body = (code: string, message: string, target = 't-1') => JSON.stringify({ error: { code, message, target } });
 
@@ -72,44 +69,5 @@ describe('toAuthenticationError', () => {
   it('tells a network failure apart from a refusal', () => {
     const e = toAuthenticationError({ errorCode: 'network_error', errorMessage: 'connect ECONNREFUSED 127.0.0.1:1' }, 'https://127.0.0.1:1');
     expect(e.message).toMatch(/Could not reach the Entra ID token endpoint/);
-  });
-});
-
-describe('project rules', () => {
-  it('keeps VERSION equal to package.json', () => {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-    expect(VERSION).toBe(pkg.version);
-  });
-
-  it('documents every setting and every tool in the README', async () => {
-    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    const { SETTINGS } = await import('../../src/config.js');
-    for (const s of SETTINGS) {
-      if (s.env) expect(readme, s.env).toContain(`\`${s.env}`);
-      if (s.flag && !['help', 'version'].includes(s.flag)) expect(readme, s.flag).toContain(`\`--${s.flag}\``);
-    }
-    for (const tool of ['remove_app_restriction', 'cancel_machine_action', 'find_machine', 'get_machine_action', 'list_machine_actions']) {
-      expect(readme).toContain(`| \`${tool}\` |`);
-    }
-  });
-
-  it('has no stdout writes in src/ (stdout carries JSON-RPC)', () => {
-    const srcDir = new URL('../../src', import.meta.url).pathname;
-    const offenders: string[] = [];
-    const walk = (dir: string) => {
-      for (const name of readdirSync(dir)) {
-        const p = join(dir, name);
-        if (statSync(p).isDirectory()) walk(p);
-        else if (p.endsWith('.ts')) {
-          readFileSync(p, 'utf8')
-            .split('\n')
-            .forEach((line, i) => {
-              if (/console\.(log|info|debug|table|dir)\(|process\.stdout\.write\(/.test(line)) offenders.push(`${p}:${i + 1}`);
-            });
-        }
-      }
-    };
-    walk(srcDir);
-    expect(offenders).toEqual([]);
   });
 });
