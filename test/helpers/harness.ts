@@ -4,6 +4,7 @@
  * waits (Retry-After) are faked, so nothing sleeps for real.
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { afterEach } from 'vitest';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { ElicitRequestSchema, LoggingMessageNotificationSchema, type CallToolResult, type ElicitRequest, type ElicitResult } from '@modelcontextprotocol/sdk/types.js';
 import { readFileSync } from 'node:fs';
@@ -156,4 +157,17 @@ export type Harness = Awaited<ReturnType<typeof startHarness>>;
 
 export function textOf(result: CallToolResult): string {
   return result.content.map((c) => (c.type === 'text' ? c.text : '')).join('\n');
+}
+
+/** A harness per test, closed after each test: `const harness = useHarness();` at the top of a file. */
+export function useHarness(): (opts?: HarnessOptions) => Promise<Harness> {
+  const open: Harness[] = [];
+  afterEach(async () => {
+    for (const h of open.splice(0)) await h.close();
+  });
+  return async (opts = {}) => {
+    const h = await startHarness(opts);
+    open.push(h);
+    return h;
+  };
 }

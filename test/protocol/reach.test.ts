@@ -2,20 +2,12 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { JsonlAuditTrail } from '../../src/audit.js';
-import { PENDING_DEVICE, RESTRICTED_DEVICE, startHarness, textOf, type Harness, type HarnessOptions } from '../helpers/harness.js';
+import { PENDING_DEVICE, RESTRICTED_DEVICE, useHarness, textOf, type Harness, type HarnessOptions } from '../helpers/harness.js';
 
 const COMMENT = 'INC-3100: lifting after clean-up';
-let h: Harness | undefined;
-async function harness(opts: HarnessOptions = {}) {
-  h = await startHarness(opts);
-  return h;
-}
-afterEach(async () => {
-  await h?.close();
-  h = undefined;
-});
+const harness = useHarness();
 
 const READ_TOOLS = ['find_machine', 'get_machine_action', 'list_machine_actions'];
 const WRITE_TOOLS = ['remove_app_restriction', 'cancel_machine_action'];

@@ -1,26 +1,18 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConfirmationTokens } from '../../src/confirmation/token.js';
 import {
   MAC_DEVICE,
   PENDING_DEVICE,
   RESTRICTED_DEVICE,
   UNKNOWN_DEVICE,
-  startHarness,
+  useHarness,
   textOf,
   type Harness,
   type HarnessOptions,
 } from '../helpers/harness.js';
 
 const COMMENT = 'INC-1234: device cleaned and re-imaged';
-let h: Harness | undefined;
-async function harness(opts: HarnessOptions = {}) {
-  h = await startHarness(opts);
-  return h;
-}
-afterEach(async () => {
-  await h?.close();
-  h = undefined;
-});
+const harness = useHarness();
 
 const posts = (x: Harness) => x.sim.apiRequests('POST');
 

@@ -4,27 +4,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { JsonlAuditTrail, type AuditRecord } from '../../src/audit.js';
-import { PENDING_DEVICE, RESTRICTED_DEVICE, startHarness, textOf, type Harness, type HarnessOptions } from '../helpers/harness.js';
+import { PENDING_DEVICE, RESTRICTED_DEVICE, useHarness, textOf, type Harness, type HarnessOptions } from '../helpers/harness.js';
 
 const COMMENT = 'INC-2001: re-imaged, scans clean';
 const SQL_SERVER = '63b87ad1411d2aa6afc5dcd92f0f66ccdb94157e'; // srv-sql-01, "Tier 0 Servers", tags Production, SQL
 const KIOSK = '28c4c8f2392aa90f1eec907f09a59d5ada130239'; // kiosk-lobby-02, "Kiosks", tags Kiosk, Lobby
 
-let h: Harness | undefined;
+const harness = useHarness();
 const dirs: string[] = [];
-async function harness(opts: HarnessOptions = {}) {
-  h = await startHarness(opts);
-  return h;
-}
 function auditFile() {
   const dir = mkdtempSync(join(tmpdir(), 'mde-audit-'));
   dirs.push(dir);
   const path = join(dir, 'audit.jsonl');
   return { path, trail: new JsonlAuditTrail(path), read: () => readFileSync(path, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditRecord) };
 }
-afterEach(async () => {
-  await h?.close();
-  h = undefined;
+afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 const posts = (x: Harness) => x.sim.apiRequests('POST');
