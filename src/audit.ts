@@ -6,7 +6,7 @@
  * refused. Secrets and tokens never enter a record: the confirmation is identified by a fingerprint.
  */
 import { open, stat } from 'node:fs/promises';
-import { AuditUnavailableError } from './errors.js';
+import { AuditUnavailableError, ConfigError } from './errors.js';
 
 export type AuditEvent = 'intent' | 'outcome' | 'not_sent';
 
@@ -52,7 +52,10 @@ export class JsonlAuditTrail implements AuditTrail {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Create the file if needed (0600) and prove it is writable, at start-up. Returns a warning, if any. */
+  /**
+   * Create the file if needed (0600) and prove it is writable, at start-up, so a wrong path stops the
+   * server instead of refusing every action later. Returns a warning, if any.
+   */
   async prepare(): Promise<string | undefined> {
     try {
       const fh = await open(this.path, 'a', 0o600);
@@ -63,7 +66,10 @@ export class JsonlAuditTrail implements AuditTrail {
       }
       return undefined;
     } catch (error) {
-      throw this.unavailable(error);
+      throw new ConfigError(
+        `The audit log ${this.path} cannot be written (${reasonOf(error)}).`,
+        'Fix MDE_AUDIT_LOG (--audit-log): the path, its folder, permissions, free disk space; or unset it.',
+      );
     }
   }
 
@@ -85,10 +91,13 @@ export class JsonlAuditTrail implements AuditTrail {
   }
 
   private unavailable(error: unknown): AuditUnavailableError {
-    const code = (error as NodeJS.ErrnoException).code ?? (error instanceof Error ? error.message : String(error));
     return new AuditUnavailableError(
-      `The audit log ${this.path} cannot be written (${code}), so the action was refused: nothing was sent to Defender.`,
+      `The audit log ${this.path} cannot be written (${reasonOf(error)}), so the action was refused: nothing was sent to Defender.`,
       'Ask the operator to fix MDE_AUDIT_LOG (the path, its folder, permissions, free disk space), then call again.',
     );
   }
+}
+
+function reasonOf(error: unknown): string {
+  return (error as NodeJS.ErrnoException).code ?? (error instanceof Error ? error.message : String(error));
 }

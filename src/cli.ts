@@ -38,8 +38,17 @@ async function main(): Promise<number> {
   const logger = createStderrLogger({ level: process.env.MDE_LOG_LEVEL === 'debug' ? 'debug' : 'info', secrets });
   for (const w of warnings) logger.warning(w);
 
+  // Everything that can fail at start fails here, before the server accepts a request, with the
+  // setting to fix (an unwritable audit log, an unreadable certificate).
   let connection: { apiUrl: string; tokens: TokenProvider; close: () => Promise<void> };
+  let audit: AuditTrail = NO_AUDIT;
   try {
+    if (config.auditLogPath) {
+      const trail = new JsonlAuditTrail(config.auditLogPath);
+      const warning = await trail.prepare();
+      if (warning) logger.warning(warning);
+      audit = trail;
+    }
     connection = await connect(config, logger);
   } catch (error) {
     if (error instanceof ToolError) {
@@ -47,19 +56,6 @@ async function main(): Promise<number> {
       return 2;
     }
     throw error;
-  }
-
-  let audit: AuditTrail = NO_AUDIT;
-  if (config.auditLogPath) {
-    const trail = new JsonlAuditTrail(config.auditLogPath);
-    try {
-      const warning = await trail.prepare();
-      if (warning) logger.warning(warning);
-    } catch (error) {
-      process.stderr.write(`mde-app-restriction-mcp: ${(error as Error).message.replace(', so the action was refused: nothing was sent to Defender', '')}\n  Fix MDE_AUDIT_LOG (--audit-log) or unset it.\n`);
-      return 2;
-    }
-    audit = trail;
   }
 
   const limiter = new RateLimiter({

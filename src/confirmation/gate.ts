@@ -91,10 +91,6 @@ export class ConfirmationGate {
     },
   ) {}
 
-  get skipped(): boolean {
-    return this.opts.skip;
-  }
-
   /**
    * What the gate needs before it can decide: a preview (for a prompt or a token) or nothing (a token to
    * check offline, or the skip flag). Lets the tool avoid reading the device when it is not needed, and

@@ -183,11 +183,12 @@ export class DefenderClient implements DefenderApi {
           await this.sleep(waitMs);
           continue;
         }
+        const { code, target } = errorDetails(text);
         throw new RateLimitError(
           `The Defender API is rate-limiting this app (HTTP 429); the request was not accepted.`,
           `Wait ${Math.ceil(waitMs / 1000)} seconds and call again. The API allows 100 calls a minute and 1,500 an hour per app.`,
           Math.ceil(waitMs / 1000),
-          { status, ...errorDetails(text) },
+          { status, code, target },
         );
       }
       if (status === 401 && !retried401) {
