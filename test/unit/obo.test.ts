@@ -1,0 +1,81 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createOboTokenSource } from '../../src/auth/obo.js';
+import { AuthenticationError } from '../../src/errors.js';
+import { silentLogger } from '../../src/log.js';
+import { API_CLIENT_ID, API_SECRET, FakeEntra, SECOND_ANALYST } from '../fakes/entra-id.js';
+
+const SCOPE = 'https://api.securitycenter.microsoft.com/.default';
+let entra: FakeEntra;
+beforeAll(async () => {
+  entra = new FakeEntra();
+  await entra.start();
+});
+afterAll(() => entra.close());
+
+const source = (secret = API_SECRET) =>
+  createOboTokenSource({
+    tenantId: entra.tenant,
+    clientId: API_CLIENT_ID,
+    credential: { kind: 'secret', secret },
+    authorityHost: entra.authorityHost,
+    scope: SCOPE,
+    logger: silentLogger,
+    timeoutMs: 5_000,
+  });
+
+describe('On-Behalf-Of token source', () => {
+  it('exchanges the caller\'s token (the assertion) for a Defender token, and caches it per caller', async () => {
+    const obo = source();
+    const caller = await entra.userToken();
+    const before = entra.tokenRequests().length;
+    const token = await obo.forAssertion(caller, 'ada').getToken();
+    const sent = entra.tokenRequests().slice(before);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.form).toMatchObject({
+      grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
+      requested_token_use: 'on_behalf_of',
+      assertion: caller,
+      client_id: API_CLIENT_ID,
+      client_secret: API_SECRET,
+    });
+    expect(sent[0]!.form.scope).toContain(SCOPE);
+    expect(token).toBe(entra.oboIssued.at(-1)!.accessToken);
+    expect(token).not.toBe(caller);
+
+    // A later request by the same caller (a new per-request provider) is served from MSAL's cache.
+    expect(await obo.forAssertion(caller, 'ada').getToken()).toBe(token);
+    expect(entra.tokenRequests().length - before).toBe(1);
+
+    // Another analyst gets another token, never the first one's.
+    const other = await obo.forAssertion(await entra.userToken({ user: SECOND_ANALYST }), 'bob').getToken();
+    expect(other).not.toBe(token);
+    expect(entra.oboIssued.at(-1)!.oid).toBe(SECOND_ANALYST.oid);
+  });
+
+  it('after invalidate() (Defender said 401) exchanges again instead of using the cache', async () => {
+    const obo = source();
+    const provider = obo.forAssertion(await entra.userToken(), 'ada');
+    const first = await provider.getToken();
+    provider.invalidate();
+    const before = entra.tokenRequests().length;
+    const second = await provider.getToken();
+    expect(entra.tokenRequests().length - before).toBe(1);
+    expect(second).not.toBe(first);
+  });
+
+  it('turns Entra refusals into actionable errors without the assertion in them', async () => {
+    const caller = await entra.userToken();
+    entra.failObo = { code: 65001, error: 'invalid_grant', description: "The user or administrator has not consented to use the application with ID 'x'." };
+    try {
+      const error = await source().forAssertion(caller, 'ada').getToken().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(AuthenticationError);
+      expect((error as AuthenticationError).aadsts).toBe('AADSTS65001');
+      expect((error as AuthenticationError).nextStep).toMatch(/consent/);
+      expect(String((error as Error).message)).not.toContain(caller);
+    } finally {
+      entra.failObo = undefined;
+    }
+    const wrongSecret = await source('nope').forAssertion(caller, 'ada').getToken().catch((e: unknown) => e);
+    expect((wrongSecret as AuthenticationError).aadsts).toBe('AADSTS7000215');
+  });
+});
