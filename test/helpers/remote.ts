@@ -1,0 +1,152 @@
+/**
+ * Remote-mode harness: the real HTTP server (startHttpServer) with the real MCP server per session, a
+ * fake Entra ID over HTTPS (key set, OBO and client-credential grants) and the Defender simulator, and
+ * real SDK clients over Streamable HTTP. Each client signs in with a token minted by the fake Entra.
+ */
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ElicitRequestSchema, LoggingMessageNotificationSchema, type CallToolResult, type ElicitRequest, type ElicitResult } from '@modelcontextprotocol/sdk/types.js';
+import { afterEach } from 'vitest';
+import { createEntraVerifier } from '../../src/auth/entra-jwt.js';
+import { startHttpServer, type HttpServerOptions, type RunningHttpServer } from '../../src/http/server.js';
+import { createStderrLogger } from '../../src/log.js';
+import { DefenderSimulator } from '../../src/simulator/simulator.js';
+import { API_CLIENT_ID, FakeEntra } from '../fakes/entra-id.js';
+import { CLIENT_SECRET } from './harness.js';
+
+export const APP_ID_URI = `api://${API_CLIENT_ID}`;
+
+export interface RemoteOptions {
+  auth?: 'entra' | 'none';
+  appCallerRole?: string;
+  allowedOrigins?: string[];
+  sessionIdle?: { idleMs: number };
+  maxSessionsPerUser?: number;
+  now?: () => number;
+  /** Build the MCP server of a session (the product's wiring by default). */
+  createMcpServer: (ctx: { sim: DefenderSimulator; apiUrl: string; entra: FakeEntra; logs: string[] }) => HttpServerOptions['createMcpServer'];
+}
+
+export async function startRemote(opts: RemoteOptions) {
+  const entra = new FakeEntra();
+  await entra.start();
+  const sim = new DefenderSimulator({ clientSecret: CLIENT_SECRET });
+  const apiUrl = await sim.listen();
+  const logs: string[] = [];
+  const logger = createStderrLogger({ level: 'debug', write: (line) => void logs.push(line) });
+  const verifier = createEntraVerifier({
+    authorityHost: entra.authorityHost,
+    tenantId: entra.tenant,
+    clientId: API_CLIENT_ID,
+    appIdUri: APP_ID_URI,
+    requiredScope: 'user_impersonation',
+    appCallerRole: opts.appCallerRole,
+  });
+  const http: RunningHttpServer = await startHttpServer({
+    host: '127.0.0.1',
+    port: 0,
+    allowedOrigins: opts.allowedOrigins ?? [],
+    auth:
+      opts.auth === 'none'
+        ? { kind: 'none' }
+        : {
+            kind: 'entra',
+            verify: (h) => verifier.verify(h),
+            ready: () => verifier.ready(),
+            authorizationServer: verifier.issuer,
+            scope: `${APP_ID_URI}/user_impersonation`,
+          },
+    createMcpServer: opts.createMcpServer({ sim, apiUrl, entra, logs }),
+    logger,
+    sessionIdleMs: opts.sessionIdle?.idleMs,
+    maxSessionsPerUser: opts.maxSessionsPerUser,
+    now: opts.now,
+  });
+  const clients: Client[] = [];
+
+  /** Upstream traffic so far: Defender API requests and Entra token requests (key set fetches aside). */
+  const upstream = () => ({ defender: sim.apiRequests().length, entraTokens: entra.tokenRequests().length });
+
+  async function connect(token: string | undefined, o: { elicit?: 'accept' | 'decline' | ((p: ElicitRequest['params']) => ElicitResult) } = {}) {
+    const client = new Client({ name: 'remote-test-client', version: '1.0.0' }, { capabilities: o.elicit ? { elicitation: { form: {} } } : {} });
+    const prompts: ElicitRequest['params'][] = [];
+    const notifications: string[] = [];
+    client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void notifications.push(String(n.params.data)));
+    if (o.elicit) {
+      const answer = o.elicit;
+      client.setRequestHandler(ElicitRequestSchema, async (request) => {
+        prompts.push(request.params);
+        if (typeof answer === 'function') return answer(request.params);
+        return answer === 'accept' ? { action: 'accept', content: { confirm: true } } : { action: 'decline' };
+      });
+    }
+    let current = token;
+    const transport = new StreamableHTTPClientTransport(new URL(http.url), {
+      fetch: (url, init) => {
+        const headers = new Headers(init?.headers);
+        if (current) headers.set('Authorization', `Bearer ${current}`);
+        return fetch(url, { ...init, headers });
+      },
+    });
+    await client.connect(transport);
+    clients.push(client);
+    return {
+      client,
+      transport,
+      prompts,
+      notifications,
+      /** Later requests carry this token (a refreshed one, or someone else's). */
+      useToken(t: string | undefined) {
+        current = t;
+      },
+      async tool(name: string, args: Record<string, unknown>) {
+        return (await client.callTool({ name, arguments: args })) as CallToolResult;
+      },
+    };
+  }
+
+  return {
+    entra,
+    sim,
+    apiUrl,
+    http,
+    logs,
+    upstream,
+    connect,
+    /** A raw request to the server (for what an SDK client would never send). */
+    raw(path: string, init: RequestInit = {}) {
+      return fetch(new URL(path, http.url), init);
+    },
+    async close() {
+      for (const c of clients.splice(0)) await c.close().catch(() => undefined);
+      await http.shutdown(100);
+      await sim.close();
+      await entra.close();
+    },
+  };
+}
+
+export type Remote = Awaited<ReturnType<typeof startRemote>>;
+
+/** One remote harness per test, closed after it. */
+export function useRemote(): (opts: RemoteOptions) => Promise<Remote> {
+  const open: Remote[] = [];
+  afterEach(async () => {
+    for (const r of open.splice(0)) await r.close();
+  });
+  return async (opts) => {
+    const r = await startRemote(opts);
+    open.push(r);
+    return r;
+  };
+}
+
+/** The JSON-RPC initialize body an MCP client sends first. */
+export const INITIALIZE = {
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'initialize',
+  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+};
+
+export const MCP_HEADERS = { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' };
