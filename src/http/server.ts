@@ -103,6 +103,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
   let resourceUrl = '';
   let metadataUrl = '';
   let hosts = new Set<string>();
+  /** The listed origins plus the server's own (same-origin requests are not cross-site). */
+  let allowedOrigins: string[] = [...opts.allowedOrigins];
 
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch((error: unknown) => {
@@ -132,7 +134,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
       return sendJsonRpcError(res, 403, -32000, 'Forbidden: the Host header does not name this server (set MDE_RESOURCE_URL or MDE_ALLOWED_HOSTS).');
     }
     const origin = req.headers.origin;
-    if (!originAllowed(origin, opts.allowedOrigins)) {
+    if (!originAllowed(origin, allowedOrigins)) {
       return sendJsonRpcError(res, 403, -32000, 'Forbidden: this Origin is not allowed (MDE_ALLOWED_ORIGINS).');
     }
     const cors = origin ? corsHeaders(origin) : {};
@@ -283,6 +285,11 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
   const resource = new URL(resourceUrl);
   metadataUrl = `${resource.origin}/.well-known/oauth-protected-resource${resource.pathname === '/' ? '' : resource.pathname}`;
   hosts = allowedHostnames({ bindHost: opts.host, resourceUrl, extra: opts.allowedHosts ?? [] });
+  allowedOrigins = [
+    ...opts.allowedOrigins,
+    resource.origin,
+    ...[...hosts].filter((h) => !isWildcardHost(h)).map((h) => `${scheme}://${h}:${port}`),
+  ];
   if (!isLoopbackHost(opts.host) && !opts.tls) {
     logger.warning(
       `Listening on ${opts.host} without TLS: terminate TLS in front of this server (a reverse proxy or ingress) — bearer tokens must never cross a network in clear text.`,
