@@ -1,0 +1,55 @@
+/**
+ * Which identity a Defender call uses in remote mode, decided per caller:
+ *  - a signed-in user: a token obtained On-Behalf-Of that user (Defender records the analyst);
+ *  - an app allowed by MDE_APP_CALLER_ROLE: the server's own app identity;
+ *  - nobody signed in (`MDE_HTTP_AUTH=none`, loopback only): the server's own identity.
+ * With Entra sign-in, a call without a caller fails closed instead of falling back to the app identity.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { AuthenticationError } from '../errors.js';
+import type { Caller } from './entra-jwt.js';
+import type { OboTokenSource } from './obo.js';
+import type { TokenProvider } from './token-provider.js';
+
+export function createCallerTokens(opts: { app: TokenProvider; obo: OboTokenSource | undefined }) {
+  return (caller: Caller): TokenProvider => {
+    switch (caller.kind) {
+      case 'user':
+        if (!opts.obo) throw new Error('On-Behalf-Of is not configured');
+        return opts.obo.forAssertion(caller.token, caller.preferredUsername ?? caller.oid);
+      case 'app':
+      case 'anonymous':
+        return opts.app;
+    }
+  };
+}
+
+/**
+ * The token provider of the call in progress. Tools and the Defender client are built once per session,
+ * but each request carries its own (possibly refreshed) caller token, so the provider is looked up per
+ * call, from the async context the request handler runs in.
+ */
+const current = new AsyncLocalStorage<TokenProvider>();
+
+export function runWithTokens<T>(tokens: TokenProvider, fn: () => T): T {
+  return current.run(tokens, fn);
+}
+
+/** A TokenProvider that delegates to the current call's provider; outside a call it refuses. */
+export function perCallTokenProvider(description: string): TokenProvider {
+  const active = (): TokenProvider => {
+    const tokens = current.getStore();
+    if (!tokens) {
+      throw new AuthenticationError(
+        'No signed-in caller is attached to this Defender request, so it was not sent.',
+        'This is a server bug: report it. Nothing was sent to Defender.',
+      );
+    }
+    return tokens;
+  };
+  return {
+    description,
+    getToken: () => active().getToken(),
+    invalidate: () => current.getStore()?.invalidate(),
+  };
+}
