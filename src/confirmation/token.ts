@@ -13,6 +13,8 @@ export interface TokenSubject {
   action: string;
   machineId: string;
   comment: string;
+  /** Who asked (remote mode: `user:<tid>:<oid>` or `app:…`): only they can redeem the token. */
+  principal?: string;
 }
 
 interface Payload {
@@ -22,9 +24,10 @@ interface Payload {
   e: number; // expiry, epoch ms
   n: string; // nonce: single use
   h?: string; // host name shown in the preview, for the audit trail
+  p?: string; // sha256 of the principal the token was issued to (remote mode)
 }
 
-export type TokenRejection = 'malformed' | 'bad_signature' | 'mismatch' | 'expired' | 'replayed';
+export type TokenRejection = 'malformed' | 'bad_signature' | 'mismatch' | 'other_user' | 'expired' | 'replayed';
 
 export type RedeemResult =
   | { ok: true; hostName: string | undefined; confirmationId: string }
@@ -34,6 +37,7 @@ export const REJECTION_TEXT: Record<TokenRejection, string> = {
   malformed: 'the confirmation token is not one this server issued (malformed)',
   bad_signature: 'the confirmation token\'s signature is invalid (forged, altered, or issued by another server process)',
   mismatch: 'the confirmation token was issued for a different machine, comment or action',
+  other_user: 'the confirmation token was issued to another user; only the person who asked can redeem it',
   expired: 'the confirmation token has expired',
   replayed: 'the confirmation token has already been used',
 };
@@ -64,6 +68,7 @@ export class ConfirmationTokens {
       e: this.now() + this.ttlMs,
       n: randomBytes(16).toString('base64url'),
       ...(hostName ? { h: hostName } : {}),
+      ...(subject.principal ? { p: sha256(`principal:${subject.principal}`) } : {}),
     };
     const body = b64url(JSON.stringify(payload));
     return { token: `${TOKEN_PREFIX}.${body}.${this.sign(body)}`, expiresAt: new Date(payload.e), confirmationId: confirmationId(payload.n) };
@@ -91,6 +96,7 @@ export class ConfirmationTokens {
     if (payload.a !== subject.action || payload.m !== subject.machineId || payload.c !== sha256(subject.comment)) {
       return { ok: false, reason: 'mismatch' };
     }
+    if (payload.p !== (subject.principal ? sha256(`principal:${subject.principal}`) : undefined)) return { ok: false, reason: 'other_user' };
     if (!(typeof payload.e === 'number' && this.now() < payload.e)) return { ok: false, reason: 'expired' };
     if (this.redeemed.has(payload.n)) return { ok: false, reason: 'replayed' };
     this.redeemed.set(payload.n, payload.e);
