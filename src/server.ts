@@ -20,6 +20,9 @@ import { createListMachineActionsTool } from './tools/list-machine-actions.js';
 import { createRemoveAppRestrictionTool } from './tools/remove-app-restriction.js';
 import { createWriteGuard } from './tools/write-guard.js';
 import { VERSION } from './version.js';
+import { principalKey, type Caller } from './auth/entra-jwt.js';
+import type { TokenProvider } from './auth/token-provider.js';
+import { currentCall, runInCall } from './request-scope.js';
 
 export interface ServerDeps {
   api: DefenderApi;
@@ -40,6 +43,11 @@ export interface ServerDeps {
   elicitationTimeoutMs?: number;
   /** Polling of get_machine_action's waitForCompletion (tests use a fake clock). */
   polling?: { pollIntervalMs?: number; now?: () => number; sleep?: (ms: number) => Promise<void> };
+  /**
+   * Remote mode (one server per HTTP session): the identity each caller's Defender calls use. Logs of a
+   * call then go only to that call's stream, never to other sessions.
+   */
+  remote?: { tokensFor(caller: Caller): TokenProvider };
 }
 
 export const ELICITATION_TIMEOUT_MS = 5 * 60_000;
@@ -57,9 +65,11 @@ export function createServer(deps: ServerDeps): McpServer {
   const elicitor: Elicitor = {
     canElicit: () => Boolean(server.server.getClientCapabilities()?.elicitation?.form),
     elicit: async (message, requestedSchema, signal) => {
+      // On the call's own stream: over HTTP, a client without a standalone GET stream would never see it.
+      const relatedRequestId = currentCall()?.requestId;
       const answer = await server.server.elicitInput(
         { message, requestedSchema },
-        { timeout: deps.elicitationTimeoutMs ?? ELICITATION_TIMEOUT_MS, ...(signal ? { signal } : {}) },
+        { timeout: deps.elicitationTimeoutMs ?? ELICITATION_TIMEOUT_MS, ...(signal ? { signal } : {}), ...(relatedRequestId !== undefined ? { relatedRequestId } : {}) },
       );
       return { action: answer.action, content: answer.content as Record<string, unknown> | undefined };
     },
@@ -69,6 +79,11 @@ export function createServer(deps: ServerDeps): McpServer {
     skip: deps.confirmation.skip,
     tokens: deps.tokens ?? new ConfirmationTokens({ now: deps.now }),
     elicitor,
+    // Remote mode: a token issued to one analyst cannot be redeemed by another.
+    principal: () => {
+      const caller = currentCall()?.caller;
+      return caller ? principalKey(caller) : undefined;
+    },
   });
 
   const writeGuard = createWriteGuard({
@@ -78,18 +93,30 @@ export function createServer(deps: ServerDeps): McpServer {
     policy: deps.policy ?? NO_POLICY,
     logger: deps.logger,
     clientInfo: () => server.server.getClientVersion(),
+    caller: () => currentCall()?.caller,
   });
 
   // What the human should see in the client (retries, budget waits, confirmation outcomes, sign-in
   // prompts) also goes out as MCP logging notifications; the client's logging/setLevel filters them.
-  deps.logger.addSink?.((level, message) => {
+  // During a call they go out on that call's stream (over HTTP, the only one a client must have open);
+  // in remote mode, only to the session the call belongs to, and nothing outside a call.
+  const removeSink = deps.logger.addSink?.((level, message) => {
     if (!server.isConnected()) return;
-    server.server.sendLoggingMessage({ level, logger: 'mde-app-restriction-mcp', data: message }).catch(() => undefined);
+    const call = currentCall();
+    if (deps.remote && call?.server !== server) return;
+    const params = { level, logger: 'mde-app-restriction-mcp', data: message };
+    if (call?.server === server) {
+      if (loggingIgnored(server, level, call.sessionId)) return;
+      call.notify({ method: 'notifications/message', params }).catch(() => undefined);
+      return;
+    }
+    server.server.sendLoggingMessage(params).catch(() => undefined);
   });
+  server.server.onclose = () => removeSink?.();
 
   const register = <A>(tool: { name: string; config: ToolConfig; handler: (args: A, ctx: RequestContext) => Promise<CallToolResult> }) => {
     assertHints(tool.name, tool.config.annotations);
-    return server.registerTool(tool.name, tool.config as never, withErrorBoundary(tool.name, tool.handler, deps) as never);
+    return server.registerTool(tool.name, tool.config as never, withErrorBoundary(server, tool.name, tool.handler, deps) as never);
   };
 
   register(createFindMachineTool({ api: deps.api }));
@@ -121,14 +148,26 @@ function assertHints(name: string, a: ToolConfig['annotations']): void {
 }
 
 /** The error boundary: typed errors become `isError` results; nothing escapes to crash the server. */
-function withErrorBoundary<A>(name: string, handler: (args: A, ctx: RequestContext) => Promise<CallToolResult>, deps: ServerDeps) {
+function withErrorBoundary<A>(server: McpServer, name: string, handler: (args: A, ctx: RequestContext) => Promise<CallToolResult>, deps: ServerDeps) {
   return async (args: A, extra: RequestHandlerExtra<ServerRequest, ServerNotification>): Promise<CallToolResult> => {
     try {
-      return await handler(args, {
-        signal: extra.signal,
-        progressToken: extra._meta?.progressToken,
-        sendNotification: (n) => extra.sendNotification(n),
-      });
+      const caller = callerOf(extra.authInfo);
+      if (deps.remote && !caller) throw new Error('remote mode: a call arrived without a caller');
+      const scope = {
+        server,
+        sessionId: extra.sessionId,
+        requestId: extra.requestId,
+        caller,
+        tokens: caller && deps.remote ? deps.remote.tokensFor(caller) : undefined,
+        notify: (n: ServerNotification) => extra.sendNotification(n),
+      };
+      return await runInCall(scope, () =>
+        handler(args, {
+          signal: extra.signal,
+          progressToken: extra._meta?.progressToken,
+          sendNotification: (n) => extra.sendNotification(n),
+        }),
+      );
     } catch (error) {
       const text = renderError(error, deps.secrets ?? []);
       if (error instanceof ToolError) deps.logger.info(`${name}: ${text.split('\n')[0]}`);
@@ -136,4 +175,17 @@ function withErrorBoundary<A>(name: string, handler: (args: A, ctx: RequestConte
       return { isError: true, content: [{ type: 'text', text }] };
     }
   };
+}
+
+/** The caller the HTTP layer attached to the request (remote mode). */
+function callerOf(authInfo: { extra?: Record<string, unknown> } | undefined): Caller | undefined {
+  return authInfo?.extra?.caller as Caller | undefined;
+}
+
+/** Honour the client's logging/setLevel for notifications sent on a call's stream. */
+function loggingIgnored(server: McpServer, level: string, sessionId: string | undefined): boolean {
+  // The SDK keeps the level per session but only checks it in sendLoggingMessage, which cannot target a
+  // call's stream; its check is reused here.
+  const check = (server.server as unknown as { isMessageIgnored?: (level: string, sessionId?: string) => boolean }).isMessageIgnored;
+  return check ? check(level, sessionId) : false;
 }

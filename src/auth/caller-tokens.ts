@@ -5,8 +5,8 @@
  *  - nobody signed in (`MDE_HTTP_AUTH=none`, loopback only): the server's own identity.
  * With Entra sign-in, a call without a caller fails closed instead of falling back to the app identity.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { AuthenticationError } from '../errors.js';
+import { currentCall } from '../request-scope.js';
 import type { Caller } from './entra-jwt.js';
 import type { OboTokenSource } from './obo.js';
 import type { TokenProvider } from './token-provider.js';
@@ -25,20 +25,13 @@ export function createCallerTokens(opts: { app: TokenProvider; obo: OboTokenSour
 }
 
 /**
- * The token provider of the call in progress. Tools and the Defender client are built once per session,
- * but each request carries its own (possibly refreshed) caller token, so the provider is looked up per
- * call, from the async context the request handler runs in.
+ * The Defender client's provider in remote mode. Tools and the Defender client are shared by every
+ * session, but each request carries its own (possibly refreshed) caller token, so the provider is looked
+ * up per call, from the call in progress. Outside a call, or for a call without a caller, it refuses.
  */
-const current = new AsyncLocalStorage<TokenProvider>();
-
-export function runWithTokens<T>(tokens: TokenProvider, fn: () => T): T {
-  return current.run(tokens, fn);
-}
-
-/** A TokenProvider that delegates to the current call's provider; outside a call it refuses. */
 export function perCallTokenProvider(description: string): TokenProvider {
   const active = (): TokenProvider => {
-    const tokens = current.getStore();
+    const tokens = currentCall()?.tokens;
     if (!tokens) {
       throw new AuthenticationError(
         'No signed-in caller is attached to this Defender request, so it was not sent.',
@@ -50,6 +43,6 @@ export function perCallTokenProvider(description: string): TokenProvider {
   return {
     description,
     getToken: () => active().getToken(),
-    invalidate: () => current.getStore()?.invalidate(),
+    invalidate: () => currentCall()?.tokens?.invalidate(),
   };
 }

@@ -88,6 +88,8 @@ export class ConfirmationGate {
       skip: boolean;
       tokens: ConfirmationTokens;
       elicitor: Elicitor;
+      /** Who is asking (remote mode): tokens are issued to, and redeemable by, that principal only. */
+      principal?: () => string | undefined;
     },
   ) {}
 
@@ -111,7 +113,7 @@ export class ConfirmationGate {
 
   /** Redeem a token offline: no request is made to Defender for a bad one. */
   redeem(request: ActionRequest, token: string): GateDecision {
-    const result = this.opts.tokens.redeem(token, request);
+    const result = this.opts.tokens.redeem(token, { ...request, principal: this.opts.principal?.() });
     if (!result.ok) {
       throw new GateRefusal(
         'token_rejected',
@@ -124,7 +126,7 @@ export class ConfirmationGate {
   }
 
   issue(request: ActionRequest, preview: DevicePreview): GateDecision {
-    const { token, expiresAt, confirmationId } = this.opts.tokens.issue(request, preview.hostName ?? undefined);
+    const { token, expiresAt, confirmationId } = this.opts.tokens.issue({ ...request, principal: this.opts.principal?.() }, preview.hostName ?? undefined);
     return { kind: 'token_issued', token, expiresAt, confirmationId };
   }
 

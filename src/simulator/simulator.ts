@@ -115,6 +115,11 @@ export class DefenderSimulator {
     this.faults.push({ method: match.method, path, fault, remaining: times });
   }
 
+  /** Accept an access token issued elsewhere (a test's Entra fake), standing for `requestor`. */
+  acceptToken(token: string, grant: { requestor: string; expiresAt: number; roles?: string[] }): void {
+    this.issuedTokens.set(token, { expiresAt: grant.expiresAt, roles: grant.roles ?? [], requestor: grant.requestor });
+  }
+
   clearFaults(): void {
     this.faults.length = 0;
   }

@@ -6,7 +6,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import type { AuditRecord, AuditTrail } from '../audit.js';
+import { auditCaller, type AuditRecord, type AuditTrail } from '../audit.js';
+import type { Caller } from '../auth/entra-jwt.js';
 import type { Policy } from '../config.js';
 import { GateRefusal, type ActionRequest, type ConfirmationGate, type DevicePreview } from '../confirmation/gate.js';
 import type { DefenderApi } from '../defender/client.js';
@@ -24,6 +25,8 @@ export interface WriteGuardDeps {
   logger: Logger;
   /** The connected MCP client's name and version, for the audit trail. */
   clientInfo: () => { name: string; version: string } | undefined;
+  /** Remote mode: who is calling, for the audit trail. */
+  caller?: () => Caller | undefined;
 }
 
 export interface OutcomeFields {
@@ -81,6 +84,7 @@ export function createWriteGuard(deps: WriteGuardDeps) {
       tool: spec.tool,
       action: request.action,
       client: client ? { name: client.name, version: client.version } : null,
+      ...auditCaller(deps.caller?.()),
       machineId: request.machineId,
       hostName: null,
       comment: request.comment,
