@@ -140,6 +140,7 @@ export class FakeEntra {
       name: user.name,
       scp: 'user_impersonation',
       azp: 'aebc6443-996d-45c2-90f0-388ff96faa56', // VS Code's client id
+      uti: randomBytes(8).toString('base64url'), // Entra's unique token id: no two tokens are alike
       ver: '2.0',
       ...opts.claims,
     };
@@ -161,6 +162,7 @@ export class FakeEntra {
       azp: CALLING_APP.azp,
       idtyp: 'app',
       roles: opts.roles ?? [],
+      uti: randomBytes(8).toString('base64url'),
       ver: '2.0',
       ...opts.claims,
     });

@@ -7,14 +7,22 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ElicitRequestSchema, LoggingMessageNotificationSchema, type CallToolResult, type ElicitRequest, type ElicitResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach } from 'vitest';
-import { createEntraVerifier } from '../../src/auth/entra-jwt.js';
+import type { AuditTrail } from '../../src/audit.js';
+import { perCallTokenProvider } from '../../src/auth/caller-tokens.js';
+import { createMsalTokenProvider } from '../../src/auth/msal.js';
+import type { ConfirmationMode } from '../../src/config.js';
+import { ConfirmationTokens } from '../../src/confirmation/token.js';
+import { DefenderClient } from '../../src/defender/client.js';
+import { prepareRemoteAuth, type HttpSettings } from '../../src/http/run.js';
+import { createServer } from '../../src/server.js';
 import { startHttpServer, type HttpServerOptions, type RunningHttpServer } from '../../src/http/server.js';
 import { createStderrLogger } from '../../src/log.js';
 import { DefenderSimulator } from '../../src/simulator/simulator.js';
-import { API_CLIENT_ID, FakeEntra } from '../fakes/entra-id.js';
+import { API_CLIENT_ID, API_SECRET, FakeEntra } from '../fakes/entra-id.js';
 import { CLIENT_SECRET } from './harness.js';
 
 export const APP_ID_URI = `api://${API_CLIENT_ID}`;
+export const DEFENDER_SCOPE = 'https://api.securitycenter.microsoft.com/.default';
 
 export interface RemoteOptions {
   auth?: 'entra' | 'none';
@@ -23,8 +31,11 @@ export interface RemoteOptions {
   sessionIdle?: { idleMs: number };
   maxSessionsPerUser?: number;
   now?: () => number;
-  /** Build the MCP server of a session (the product's wiring by default). */
-  createMcpServer: (ctx: { sim: DefenderSimulator; apiUrl: string; entra: FakeEntra; logs: string[] }) => HttpServerOptions['createMcpServer'];
+  /** Build the MCP server of a session; default: the product's remote wiring (OBO, shared tokens). */
+  createMcpServer?: (ctx: { sim: DefenderSimulator; apiUrl: string; entra: FakeEntra; logs: string[] }) => HttpServerOptions['createMcpServer'];
+  confirmation?: ConfirmationMode;
+  skipConfirmation?: boolean;
+  audit?: AuditTrail;
 }
 
 export async function startRemote(opts: RemoteOptions) {
@@ -34,29 +45,59 @@ export async function startRemote(opts: RemoteOptions) {
   const apiUrl = await sim.listen();
   const logs: string[] = [];
   const logger = createStderrLogger({ level: 'debug', write: (line) => void logs.push(line) });
-  const verifier = createEntraVerifier({
-    authorityHost: entra.authorityHost,
+  // What Entra issues (OBO and app tokens), Defender accepts, standing for whom Entra says.
+  entra.onIssue = (token, who) => sim.acceptToken(token, who);
+  // The server's own identity (client credentials), for app callers and MDE_HTTP_AUTH=none.
+  const appTokens = createMsalTokenProvider({
     tenantId: entra.tenant,
     clientId: API_CLIENT_ID,
+    credential: { kind: 'secret', secret: API_SECRET },
+    authorityHost: entra.authorityHost,
+    scope: DEFENDER_SCOPE,
+    logger,
+    timeoutMs: 5_000,
+  });
+  const settings: HttpSettings = {
+    host: '127.0.0.1',
+    port: 0,
+    auth: opts.auth ?? 'entra',
     appIdUri: APP_ID_URI,
     requiredScope: 'user_impersonation',
+    resourceUrl: undefined,
+    allowedOrigins: opts.allowedOrigins ?? [],
+    allowedHosts: [],
     appCallerRole: opts.appCallerRole,
-  });
+    sessionIdleMs: opts.sessionIdle?.idleMs ?? 30 * 60_000,
+    maxSessionsPerUser: opts.maxSessionsPerUser ?? 10,
+    shutdownGraceMs: 25_000,
+    tlsCertPath: undefined,
+    tlsKeyPath: undefined,
+  };
+  const remote = prepareRemoteAuth(
+    settings,
+    { tenantId: entra.tenant, clientId: API_CLIENT_ID, authorityHost: entra.authorityHost, scope: DEFENDER_SCOPE, credential: { kind: 'secret', secret: API_SECRET }, timeoutMs: 5_000 },
+    appTokens,
+    logger,
+  );
+  // The product's wiring: one Defender client and one confirmation-token key for every session; each
+  // call's Defender identity is looked up from the call in progress.
+  const api = new DefenderClient({ baseUrl: apiUrl, tokens: perCallTokenProvider('per caller'), timeoutMs: 5_000, logger });
+  const confirmationTokens = new ConfirmationTokens();
+  const productServer = () =>
+    createServer({
+      api,
+      logger,
+      confirmation: { mode: opts.confirmation ?? 'auto', skip: opts.skipConfirmation ?? false },
+      tokens: confirmationTokens,
+      audit: opts.audit,
+      remote: { tokensFor: remote.tokensFor },
+    });
   const http: RunningHttpServer = await startHttpServer({
     host: '127.0.0.1',
     port: 0,
-    allowedOrigins: opts.allowedOrigins ?? [],
-    auth:
-      opts.auth === 'none'
-        ? { kind: 'none' }
-        : {
-            kind: 'entra',
-            verify: (h) => verifier.verify(h),
-            ready: () => verifier.ready(),
-            authorizationServer: verifier.issuer,
-            scope: `${APP_ID_URI}/user_impersonation`,
-          },
-    createMcpServer: opts.createMcpServer({ sim, apiUrl, entra, logs }),
+    allowedOrigins: settings.allowedOrigins,
+    auth: remote.auth,
+    createMcpServer: opts.createMcpServer ? opts.createMcpServer({ sim, apiUrl, entra, logs }) : productServer,
     logger,
     sessionIdleMs: opts.sessionIdle?.idleMs,
     maxSessionsPerUser: opts.maxSessionsPerUser,
@@ -67,7 +108,14 @@ export async function startRemote(opts: RemoteOptions) {
   /** Upstream traffic so far: Defender API requests and Entra token requests (key set fetches aside). */
   const upstream = () => ({ defender: sim.apiRequests().length, entraTokens: entra.tokenRequests().length });
 
-  async function connect(token: string | undefined, o: { elicit?: 'accept' | 'decline' | ((p: ElicitRequest['params']) => ElicitResult) } = {}) {
+  async function connect(
+    token: string | undefined,
+    o: {
+      elicit?: 'accept' | 'decline' | ((p: ElicitRequest['params']) => ElicitResult);
+      /** Like clients that never open the standalone GET stream: only each call's own stream exists. */
+      noStandaloneStream?: boolean;
+    } = {},
+  ) {
     const client = new Client({ name: 'remote-test-client', version: '1.0.0' }, { capabilities: o.elicit ? { elicitation: { form: {} } } : {} });
     const prompts: ElicitRequest['params'][] = [];
     const notifications: string[] = [];
@@ -83,6 +131,7 @@ export async function startRemote(opts: RemoteOptions) {
     let current = token;
     const transport = new StreamableHTTPClientTransport(new URL(http.url), {
       fetch: (url, init) => {
+        if (o.noStandaloneStream && (init?.method ?? 'GET') === 'GET') return Promise.resolve(new Response(null, { status: 405 }));
         const headers = new Headers(init?.headers);
         if (current) headers.set('Authorization', `Bearer ${current}`);
         return fetch(url, { ...init, headers });
