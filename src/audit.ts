@@ -6,7 +6,7 @@
  * refused. Secrets and tokens never enter a record: the confirmation is identified by a fingerprint.
  */
 import { open, stat } from 'node:fs/promises';
-import type { Caller } from './auth/entra-jwt.js';
+import type { Caller } from './auth/caller.js';
 import { AuditUnavailableError, ConfigError } from './errors.js';
 
 export type AuditEvent = 'intent' | 'outcome' | 'not_sent';

@@ -63,6 +63,31 @@ export interface Config {
   policy: Policy;
   /** Register only read-only tools: the write tools do not exist for clients. */
   readOnly: boolean;
+  /** stdio (default), or Streamable HTTP (remote mode). */
+  transport: 'stdio' | 'http';
+  /** Remote mode's settings (defaults when the transport is stdio). */
+  http: HttpSettings;
+}
+
+/** Remote mode (`--transport http`). */
+export interface HttpSettings {
+  host: string;
+  port: number;
+  auth: 'entra' | 'none';
+  /** The API's Application ID URI (default `api://<client id>`). */
+  appIdUri: string;
+  /** Short scope name, as Entra writes it in `scp`. */
+  requiredScope: string;
+  /** The public URL of the endpoint; default: the bound address. */
+  resourceUrl: string | undefined;
+  allowedOrigins: string[];
+  allowedHosts: string[];
+  appCallerRole: string | undefined;
+  sessionIdleMs: number;
+  maxSessionsPerUser: number;
+  shutdownGraceMs: number;
+  tlsCertPath: string | undefined;
+  tlsKeyPath: string | undefined;
 }
 
 /** Optional guards, checked before any confirmation prompt. Lists are matched case-insensitively. */
@@ -216,6 +241,36 @@ export const SETTINGS: readonly Setting[] = [
     type: 'boolean',
     help: 'Do not register the write tools at all (MDE_READ_ONLY=1).',
   },
+  {
+    env: 'MDE_TRANSPORT',
+    flag: 'transport',
+    type: 'string',
+    help: 'stdio (default: a client spawns the server) or http (remote mode: MCP Streamable HTTP at /mcp, every caller signed in with Entra ID).',
+  },
+  { env: 'MDE_HTTP_HOST', flag: 'host', type: 'string', help: 'http: the bind address (default 127.0.0.1). Any other than loopback needs TLS, here or in front.' },
+  { env: 'MDE_HTTP_PORT', flag: 'port', type: 'string', help: 'http: the port (default 3000; 0 picks a free one, named in the start-up line).' },
+  {
+    env: 'MDE_HTTP_AUTH',
+    flag: 'http-auth',
+    type: 'string',
+    help: 'http: entra (default; with --simulator: none) or none (no sign-in; refused on any bind but loopback).',
+  },
+  { env: 'MDE_APP_ID_URI', flag: 'app-id-uri', type: 'string', help: 'http: the API\'s Application ID URI (default api://<AZURE_CLIENT_ID>); make it the resource URL.' },
+  { env: 'MDE_REQUIRED_SCOPE', flag: 'required-scope', type: 'string', help: 'http: the delegated scope every user token must carry (default user_impersonation).' },
+  { env: 'MDE_RESOURCE_URL', flag: 'resource-url', type: 'string', help: 'http: the endpoint\'s public URL as clients see it (default http://<host>:<port>/mcp).' },
+  { env: 'MDE_ALLOWED_ORIGINS', flag: 'allowed-origins', type: 'string', help: 'http: comma-separated browser origins allowed to call (default none; other Origins get 403).' },
+  { env: 'MDE_ALLOWED_HOSTS', flag: 'allowed-hosts', type: 'string', help: 'http: extra comma-separated Host names accepted besides the bind address and the resource URL\'s host.' },
+  {
+    env: 'MDE_APP_CALLER_ROLE',
+    flag: 'app-caller-role',
+    type: 'string',
+    help: 'http: the app role an app-only (client-credential) caller must carry; such callers act with this server\'s own identity. Unset: app-only callers are refused.',
+  },
+  { env: 'MDE_HTTP_SESSION_IDLE_MINUTES', flag: 'session-idle-minutes', type: 'string', help: 'http: close sessions idle this long (default 30).' },
+  { env: 'MDE_HTTP_MAX_SESSIONS_PER_USER', flag: 'max-sessions-per-user', type: 'string', help: 'http: sessions one user may hold at once (default 10).' },
+  { env: 'MDE_HTTP_SHUTDOWN_GRACE_SECONDS', flag: 'shutdown-grace-seconds', type: 'string', help: 'http: on SIGTERM, how long calls in flight may take to finish (default 25).' },
+  { env: 'MDE_HTTP_TLS_CERT_PATH', flag: 'tls-cert-path', type: 'string', help: 'http: PEM certificate (chain) to serve HTTPS here.' },
+  { env: 'MDE_HTTP_TLS_KEY_PATH', flag: 'tls-key-path', type: 'string', help: 'http: PEM private key for MDE_HTTP_TLS_CERT_PATH.' },
   {
     flag: 'dangerously-skip-confirmation',
     type: 'boolean',
@@ -428,6 +483,66 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
   };
   const auditLogPath = read('MDE_AUDIT_LOG', 'audit-log');
 
+  // ---- remote mode ----
+  const transportText = (read('MDE_TRANSPORT', 'transport') ?? 'stdio').toLowerCase();
+  if (transportText !== 'stdio' && transportText !== 'http') problems.push(`MDE_TRANSPORT (--transport) must be "stdio" or "http" (got "${transportText}").`);
+  const transport: 'stdio' | 'http' = transportText === 'http' ? 'http' : 'stdio';
+  const host = read('MDE_HTTP_HOST', 'host') ?? '127.0.0.1';
+  const port = wholeNumber('MDE_HTTP_PORT', 'port', 3000, 0, 65_535);
+  const authText = read('MDE_HTTP_AUTH', 'http-auth')?.toLowerCase();
+  if (authText !== undefined && authText !== 'entra' && authText !== 'none') problems.push(`MDE_HTTP_AUTH (--http-auth) must be "entra" or "none" (got "${authText}").`);
+  // The simulator has no tenant to sign in against: it serves without sign-in, on loopback only.
+  const httpAuth: 'entra' | 'none' = authText === 'none' || (authText === undefined && simulator) ? 'none' : 'entra';
+  const resourceUrlText = read('MDE_RESOURCE_URL', 'resource-url');
+  const resourceUrl =
+    resourceUrlText === undefined
+      ? undefined
+      : checkUrl(resourceUrlText, { names: 'MDE_RESOURCE_URL (--resource-url)', allowHttpLoopback: true, problems });
+  const allowedOrigins = list('MDE_ALLOWED_ORIGINS', 'allowed-origins');
+  for (const o of allowedOrigins) {
+    let ok = false;
+    try {
+      const u = new URL(o);
+      ok = u.origin !== 'null' && u.pathname === '/' && !u.search && !u.hash && !u.username;
+    } catch {
+      ok = false;
+    }
+    if (!ok) problems.push(`MDE_ALLOWED_ORIGINS (--allowed-origins) entries must be origins such as https://app.contoso.com (got "${o}").`);
+  }
+  const http: HttpSettings = {
+    host,
+    port,
+    auth: httpAuth,
+    appIdUri: read('MDE_APP_ID_URI', 'app-id-uri') ?? `api://${clientId ?? 'simulator'}`,
+    requiredScope: read('MDE_REQUIRED_SCOPE', 'required-scope') ?? 'user_impersonation',
+    resourceUrl,
+    allowedOrigins,
+    allowedHosts: list('MDE_ALLOWED_HOSTS', 'allowed-hosts'),
+    appCallerRole: read('MDE_APP_CALLER_ROLE', 'app-caller-role'),
+    sessionIdleMs: wholeNumber('MDE_HTTP_SESSION_IDLE_MINUTES', 'session-idle-minutes', 30, 1, 24 * 60) * 60_000,
+    maxSessionsPerUser: wholeNumber('MDE_HTTP_MAX_SESSIONS_PER_USER', 'max-sessions-per-user', 10, 1, 100_000),
+    shutdownGraceMs: wholeNumber('MDE_HTTP_SHUTDOWN_GRACE_SECONDS', 'shutdown-grace-seconds', 25, 0, 3_600) * 1000,
+    tlsCertPath: read('MDE_HTTP_TLS_CERT_PATH', 'tls-cert-path'),
+    tlsKeyPath: read('MDE_HTTP_TLS_KEY_PATH', 'tls-key-path'),
+  };
+  if (transport === 'http') {
+    if (httpAuth === 'none' && !isLoopbackHost(host)) {
+      problems.push(`MDE_HTTP_AUTH=none serves without sign-in, so it is refused on ${host}: bind to 127.0.0.1 (MDE_HTTP_HOST) or use MDE_HTTP_AUTH=entra.`);
+    }
+    if (simulator && httpAuth === 'entra') {
+      problems.push('The simulator has no tenant to sign in against: with --simulator, use MDE_HTTP_AUTH=none (the default) on a loopback bind.');
+    }
+    if (httpAuth === 'entra' && !simulator && credential && credential.kind !== 'secret' && credential.kind !== 'certificate') {
+      problems.push(
+        `Remote mode with Entra sign-in calls Defender On-Behalf-Of each analyst, which needs the app's client secret or certificate; MDE_AUTH_METHOD=${method} cannot exchange tokens.`,
+      );
+    }
+    if (Boolean(http.tlsCertPath) !== Boolean(http.tlsKeyPath)) problems.push('Set both MDE_HTTP_TLS_CERT_PATH and MDE_HTTP_TLS_KEY_PATH, or neither.');
+  } else {
+    const httpOnly = ['MDE_HTTP_HOST', 'MDE_HTTP_PORT', 'MDE_HTTP_AUTH', 'MDE_RESOURCE_URL', 'MDE_ALLOWED_ORIGINS', 'MDE_APP_CALLER_ROLE', 'MDE_HTTP_TLS_CERT_PATH'].filter((n) => env[n]?.trim());
+    if (httpOnly.length > 0) warnings.push(`stdio transport: ignoring ${httpOnly.join(', ')} (they apply to MDE_TRANSPORT=http).`);
+  }
+
   if (problems.length > 0) throw new ConfigProblems(problems);
   return {
     kind: 'run',
@@ -446,6 +561,8 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
       auditLogPath,
       policy,
       readOnly,
+      transport,
+      http,
     },
     warnings,
   };

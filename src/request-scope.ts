@@ -6,7 +6,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { ServerNotification } from '@modelcontextprotocol/sdk/types.js';
-import type { Caller } from './auth/entra-jwt.js';
+import type { Caller } from './auth/caller.js';
 import type { TokenProvider } from './auth/token-provider.js';
 
 export interface CallScope {

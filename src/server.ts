@@ -20,7 +20,7 @@ import { createListMachineActionsTool } from './tools/list-machine-actions.js';
 import { createRemoveAppRestrictionTool } from './tools/remove-app-restriction.js';
 import { createWriteGuard } from './tools/write-guard.js';
 import { VERSION } from './version.js';
-import { principalKey, type Caller } from './auth/entra-jwt.js';
+import { principalKey, type Caller } from './auth/caller.js';
 import type { TokenProvider } from './auth/token-provider.js';
 import { currentCall, runInCall } from './request-scope.js';
 

@@ -7,7 +7,7 @@
  */
 import { AuthenticationError } from '../errors.js';
 import { currentCall } from '../request-scope.js';
-import type { Caller } from './entra-jwt.js';
+import type { Caller } from './caller.js';
 import type { OboTokenSource } from './obo.js';
 import type { TokenProvider } from './token-provider.js';
 

@@ -4,7 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { Credential } from '../config.js';
+import type { Credential, HttpSettings } from '../config.js';
+
+export type { HttpSettings };
 import { createCallerTokens } from '../auth/caller-tokens.js';
 import { createEntraVerifier, type Caller } from '../auth/entra-jwt.js';
 import { createOboTokenSource } from '../auth/obo.js';
@@ -12,25 +14,6 @@ import type { TokenProvider } from '../auth/token-provider.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, startHttpServer, type HttpAuth, type RunningHttpServer } from './server.js';
-
-export interface HttpSettings {
-  host: string;
-  port: number;
-  auth: 'entra' | 'none';
-  /** The API's Application ID URI (default `api://<client id>`). */
-  appIdUri: string;
-  /** Short scope name, as in `scp`. */
-  requiredScope: string;
-  resourceUrl: string | undefined;
-  allowedOrigins: string[];
-  allowedHosts: string[];
-  appCallerRole: string | undefined;
-  sessionIdleMs: number;
-  maxSessionsPerUser: number;
-  shutdownGraceMs: number;
-  tlsCertPath: string | undefined;
-  tlsKeyPath: string | undefined;
-}
 
 /** The server's own Entra identity: what validates callers' tokens and exchanges them On-Behalf-Of. */
 export interface RemoteIdentity {

@@ -12,7 +12,8 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
-import { BearerError, principalKey, type Caller } from '../auth/entra-jwt.js';
+import { principalKey, type Caller } from '../auth/caller.js';
+import { BearerError } from '../auth/entra-jwt.js';
 import type { Logger } from '../log.js';
 import {
   MAX_BODY_BYTES,

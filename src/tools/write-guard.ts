@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { auditCaller, type AuditRecord, type AuditTrail } from '../audit.js';
-import type { Caller } from '../auth/entra-jwt.js';
+import type { Caller } from '../auth/caller.js';
 import type { Policy } from '../config.js';
 import { GateRefusal, type ActionRequest, type ConfirmationGate, type DevicePreview } from '../confirmation/gate.js';
 import type { DefenderApi } from '../defender/client.js';
