@@ -11,6 +11,7 @@ import { RateLimiter } from './defender/rate-limiter.js';
 import { ToolError } from './errors.js';
 import { createStderrLogger, type Logger } from './log.js';
 import { createServer } from './server.js';
+import { useProxyFromEnvironment } from './net/proxy.js';
 import type { TokenProvider } from './auth/token-provider.js';
 import { VERSION } from './version.js';
 
@@ -49,6 +50,7 @@ async function main(): Promise<number> {
       if (warning) logger.warning(warning);
       audit = trail;
     }
+    if (config.target !== 'simulator') await useProxyFromEnvironment(process.env, logger); // HTTPS_PROXY etc.: src/net/proxy.ts
     connection = await connect(config, logger);
   } catch (error) {
     if (error instanceof ToolError) {
