@@ -227,7 +227,7 @@ describe('start-up', () => {
 });
 
 describe('package', () => {
-  it('packs only what runs, and the packed tarball starts with npx', () => {
+  it('packs only what runs plus the licences (LICENSE, notices, SBOM), no install scripts, and the tarball starts with npx', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mde-pack-'));
     cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
     const root = new URL('../..', import.meta.url).pathname;
@@ -236,10 +236,14 @@ describe('package', () => {
       files: { path: string }[];
     }[];
     const files = packed[0]!.files.map((f) => f.path);
-    expect(files).toContain('dist/cli.js');
-    expect(files).toContain('package.json');
-    expect(files.every((f) => f === 'package.json' || f === 'README.md' || /^dist\/.*\.js$/.test(f))).toBe(true);
+    const legal = ['LICENSE', 'dist/THIRD-PARTY-NOTICES.txt', 'dist/sbom.cdx.json'];
+    for (const f of ['dist/cli.js', 'package.json', 'README.md', ...legal]) expect(files).toContain(f);
+    expect(files.every((f) => f === 'package.json' || f === 'README.md' || legal.includes(f) || /^dist\/.*\.js$/.test(f))).toBe(true);
     expect(files.some((f) => f.endsWith('.map') || f.startsWith('test/') || f.startsWith('src/'))).toBe(false);
+    // The packed package.json runs nothing at install time for whoever installs it.
+    const packedPkg = JSON.parse(execFileSync('tar', ['-xzOf', join(dir, packed[0]!.filename), 'package/package.json'], { encoding: 'utf8' })) as { scripts?: Record<string, string> };
+    const lifecycle = ['preinstall', 'install', 'postinstall', 'prepare', 'preprepare', 'postprepare', 'prepublish'];
+    expect(Object.keys(packedPkg.scripts ?? {}).filter((k) => lifecycle.includes(k))).toEqual([]);
 
     const init = `${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } })}\n`;
     const out = execFileSync('npx', ['-y', `./${packed[0]!.filename}`, '--simulator'], {
