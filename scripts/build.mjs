@@ -9,7 +9,7 @@
 // version, licence and full licence text) and dist/sbom.cdx.json (a CycloneDX SBOM of the same packages,
 // for scanners: `npm audit` cannot see bundled code). A package without a licence text stops the build.
 import { chmodSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 
@@ -113,10 +113,14 @@ export function cycloneDx(packages, self) {
   };
 }
 
-async function main() {
-  rmSync(join(ROOT, 'dist'), { recursive: true, force: true });
-  const result = await build(esbuildOptions);
-  chmodSync(join(ROOT, 'dist/cli.js'), 0o755);
+async function main(outdir = join(ROOT, 'dist')) {
+  // The output directory is wiped first: never the repository itself or a directory above it.
+  if (!relative(outdir, ROOT).startsWith('..') || outdir === ROOT.replace(/\/$/, '')) {
+    throw new Error(`Refusing to build into ${outdir}: it holds the repository.`);
+  }
+  rmSync(outdir, { recursive: true, force: true });
+  const result = await build({ ...esbuildOptions, outdir });
+  chmodSync(join(outdir, 'cli.js'), 0o755);
 
   const self = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
   const packages = bundledPackages(result.metafile);
@@ -128,8 +132,12 @@ async function main() {
   if (problems.length > 0) {
     throw new Error(`Cannot write the third-party notices:\n  ${problems.join('\n  ')}\nReview the package's licence before bundling it.`);
   }
-  writeFileSync(join(ROOT, NOTICES_FILE), noticesText(packages, self));
-  writeFileSync(join(ROOT, SBOM_FILE), `${JSON.stringify(cycloneDx(packages, self), null, 2)}\n`);
+  writeFileSync(join(outdir, basename(NOTICES_FILE)), noticesText(packages, self));
+  writeFileSync(join(outdir, basename(SBOM_FILE)), `${JSON.stringify(cycloneDx(packages, self), null, 2)}\n`);
 }
 
-if (process.argv[1] && pathToFileURL(process.argv[1]).href === import.meta.url) await main();
+// `node scripts/build.mjs [--outdir DIR]`: DIR defaults to dist/ (the demo's test builds elsewhere).
+if (process.argv[1] && pathToFileURL(process.argv[1]).href === import.meta.url) {
+  const at = process.argv.indexOf('--outdir');
+  await main(at > 0 && process.argv[at + 1] ? resolve(process.argv[at + 1]) : undefined);
+}

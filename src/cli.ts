@@ -79,7 +79,7 @@ async function main(): Promise<number> {
 
   if (config.skipConfirmation) {
     logger.warning(
-      'DANGER: --dangerously-skip-confirmation is on. remove_app_restriction will lift restrictions WITHOUT asking a human. Use only behind your own approval workflow.',
+      'DANGER: --dangerously-skip-confirmation is on. remove_app_restriction and cancel_machine_action will act WITHOUT asking a human. Use only behind your own approval workflow.',
     );
   }
   logger.info(

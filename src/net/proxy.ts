@@ -5,7 +5,6 @@
  * through the proxy with a CONNECT tunnel, except hosts NO_PROXY lists. undici is imported only then, so
  * a start without a proxy loads nothing more.
  */
-import { subscribe } from 'node:diagnostics_channel';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
 
@@ -73,7 +72,7 @@ export async function useProxyFromEnvironment(env: Record<string, string | undef
   const settings = proxySettings(env);
   if (!settings) return;
   // undici is CommonJS: the bundle's lazy chunk exposes it as the default export only.
-  const undici = await import('undici');
+  const [undici, { subscribe }] = await Promise.all([import('undici'), import('node:diagnostics_channel')]);
   const { EnvHttpProxyAgent, setGlobalDispatcher } = undici.default ?? undici;
   setGlobalDispatcher(new EnvHttpProxyAgent({ httpProxy: settings.httpProxy, httpsProxy: settings.httpsProxy, noProxy: settings.noProxy }));
   active = settings;
