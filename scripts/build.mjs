@@ -139,5 +139,11 @@ async function main(outdir = join(ROOT, 'dist')) {
 // `node scripts/build.mjs [--outdir DIR]`: DIR defaults to dist/ (the demo's test builds elsewhere).
 if (process.argv[1] && pathToFileURL(process.argv[1]).href === import.meta.url) {
   const at = process.argv.indexOf('--outdir');
-  await main(at > 0 && process.argv[at + 1] ? resolve(process.argv[at + 1]) : undefined);
+  try {
+    await main(at > 0 && process.argv[at + 1] ? resolve(process.argv[at + 1]) : undefined);
+  } catch (error) {
+    // esbuild has already printed its errors with their source lines; a stack trace would add nothing.
+    process.stderr.write(`build failed: ${Array.isArray(error?.errors) ? 'see the errors above.' : (error?.message ?? String(error))}\n`);
+    process.exit(1);
+  }
 }
