@@ -170,7 +170,9 @@ export function toAuthenticationError(error: unknown, authorityHost: string): Au
   const viaProxy = network ? proxyFailure(error, authorityHost, { recordedReason: true }) : undefined;
   if (viaProxy) {
     return new AuthenticationError(
-      `Could not reach the Entra ID token endpoint at ${authorityHost}: ${viaProxy.text}.`,
+      viaProxy.neverSent
+        ? `Could not reach the Entra ID token endpoint at ${authorityHost}: ${viaProxy.text}.`
+        : `Could not reach the Entra ID token endpoint at ${authorityHost} (${e.errorCode ?? 'network error'}, ${viaProxy.text}).`,
       'Check HTTPS_PROXY (and the proxy\'s rules for this host), or list the host in NO_PROXY if it must be reached directly; then retry.',
     );
   }

@@ -242,7 +242,7 @@ export class DefenderClient implements DefenderApi {
       );
     }
     return new UpstreamError(
-      `Could not reach the Defender API at ${this.baseUrl}${viaProxy ? ` (${viaProxy.text})` : ''} (${code ?? (error as Error).message}).`,
+      `Could not reach the Defender API at ${this.baseUrl} (${code ?? (error as Error).message}${viaProxy ? `, ${viaProxy.text}` : ''}).`,
       'Check MDE_API_URL and the network path to it, then retry. Nothing was sent.',
     );
   }

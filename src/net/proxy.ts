@@ -158,5 +158,5 @@ export function proxyFailure(
   }
   const unreachable = codes.find((c) => ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH'].includes(c));
   if (unreachable) return { text: `the proxy ${proxy} could not be reached (${unreachable})`, neverSent: true };
-  return { text: `the request went through the proxy ${proxy} (${codes[0] ?? 'network error'})`, neverSent: false };
+  return { text: `through the proxy ${proxy}`, neverSent: false };
 }

@@ -15,7 +15,7 @@ afterEach(async () => {
 });
 
 async function setup(proxyOpts: Parameters<typeof startConnectProxy>[0] = {}) {
-  const f = await startFakes();
+  const f = await startFakes({ identityHeader: 'h' });
   cleanups.push(() => f.sim.close());
   const proxy = await startConnectProxy(proxyOpts);
   cleanups.push(() => proxy.close());
@@ -53,6 +53,20 @@ describe('corporate proxy (CONNECT)', () => {
     expect(s.stderr()).toContain(`through the proxy ${proxy.url}`);
   });
 
+  it('sends the managed identity token request through the proxy too', async () => {
+    const { f, proxy, api } = await setup();
+    const identity = await f.sim.listen(); // the identity endpoint on a port of its own, to tell the tunnels apart
+    const s = await spawnServer({
+      env: { ...baseEnv(), MDE_AUTH_METHOD: 'managed-identity', IDENTITY_ENDPOINT: `${identity}/msi/token`, IDENTITY_HEADER: 'h', MDE_API_URL: f.apiUrl, HTTP_PROXY: proxy.url },
+      args: ['--dangerously-skip-confirmation'],
+    });
+    cleanups.push(() => s.close());
+    const r = await s.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT });
+    expect(r.structuredContent).toMatchObject({ outcome: 'submitted', machineAction: { requestor: 'system-assigned-identity' } });
+    expect(f.sim.tokenRequests()).toHaveLength(1);
+    expect(proxy.connects.map((c) => c.target)).toEqual([new URL(identity).host, api]);
+  });
+
   it('honours lower-case variables, and NO_PROXY hosts go direct', async () => {
     const { f, proxy, spawn, authority, api } = await setup();
     const s = await spawn({ https_proxy: proxy.url, http_proxy: proxy.url, no_proxy: `example.org, ${authority}` });
@@ -86,6 +100,19 @@ describe('corporate proxy (CONNECT)', () => {
     const said = [textOf(signIn), textOf(write), s1.stderr(), s2.stderr()].join('\n');
     expect(said).not.toContain('Pr0xy-pa55word');
     expect(said).not.toContain('jdoe');
+  });
+
+  it('a proxy that cannot be reached: the error names it, for the sign-in and for Defender', async () => {
+    const { f, spawn, authority } = await setup();
+    const closed = await startConnectProxy();
+    await closed.close(); // nothing listens on its port any more
+    const s1 = await spawn({ HTTPS_PROXY: closed.url, HTTP_PROXY: closed.url });
+    const signIn = await s1.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT });
+    expect(textOf(signIn)).toContain(`the proxy ${closed.url} could not be reached (ECONNREFUSED)`);
+    const s2 = await spawn({ HTTPS_PROXY: closed.url, HTTP_PROXY: closed.url, NO_PROXY: authority });
+    const write = await s2.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT });
+    expect(textOf(write)).toContain(`the proxy ${closed.url} could not be reached (ECONNREFUSED)`);
+    expect(f.sim.apiRequests()).toHaveLength(0);
   });
 
   it('a proxy URL that cannot be used stops the server at start, naming the variable', () => {
