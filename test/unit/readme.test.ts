@@ -23,4 +23,10 @@ describe('README', () => {
       expect(readme).toContain(s);
     }
   });
+
+  it('shows the same VS Code config as the mcp.json it tells users to copy', () => {
+    const block = readme.slice(readme.indexOf('**VS Code.**')).match(/```json\n([\s\S]+?)\n```/)![1]!;
+    const file = readFileSync(new URL('../../mcp.json', import.meta.url), 'utf8');
+    expect(JSON.parse(block)).toEqual(JSON.parse(file));
+  });
 });
