@@ -11,6 +11,7 @@ import { RateLimiter } from './defender/rate-limiter.js';
 import { ToolError } from './errors.js';
 import { createStderrLogger, type Logger } from './log.js';
 import { createServer, type ServerDeps } from './server.js';
+import { useProxyFromEnvironment } from './net/proxy.js';
 import type { TokenProvider } from './auth/token-provider.js';
 import { VERSION } from './version.js';
 
@@ -49,6 +50,7 @@ async function main(): Promise<number> {
       if (warning) logger.warning(warning);
       audit = trail;
     }
+    if (config.target !== 'simulator') await useProxyFromEnvironment(process.env, logger); // HTTPS_PROXY etc.: src/net/proxy.ts
     connection = await connect(config, logger);
   } catch (error) {
     if (error instanceof ToolError) {
@@ -80,7 +82,7 @@ async function main(): Promise<number> {
 
   if (config.skipConfirmation) {
     logger.warning(
-      'DANGER: --dangerously-skip-confirmation is on. remove_app_restriction will lift restrictions WITHOUT asking a human. Use only behind your own approval workflow.',
+      'DANGER: --dangerously-skip-confirmation is on. remove_app_restriction and cancel_machine_action will act WITHOUT asking a human. Use only behind your own approval workflow.',
     );
   }
   if (remote) return serveRemote(config, serverDeps, connection, logger);

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { Credential } from '../config.js';
 import { AuthenticationError, ConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { proxyFailure } from '../net/proxy.js';
 import { cachedTokenProvider, type TokenProvider } from './token-provider.js';
 
 export interface MsalOptions {
@@ -165,6 +166,16 @@ export function toAuthenticationError(error: unknown, authorityHost: string): Au
   // The first sentence of Entra's message is informative and never holds the secret; cut the trace ids.
   const firstSentence = (e.errorMessage ?? e.message ?? '').replace(/^AADSTS\d+:\s*/, '').split(/\r?\n|(?<=\.)\s/)[0] ?? '';
   const network = /network|ECONNREFUSED|ENOTFOUND|ETIMEDOUT|socket|certificate|self[- ]signed/i.test(text) && !aadsts;
+  // Token requests are safe to repeat, so the proxy's recorded reason may be used here.
+  const viaProxy = network ? proxyFailure(error, authorityHost, { recordedReason: true }) : undefined;
+  if (viaProxy) {
+    return new AuthenticationError(
+      viaProxy.neverSent
+        ? `Could not reach the Entra ID token endpoint at ${authorityHost}: ${viaProxy.text}.`
+        : `Could not reach the Entra ID token endpoint at ${authorityHost} (${e.errorCode ?? 'network error'}, ${viaProxy.text}).`,
+      'Check HTTPS_PROXY (and the proxy\'s rules for this host), or list the host in NO_PROXY if it must be reached directly; then retry.',
+    );
+  }
   if (network) {
     return new AuthenticationError(
       `Could not reach the Entra ID token endpoint at ${authorityHost} (${e.errorCode ?? 'network error'}).`,

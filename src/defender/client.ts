@@ -17,6 +17,7 @@ import {
   type UpstreamDetails,
 } from '../errors.js';
 import type { Logger } from '../log.js';
+import { proxyFailure } from '../net/proxy.js';
 import type { RateLimiter } from './rate-limiter.js';
 import {
   apiErrorSchema,
@@ -216,6 +217,14 @@ export class DefenderClient implements DefenderApi {
   private networkError(error: unknown, op: Operation, isWrite: boolean, timedOut: boolean): ToolError {
     const cause = (error as { cause?: { code?: string } }).cause;
     const code = cause?.code ?? (error as { code?: string }).code;
+    const viaProxy = timedOut ? undefined : proxyFailure(error, this.baseUrl);
+    if (viaProxy?.neverSent) {
+      // The proxy refused the tunnel or could not be reached: nothing left for Defender.
+      return new UpstreamError(
+        `Could not reach the Defender API at ${this.baseUrl}: ${viaProxy.text}.`,
+        'Check HTTPS_PROXY / HTTP_PROXY (and the proxy\'s rules for this host), or list the host in NO_PROXY if it must be reached directly; then retry. Nothing was sent.',
+      );
+    }
     const neverSent = !timedOut && (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN');
     if (isWrite && !neverSent) {
       // The request may have reached Defender: its fate is unknown, so it must not be re-sent blindly.
@@ -233,7 +242,7 @@ export class DefenderClient implements DefenderApi {
       );
     }
     return new UpstreamError(
-      `Could not reach the Defender API at ${this.baseUrl} (${code ?? (error as Error).message}).`,
+      `Could not reach the Defender API at ${this.baseUrl} (${code ?? (error as Error).message}${viaProxy ? `, ${viaProxy.text}` : ''}).`,
       'Check MDE_API_URL and the network path to it, then retry. Nothing was sent.',
     );
   }
