@@ -151,23 +151,24 @@ function assertHints(name: string, a: ToolConfig['annotations']): void {
 function withErrorBoundary<A>(server: McpServer, name: string, handler: (args: A, ctx: RequestContext) => Promise<CallToolResult>, deps: ServerDeps) {
   return async (args: A, extra: RequestHandlerExtra<ServerRequest, ServerNotification>): Promise<CallToolResult> => {
     try {
+      const ctx: RequestContext = {
+        signal: extra.signal,
+        progressToken: extra._meta?.progressToken,
+        sendNotification: (n) => extra.sendNotification(n),
+      };
+      // Over stdio there is one client and one identity: no call scope (and no async-context cost).
+      if (!deps.remote) return await handler(args, ctx);
       const caller = callerOf(extra.authInfo);
-      if (deps.remote && !caller) throw new Error('remote mode: a call arrived without a caller');
+      if (!caller) throw new Error('remote mode: a call arrived without a caller');
       const scope = {
         server,
         sessionId: extra.sessionId,
         requestId: extra.requestId,
         caller,
-        tokens: caller && deps.remote ? deps.remote.tokensFor(caller) : undefined,
+        tokens: deps.remote.tokensFor(caller),
         notify: (n: ServerNotification) => extra.sendNotification(n),
       };
-      return await runInCall(scope, () =>
-        handler(args, {
-          signal: extra.signal,
-          progressToken: extra._meta?.progressToken,
-          sendNotification: (n) => extra.sendNotification(n),
-        }),
-      );
+      return await runInCall(scope, () => handler(args, ctx));
     } catch (error) {
       const text = renderError(error, deps.secrets ?? []);
       if (error instanceof ToolError) deps.logger.info(`${name}: ${text.split('\n')[0]}`);

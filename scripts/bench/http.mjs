@@ -66,8 +66,8 @@ function rssMb(pid) {
   return Number(status.match(/VmRSS:\s+(\d+) kB/)[1]) / 1024;
 }
 
-async function spawnHttpServer(entry, env) {
-  const child = spawn(process.execPath, [entry, '--transport', 'http', '--port', '0', '--dangerously-skip-confirmation'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+async function spawnHttpServer(entry, env, nodeArgs = []) {
+  const child = spawn(process.execPath, [...nodeArgs, entry, '--transport', 'http', '--port', '0', '--dangerously-skip-confirmation'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   const url = await new Promise((resolve, reject) => {
     child.stderr.on('data', (c) => {
@@ -91,7 +91,7 @@ async function connect(url, token) {
   return { client, call, transport };
 }
 
-export async function httpBench({ entry, fixture, apiUrl, direct, calls = 1000, sessions = 200, log }) {
+export async function httpBench({ entry, fixture, apiUrl, direct, calls = 1000, sessions = 200, log, nodeArgs = [] }) {
   const entra = await startFakeEntra(fixture);
   const { child, url } = await spawnHttpServer(entry, {
     PATH: process.env.PATH ?? '',
@@ -104,7 +104,7 @@ export async function httpBench({ entry, fixture, apiUrl, direct, calls = 1000, 
     MDE_RATE_LIMIT_PER_MINUTE: '1000000',
     MDE_RATE_LIMIT_PER_HOUR: '100000000',
     MDE_HTTP_MAX_SESSIONS_PER_USER: '1000',
-  });
+  }, nodeArgs);
   try {
     log(`http per-call overhead: ${calls} calls`);
     const one = await connect(url, await entra.token());
