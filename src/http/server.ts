@@ -114,8 +114,9 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     });
   };
   const server: Server = opts.tls ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, handler) : createHttpServer(handler);
-  // SSE streams and elicitation prompts stay open for minutes; the idle sweep and shutdown end them.
-  server.requestTimeout = 0;
+  // Receiving a request (headers and a body of at most 1 MiB) must not take long; responses (SSE streams,
+  // a confirmation prompt waiting for a human) are not bounded by these, but by the idle sweep and shutdown.
+  server.requestTimeout = 60_000;
   server.headersTimeout = 30_000;
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

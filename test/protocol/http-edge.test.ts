@@ -195,6 +195,9 @@ describe('remote mode: sessions belong to their user', () => {
     ada.useToken(await r.entra.userToken({ user: ANALYST }));
     expect((await ada.client.listTools()).tools.length).toBeGreaterThan(0);
     expect(r.http.sessions.size).toBe(1);
+    // The owner may end it.
+    await ada.transport.terminateSession();
+    expect(r.http.sessions.size).toBe(0);
   });
 
   it('caps the sessions one user may hold, with a clear error; other users are unaffected', async () => {
