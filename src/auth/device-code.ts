@@ -7,7 +7,7 @@
  */
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import type { ICachePlugin } from '@azure/msal-node';
-import { AuthenticationError } from '../errors.js';
+import { ToolError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { authorityOptions, msalSystemOptions, toAuthenticationError } from './msal.js';
 import { cachedTokenProvider, type TokenProvider } from './token-provider.js';
@@ -79,7 +79,7 @@ export function createDeviceCodeTokenProvider(opts: {
         throw toAuthenticationError(error, opts.authorityHost);
       }
       if (!result?.accessToken) {
-        throw new AuthenticationError('The device code sign-in returned no access token.', 'Call again to restart the sign-in.');
+        throw new ToolError('authentication', 'The device code sign-in returned no access token.', 'Call again to restart the sign-in.');
       }
       opts.logger.info(`Signed in to Defender as ${result.account?.username ?? 'the user'}.`);
       return { accessToken: result.accessToken, expiresOnMs: result.expiresOn?.getTime() ?? Date.now() + 60 * 60_000 };

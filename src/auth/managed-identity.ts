@@ -4,7 +4,7 @@
  * IDENTITY_HEADER; Azure Arc; Cloud Shell; else the VM metadata service), so the client config must pass
  * those variables through.
  */
-import { AuthenticationError } from '../errors.js';
+import { ToolError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { msalSystemOptions, toAuthenticationError } from './msal.js';
 import { cachedTokenProvider, type TokenProvider } from './token-provider.js';
@@ -35,11 +35,11 @@ export function createManagedIdentityTokenProvider(opts: {
         result = await (await getApp()).acquireToken({ resource });
       } catch (error) {
         const e = toAuthenticationError(error, 'the managed identity endpoint');
-        throw new AuthenticationError(
+        throw new ToolError('authentication', 
           `Managed identity sign-in failed: ${e.message}`,
           'Check that this host has a managed identity (and, for a user-assigned one, that AZURE_CLIENT_ID is its client id), that the identity has the WindowsDefenderATP application permission, and that the client config passes IDENTITY_ENDPOINT and IDENTITY_HEADER through.',
           {},
-          e.aadsts,
+          e.details,
         );
       }
       return { accessToken: result.accessToken, expiresOnMs: result.expiresOn ? result.expiresOn.getTime() : Date.now() + 60 * 60_000 };

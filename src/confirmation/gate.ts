@@ -7,7 +7,7 @@
  *    the agent must show the human and pass back on an identical second call.
  *  - Mode `elicitation` without elicitation: refused (fail closed).
  */
-import { NotConfirmedError } from '../errors.js';
+import { ToolError } from '../errors.js';
 import type { ConfirmationMode } from '../config.js';
 import { REJECTION_TEXT, type ConfirmationTokens, type TokenRejection } from './token.js';
 

@@ -4,18 +4,7 @@
  * that may have reached the API (timeout or reset after sending) is never re-sent here.
  */
 import type { TokenProvider } from '../auth/token-provider.js';
-import {
-  AlreadyInProgressError,
-  AuthenticationError,
-  NotFoundError,
-  OutcomeUnknownError,
-  PermissionError,
-  RateLimitError,
-  TimeoutError,
-  ToolError,
-  UpstreamError,
-  type UpstreamDetails,
-} from '../errors.js';
+import { ToolError, type UpstreamDetails, isToolError, alreadyInProgress } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RateLimiter } from './rate-limiter.js';
 import {
@@ -95,7 +84,7 @@ export class DefenderClient implements DefenderApi {
     });
     const parsed = machineActionSchema.safeParse(body);
     if (!parsed.success) {
-      throw new OutcomeUnknownError('Defender accepted the request, but returned a MachineAction this server cannot read.', CHECK_ACTIONS);
+      throw new ToolError('outcome_unknown', 'Defender accepted the request, but returned a MachineAction this server cannot read.', CHECK_ACTIONS);
     }
     // Hand back the object as the API sent it (field order and unknown fields kept), now known to be valid.
     return body as MachineAction;
@@ -121,7 +110,7 @@ export class DefenderClient implements DefenderApi {
     const body = await this.send('cancel', 'POST', `/api/machineactions/${encodeURIComponent(actionId)}/cancel`, { Comment: comment });
     const parsed = machineActionSchema.safeParse(body);
     if (!parsed.success) {
-      throw new OutcomeUnknownError('Defender accepted the cancellation, but returned a MachineAction this server cannot read.', 'Read the action again to see its status.');
+      throw new ToolError('outcome_unknown', 'Defender accepted the cancellation, but returned a MachineAction this server cannot read.', 'Read the action again to see its status.');
     }
     return body as MachineAction;
   }
@@ -133,7 +122,7 @@ export class DefenderClient implements DefenderApi {
       body = await this.send('find_machines', 'GET', `/api/machines?${queryString({ $filter: filter, $top: '50' })}`);
     } catch (error) {
       // The list API answers 404 when no recent device matches.
-      if (error instanceof NotFoundError) return [];
+      if (isToolError(error, 'not_found')) return [];
       throw error;
     }
     parseEntity(machineListSchema, body, 'Machine list');
@@ -184,11 +173,12 @@ export class DefenderClient implements DefenderApi {
           continue;
         }
         const { code, target } = errorDetails(text);
-        throw new RateLimitError(
+        throw new ToolError(
+          'rate_limited',
           `The Defender API is rate-limiting this app (HTTP 429); the request was not accepted.`,
           `Wait ${Math.ceil(waitMs / 1000)} seconds and call again. The API allows 100 calls a minute and 1,500 an hour per app.`,
-          Math.ceil(waitMs / 1000),
           { status, code, target },
+          { retryAfterSeconds: Math.ceil(waitMs / 1000) },
         );
       }
       if (status === 401 && !retried401) {
@@ -204,9 +194,9 @@ export class DefenderClient implements DefenderApi {
         } catch {
           const what = `The Defender API answered HTTP ${status} to ${op} with ${text.trim() === '' ? 'an empty body' : 'a body that is not JSON'}`;
           if (isWrite) {
-            throw new OutcomeUnknownError(`${what}: the request was accepted, but its action could not be read.`, CHECK_ACTIONS);
+            throw new ToolError('outcome_unknown', `${what}: the request was accepted, but its action could not be read.`, CHECK_ACTIONS);
           }
-          throw new UpstreamError(`${what}.`, 'Retry in a moment; if it repeats, a proxy may be rewriting responses.', { status });
+          throw new ToolError('upstream', `${what}.`, 'Retry in a moment; if it repeats, a proxy may be rewriting responses.', { status });
         }
       }
       throw mapErrorResponse(op, status, text);
@@ -219,7 +209,7 @@ export class DefenderClient implements DefenderApi {
     const neverSent = !timedOut && (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN');
     if (isWrite && !neverSent) {
       // The request may have reached Defender: its fate is unknown, so it must not be re-sent blindly.
-      return new OutcomeUnknownError(
+      return new ToolError('outcome_unknown', 
         timedOut
           ? `The Defender API did not answer ${op} within ${this.opts.timeoutMs} ms; the request may or may not have been accepted.`
           : `The connection to the Defender API failed during ${op} (${code ?? 'network error'}); the request may or may not have been accepted.`,
@@ -227,12 +217,12 @@ export class DefenderClient implements DefenderApi {
       );
     }
     if (timedOut) {
-      return new TimeoutError(
+      return new ToolError('timeout', 
         `The Defender API did not answer ${op} within ${this.opts.timeoutMs} ms.`,
         'Retry; raise MDE_HTTP_TIMEOUT_MS if the network is slow.',
       );
     }
-    return new UpstreamError(
+    return new ToolError('upstream', 
       `Could not reach the Defender API at ${this.baseUrl} (${code ?? (error as Error).message}).`,
       'Check MDE_API_URL and the network path to it, then retry. Nothing was sent.',
     );
@@ -245,7 +235,7 @@ const queryString = (params: Record<string, string>) => new URLSearchParams(para
 function parseEntity<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } }, body: unknown, what: string): T {
   const parsed = schema.safeParse(body);
   if (!parsed.success) {
-    throw new UpstreamError(
+    throw new ToolError('upstream', 
       `The Defender API returned a ${what} this server cannot read.`,
       'Retry in a moment; if it repeats, the API may have changed: report it.',
     );
@@ -293,10 +283,10 @@ export function mapErrorResponse(op: Operation, status: number, text: string): T
   const details: UpstreamDetails = { status, ...upstream };
   const said = message ? ` Defender said: "${message}"` : '';
   if (status === 400 && (upstream.code === 'ActiveRequestAlreadyExists' || /already in progress/i.test(message ?? ''))) {
-    return new AlreadyInProgressError(details);
+    return alreadyInProgress(details);
   }
   if (status === 401) {
-    return new AuthenticationError(
+    return new ToolError('authentication', 
       `The Defender API rejected the access token (HTTP 401).${said}`,
       'Check that the token is for the Defender API (MDE_SCOPE) and tenant, and that the app is not disabled.',
       details,
@@ -304,10 +294,10 @@ export function mapErrorResponse(op: Operation, status: number, text: string): T
   }
   if (status === 403) {
     if (upstream.code === 'DisabledFeature') {
-      return new PermissionError(`A Defender feature this call needs is turned off in the tenant.${said}`, 'Ask a Defender administrator to enable it in the Defender portal settings.', details);
+      return new ToolError('permission', `A Defender feature this call needs is turned off in the tenant.${said}`, 'Ask a Defender administrator to enable it in the Defender portal settings.', details);
     }
     const permission = PERMISSION_FOR[op];
-    return new PermissionError(
+    return new ToolError('permission', 
       `The app is not allowed to ${op === 'unrestrict' ? 'lift app restrictions' : op === 'cancel' ? 'cancel machine actions' : 'read devices or actions'} (HTTP 403): it needs the application permission ${permission}.${said}`,
       `In Entra ID > App registrations > API permissions, add WindowsDefenderATP > Application permissions > ${permission}, then "Grant admin consent" (an administrator must). Tokens pick it up within the hour; restart the server to sign in again at once.`,
       details,
@@ -315,20 +305,20 @@ export function mapErrorResponse(op: Operation, status: number, text: string): T
   }
   if (status === 404) {
     if (op === 'read_action' || op === 'cancel') {
-      return new NotFoundError(
+      return new ToolError('not_found', 
         `Defender has no machine action with this id (HTTP 404).${said}`,
         'Check the actionId: it is the GUID returned when the action was requested (list_machine_actions shows a device\'s actions).',
         details,
       );
     }
-    return new NotFoundError(
+    return new ToolError('not_found', 
       op === 'list_actions' || op === 'find_machines' ? `Defender found no such resource (HTTP 404).${said}` : `Defender has no device with this id (HTTP 404).${said}`,
       'Check the machineId: it is the 40-character device id from the Defender portal or the devices API (find_machine resolves a host name), and the device must be within the retention period and visible to this app.',
       details,
     );
   }
   if (status >= 500) {
-    return new UpstreamError(
+    return new ToolError('upstream', 
       `The Defender API failed (HTTP ${status}).${said}`,
       WRITES.has(op)
         ? 'Check the device\'s machine actions before retrying: Defender answers a duplicate with the pending action, so a retry is safe but may be redundant.'
@@ -336,7 +326,7 @@ export function mapErrorResponse(op: Operation, status: number, text: string): T
       details,
     );
   }
-  return new UpstreamError(
+  return new ToolError('upstream', 
     `Defender rejected the request (HTTP ${status}${upstream.code ? `, ${upstream.code}` : ''}).${said}`,
     upstream.code === 'OsPlatformNotSupported' || upstream.code === 'ClientVersionNotSupported'
       ? 'This device\'s platform or sensor version does not support app restriction; lift it from the Defender portal.'

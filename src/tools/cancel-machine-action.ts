@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { DefenderApi } from '../defender/client.js';
 import { FINAL_ACTION_STATUSES, machineActionSchema } from '../defender/schemas.js';
-import { InvalidInputError, UpstreamError } from '../errors.js';
+import { ToolError } from '../errors.js';
 import { describeDevice, quoteForDisplay } from '../confirmation/gate.js';
 import { actionIdSchema, commentSchema, confirmationTokenSchema, devicePreviewSchema, type RequestContext } from './shared.js';
 import type { ConfirmedBy, createWriteGuard } from './write-guard.js';
@@ -37,13 +37,13 @@ export function createCancelMachineActionTool(deps: { api: DefenderApi; guard: R
   async function handler(args: { actionId: string; comment: string; confirmationToken?: string }, ctx: RequestContext = {}): Promise<CallToolResult> {
     const target = await deps.api.getMachineAction(args.actionId);
     if (FINAL_ACTION_STATUSES.has(target.status ?? '')) {
-      throw new InvalidInputError(
+      throw new ToolError('invalid_input', 
         `Action ${target.id} (${target.type ?? 'unknown type'}) is already ${target.status}: only Pending or InProgress actions can be cancelled. Nothing was sent.`,
         'Nothing to cancel. To undo a finished action, request the opposite action (for example restrict again in the Defender portal).',
       );
     }
     if (!target.machineId) {
-      throw new UpstreamError('Defender returned the action without its device id, so it cannot be shown for confirmation.', 'Cancel it from the Defender portal\'s Action center.');
+      throw new ToolError('upstream', 'Defender returned the action without its device id, so it cannot be shown for confirmation.', 'Cancel it from the Defender portal\'s Action center.');
     }
     const machineId = target.machineId.toLowerCase();
     const type = target.type ?? 'machine';

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { DefenderApi } from '../defender/client.js';
 import { OPEN_ACTION_STATUSES, type Machine, type MachineAction } from '../defender/schemas.js';
-import { PermissionError } from '../errors.js';
+import { isToolError } from '../errors.js';
 import { devicePreviewSchema, toPreview } from './shared.js';
 
 export const TOOL_NAME = 'find_machine';
@@ -75,7 +75,7 @@ export function createFindMachineTool(deps: { api: DefenderApi }) {
     try {
       return appExecutionState(await deps.api.listMachineActions({ machineId: machine.id }));
     } catch (error) {
-      const why = error instanceof PermissionError ? 'the app cannot read machine actions (Machine.Read.All)' : (error as Error).message;
+      const why = isToolError(error, 'permission') ? 'the app cannot read machine actions (Machine.Read.All)' : (error as Error).message;
       return { state: 'unknown', lastAction: null, pendingAction: null, note: `Action history unavailable: ${why}` };
     }
   }

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { DefenderApi } from '../defender/client.js';
 import { OPEN_ACTION_STATUSES, machineActionSchema, type MachineAction } from '../defender/schemas.js';
-import { AlreadyInProgressError, OutcomeUnknownError, UpstreamError } from '../errors.js';
+import { isToolError, ToolError } from '../errors.js';
 import { describeDevice, quoteForDisplay, type DevicePreview } from '../confirmation/gate.js';
 import type { ConfirmedBy, createWriteGuard } from './write-guard.js';
 import { commentSchema, confirmationTokenSchema, devicePreviewSchema, machineIdSchema, type RequestContext } from './shared.js';
@@ -107,7 +107,7 @@ export function createRemoveAppRestrictionTool(deps: RemoveAppRestrictionDeps) {
     try {
       action = await deps.api.unrestrictCodeExecution(args.machineId, args.comment);
     } catch (error) {
-      if (error instanceof AlreadyInProgressError) {
+      if ((isToolError(error) && error.details.alreadyInProgress)) {
         let pending: MachineAction | undefined;
         try {
           pending = await findOpenAction(args.machineId);
@@ -117,7 +117,7 @@ export function createRemoveAppRestrictionTool(deps: RemoveAppRestrictionDeps) {
           return { outcome: 'already_pending', httpStatus: 400, note: `The pending action could not be read: ${why}` };
         }
         if (!pending) {
-          throw new UpstreamError(
+          throw new ToolError('upstream', 
             'Defender says an action is already in progress for this device, but no pending or in-progress unrestrict action was found.',
             'Another action on the device (for example a restriction or an isolation) may still be running: check the device\'s Action center in the Defender portal, then call again later.',
             error.upstream,
@@ -125,7 +125,7 @@ export function createRemoveAppRestrictionTool(deps: RemoveAppRestrictionDeps) {
         }
         return { outcome: 'already_pending', action: pending, httpStatus: 400 };
       }
-      if (error instanceof OutcomeUnknownError) {
+      if (isToolError(error, 'outcome_unknown')) {
         // Never re-send blindly: see whether Defender holds an action for it.
         const pending = await findOpenAction(args.machineId).catch(() => undefined);
         if (pending) return { outcome: 'already_pending', action: pending };

@@ -11,7 +11,7 @@ import type { Policy } from '../config.js';
 import { GateRefusal, type ActionRequest, type ConfirmationGate, type DevicePreview } from '../confirmation/gate.js';
 import type { DefenderApi } from '../defender/client.js';
 import type { Machine } from '../defender/schemas.js';
-import { NotConfirmedError, PermissionError, PolicyError, ToolError } from '../errors.js';
+import { ToolError, isToolError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { checkComment, checkDevice, hasDevicePolicy } from '../policy.js';
 import { toPreview } from './shared.js';
@@ -58,7 +58,7 @@ export function createWriteGuard(deps: WriteGuardDeps) {
     try {
       machine = await deps.api.getMachine(machineId);
     } catch (error) {
-      if (error instanceof PermissionError) {
+      if (isToolError(error, 'permission')) {
         deps.logger.warning('Device preview unavailable (HTTP 403 on GET /api/machines): the app may lack Machine.Read.All.');
         return {
           preview: {
@@ -137,7 +137,7 @@ export function createWriteGuard(deps: WriteGuardDeps) {
       }
       if (spec.signal?.aborted) {
         // Nobody is waiting for the answer any more (the client cancelled or timed out): send nothing.
-        throw new NotConfirmedError(
+        throw new ToolError('not_confirmed', 
           'Not performed: the client cancelled the call before the request was sent. Nothing was sent to Defender.',
           'Call again if the action is still wanted.',
         );
