@@ -91,8 +91,9 @@ export class JsonlAuditTrail implements AuditTrail {
     }
   }
 
-  private unavailable(error: unknown): AuditUnavailableError {
-    return new ToolError('audit_unavailable', 
+  private unavailable(error: unknown): ToolError {
+    return new ToolError(
+      'audit_unavailable',
       `The audit log ${this.path} cannot be written (${reasonOf(error)}), so the action was refused: nothing was sent to Defender.`,
       'Ask the operator to fix MDE_AUDIT_LOG (the path, its folder, permissions, free disk space), then call again.',
     );

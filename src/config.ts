@@ -4,6 +4,7 @@
  * environment, never from argv, where other users of the machine could see them.
  */
 import { parseArgs } from 'node:util';
+import { StartupError } from './errors.js';
 
 export type ConfirmationMode = 'auto' | 'elicitation';
 
@@ -264,7 +265,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    throw new ConfigProblems([`${reason}. Run with --help to list every flag.`]);
+    throw new StartupError([`${reason}. Run with --help to list every flag.`]);
   }
   if (values.help) return { kind: 'help', text: helpText() };
   if (values.version) return { kind: 'version' };
@@ -428,7 +429,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
   };
   const auditLogPath = read('MDE_AUDIT_LOG', 'audit-log');
 
-  if (problems.length > 0) throw new ConfigProblems(problems);
+  if (problems.length > 0) throw new StartupError(problems);
   return {
     kind: 'run',
     config: {
@@ -474,12 +475,3 @@ function checkUrl(
   return url.toString().replace(/\/+$/, '');
 }
 
-/** Every configuration problem at once, so one restart fixes them all. */
-export class ConfigProblems extends Error {
-  readonly problems: readonly string[];
-  constructor(problems: readonly string[]) {
-    super(`Configuration is incomplete or contradictory:\n${problems.map((p) => `  - ${p}`).join('\n')}\nRun with --help to list every setting.`);
-    this.name = 'ConfigProblems';
-    this.problems = problems;
-  }
-}

@@ -4,7 +4,7 @@
  * Deny wins over allow. Names match case-insensitively, as the Defender portal shows them.
  */
 import type { Policy } from './config.js';
-import type { DevicePreview } from './confirmation/gate.js';
+import type { DevicePreview } from './confirmation/render.js';
 import { ToolError } from './errors.js';
 
 const NOTHING_SENT = 'Nothing was sent to Defender.';

@@ -35,7 +35,8 @@ export function createManagedIdentityTokenProvider(opts: {
         result = await (await getApp()).acquireToken({ resource });
       } catch (error) {
         const e = toAuthenticationError(error, 'the managed identity endpoint');
-        throw new ToolError('authentication', 
+        throw new ToolError(
+          'authentication',
           `Managed identity sign-in failed: ${e.message}`,
           'Check that this host has a managed identity (and, for a user-assigned one, that AZURE_CLIENT_ID is its client id), that the identity has the WindowsDefenderATP application permission, and that the client config passes IDENTITY_ENDPOINT and IDENTITY_HEADER through.',
           {},

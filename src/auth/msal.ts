@@ -112,7 +112,8 @@ export function createMsalTokenProvider(opts: MsalOptions): TokenProvider {
         throw toAuthenticationError(error, opts.authorityHost);
       }
       if (!result?.accessToken) {
-        throw new ToolError('authentication', 
+        throw new ToolError(
+          'authentication',
           'Entra ID returned no access token.',
           'Check the app registration and the scope (MDE_SCOPE), then retry.',
         );
@@ -180,20 +181,23 @@ export function toAuthenticationError(error: unknown, authorityHost: string): To
   const firstSentence = (e.errorMessage ?? e.message ?? '').replace(/^AADSTS\d+:\s*/, '').split(/\r?\n|(?<=\.)\s/)[0] ?? '';
   const network = /network|ECONNREFUSED|ENOTFOUND|ETIMEDOUT|socket|certificate|self[- ]signed/i.test(text) && !aadsts;
   if (network) {
-    return new ToolError('authentication', 
+    return new ToolError(
+      'authentication',
       `Could not reach the Entra ID token endpoint at ${authorityHost} (${e.errorCode ?? 'network error'}).`,
       'Check AZURE_AUTHORITY_HOST, the network path to it, and any proxy or TLS interception; then retry.',
     );
   }
   const refusal = aadsts !== undefined || /^(invalid_|unauthorized_client|access_denied)/.test(e.errorCode ?? '');
   if (!refusal) {
-    return new ToolError('authentication', 
+    return new ToolError(
+      'authentication',
       `The Entra ID sign-in failed: the token endpoint at ${authorityHost} gave an answer that could not be used${e.errorCode ? ` [${e.errorCode}]` : ''}: ${firstSentence.slice(0, 200)}`,
       'Retry in a moment; if it repeats, check that AZURE_AUTHORITY_HOST is an Entra ID endpoint and that no proxy rewrites its answers.',
     );
   }
   const hint = (aadsts && AADSTS_HINTS[aadsts]) ?? 'Check AZURE_TENANT_ID, AZURE_CLIENT_ID and the credential, then retry.';
-  return new ToolError('authentication', 
+  return new ToolError(
+    'authentication',
     `Entra ID refused the sign-in${aadsts ? ` (${aadsts})` : ''}${e.errorCode ? ` [${e.errorCode}]` : ''}: ${firstSentence.slice(0, 300)}`,
     hint,
     {},

@@ -6,6 +6,17 @@
  */
 import { ToolError } from '../errors.js';
 
+/**
+ * The API budget every Defender call takes a slot from. One process: RateLimiter below; several
+ * replicas sharing one app registration: a shared store behind the same two methods.
+ */
+export interface CallBudget {
+  /** Wait for a slot (bounded); throws a rate_limited ToolError when the wait would exceed the bound. */
+  acquire(): Promise<void>;
+  /** After an upstream 429 with Retry-After: hold every call until then. */
+  pauseUntil(time: number): void;
+}
+
 export interface RateLimiterOptions {
   perMinute: number;
   perHour: number;
@@ -19,7 +30,7 @@ export interface RateLimiterOptions {
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
 
-export class RateLimiter {
+export class RateLimiter implements CallBudget {
   /** Granted and reserved slot times, ascending; only the last hour's are kept. */
   private readonly slots: number[] = [];
   private pausedUntil = 0;

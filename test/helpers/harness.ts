@@ -17,6 +17,7 @@ import { DefenderClient } from '../../src/defender/client.js';
 import { RateLimiter, type RateLimiterOptions } from '../../src/defender/rate-limiter.js';
 import { createStderrLogger } from '../../src/log.js';
 import { createServer } from '../../src/server.js';
+import type { Tool } from '../../src/tools/define.js';
 import { DefenderSimulator, type SimulatorOptions } from '../../src/simulator/simulator.js';
 
 export const RESTRICTED_DEVICE = '1e5bc9d7e413ddd7902c2932e418702b84d0cc07'; // finance-ws-017, Active
@@ -47,6 +48,8 @@ export interface HarnessOptions {
   audit?: AuditTrail;
   policy?: Partial<Policy>;
   readOnly?: boolean;
+  /** The tools to offer (default: the server's own). */
+  tools?: readonly Tool[];
   /** Sign in through MSAL (client secret) against the simulator's HTTPS token endpoint, instead of a fixed token. */
   msal?: boolean;
 }
@@ -97,6 +100,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
     polling: { now: () => clock.now, sleep },
     policy: opts.policy ? { ...NO_POLICY, ...opts.policy } : undefined,
     readOnly: opts.readOnly,
+    tools: opts.tools,
   });
 
   const prompts: ElicitRequest['params'][] = [];

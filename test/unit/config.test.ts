@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigProblems, DEFAULTS, SETTINGS, helpText, parseConfig } from '../../src/config.js';
+import { DEFAULTS, SETTINGS, helpText, parseConfig } from '../../src/config.js';
+import { StartupError } from '../../src/errors.js';
 
 const LIVE = { AZURE_TENANT_ID: 'tenant-1', AZURE_CLIENT_ID: 'client-1', AZURE_CLIENT_SECRET: 's3cret-value' };
 
@@ -12,10 +13,10 @@ function problems(argv: string[], env: Record<string, string | undefined>): stri
   try {
     parseConfig(argv, env);
   } catch (error) {
-    if (error instanceof ConfigProblems) return [...error.problems];
+    if (error instanceof StartupError) return [...error.problems];
     throw error;
   }
-  throw new Error('expected ConfigProblems');
+  throw new Error('expected StartupError');
 }
 
 describe('parseConfig', () => {
