@@ -4,7 +4,7 @@
  * stdout carries JSON-RPC only; everything human-readable goes to stderr.
  */
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { parseConfig, type Config } from './config.js';
+import { helpText, parseConfig, type Config } from './config.js';
 import { NO_AUDIT, JsonlAuditTrail, type AuditTrail } from './audit.js';
 import { DefenderClient } from './defender/client.js';
 import { RateLimiter } from './defender/rate-limiter.js';
@@ -29,7 +29,7 @@ async function main(): Promise<number> {
 async function start(): Promise<number> {
   const parsed = parseConfig(process.argv.slice(2), process.env);
   if (parsed.kind === 'help') {
-    process.stderr.write(`${parsed.text}\n`);
+    process.stderr.write(`${helpText()}\n`);
     return 0;
   }
   if (parsed.kind === 'version') {
@@ -38,7 +38,7 @@ async function start(): Promise<number> {
   }
   const { config, warnings } = parsed;
   const secrets = secretValues(config);
-  const logger = createStderrLogger({ level: process.env.MDE_LOG_LEVEL === 'debug' ? 'debug' : 'info', secrets });
+  const logger = createStderrLogger({ level: config.logLevel, secrets });
   for (const w of warnings) logger.warning(w);
 
   // Everything that can fail at start fails here, before the server accepts a request, with the

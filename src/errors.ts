@@ -78,7 +78,8 @@ export function alreadyInProgress(upstream: UpstreamDetails): ToolError {
 export class StartupError extends Error {
   readonly problems: readonly string[];
   constructor(problems: readonly string[]) {
-    super(`Configuration is incomplete or contradictory:\n${problems.map((p) => `  - ${p}`).join('\n')}\nRun with --help to list every setting.`);
+    const footer = problems.some((p) => p.includes('--help')) ? '' : '\nRun with --help to list every setting.';
+    super(`Configuration is incomplete or contradictory:\n${problems.map((p) => `  - ${p}`).join('\n')}${footer}`);
     this.name = 'StartupError';
     this.problems = problems;
   }

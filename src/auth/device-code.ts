@@ -35,6 +35,8 @@ export function createDeviceCodeTokenProvider(opts: {
   authorityHost: string;
   scope: string;
   tokenCachePath: string | undefined;
+  /** How long one sign-in waits for the person (MSAL stops polling then). */
+  timeoutSeconds: number;
   logger: Logger;
 }): TokenProvider {
   let app: Promise<import('@azure/msal-node').PublicClientApplication> | undefined;
@@ -70,12 +72,21 @@ export function createDeviceCodeTokenProvider(opts: {
       try {
         result = await pca.acquireTokenByDeviceCode({
           scopes,
+          timeout: opts.timeoutSeconds,
           deviceCodeCallback: (response) => {
             // The human must see this: stderr and the MCP client (logging notification), never stdout.
-            opts.logger.warning(`Sign-in required for Defender: ${response.message}`);
+            opts.logger.warning(`Sign-in required for Defender: ${response.message} (this sign-in waits at most ${Math.min(opts.timeoutSeconds, response.expiresIn || opts.timeoutSeconds)} s).`);
           },
         });
       } catch (error) {
+        const code = (error as { errorCode?: string }).errorCode;
+        if (code === 'user_timeout_reached' || code === 'device_code_expired') {
+          throw new ToolError(
+            'authentication',
+            `Nobody completed the device code sign-in within ${opts.timeoutSeconds} s (MDE_DEVICE_CODE_TIMEOUT_SECONDS); nothing was sent to Defender.`,
+            'Call again for a new code, and enter it at the address shown before it expires.',
+          );
+        }
         throw toAuthenticationError(error, opts.authorityHost);
       }
       if (!result?.accessToken) {
