@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { ElicitRequestSchema, LoggingMessageNotificationSchema, type CallToolResult, type ElicitRequest } from '@modelcontextprotocol/sdk/types.js';
-import { DefenderSimulator, type SimulatorOptions } from '../../src/simulator/simulator.js';
+import { FakeTenant, type SimulatorOptions } from './fake-tenant.js';
 import { CLIENT_SECRET } from './harness.js';
 
 export { CLIENT_SECRET };
@@ -23,7 +23,7 @@ export const CLIENT_CERT_PASSWORD = 'test-cert-password';
 
 /** The Defender API fake over http and the Entra token endpoint fake over https, sharing one simulator. */
 export async function startFakes(opts: SimulatorOptions = {}) {
-  const sim = new DefenderSimulator({
+  const sim = new FakeTenant({
     clientSecret: CLIENT_SECRET,
     clientCertificatePem: readFileSync(CLIENT_CERT_PLAIN, 'utf8'),
     ...opts,

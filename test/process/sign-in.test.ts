@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SIM_ANALYST } from '../../src/simulator/simulator.js';
+import { SIM_ANALYST } from '../helpers/fake-tenant.js';
 import { RESTRICTED_DEVICE, PENDING_DEVICE } from '../helpers/harness.js';
 import { baseEnv, spawnServer, startFakes } from '../helpers/process.js';
 
