@@ -9,7 +9,7 @@ import { chmod, readFile, writeFile } from 'node:fs/promises';
 import type { ICachePlugin } from '@azure/msal-node';
 import { ToolError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { authorityOptions, msalSystemOptions, toAuthenticationError } from './msal.js';
+import { authorityOptions, lazyMsal, msalSystemOptions, toAuthenticationError } from './msal.js';
 import { cachedTokenProvider, type TokenProvider } from './token-provider.js';
 
 export function fileCachePlugin(path: string): ICachePlugin {
@@ -39,19 +39,17 @@ export function createDeviceCodeTokenProvider(opts: {
   timeoutSeconds: number;
   logger: Logger;
 }): TokenProvider {
-  let app: Promise<import('@azure/msal-node').PublicClientApplication> | undefined;
-  const getApp = () =>
-    (app ??= import('@azure/msal-node').then(
-      ({ PublicClientApplication, LogLevel }) =>
-        new PublicClientApplication({
-          auth: {
-            clientId: opts.clientId,
-            ...authorityOptions(opts.authorityHost, opts.tenantId),
-          },
-          ...(opts.tokenCachePath ? { cache: { cachePlugin: fileCachePlugin(opts.tokenCachePath) } } : {}),
-          system: msalSystemOptions(LogLevel.Warning, opts.logger),
-        }),
-    ));
+  const getApp = lazyMsal(
+    ({ PublicClientApplication, LogLevel }) =>
+      new PublicClientApplication({
+        auth: {
+          clientId: opts.clientId,
+          ...authorityOptions(opts.authorityHost, opts.tenantId),
+        },
+        ...(opts.tokenCachePath ? { cache: { cachePlugin: fileCachePlugin(opts.tokenCachePath) } } : {}),
+        system: msalSystemOptions(LogLevel.Warning, opts.logger),
+      }),
+  );
 
   return cachedTokenProvider(
     `delegated device code sign-in (app ${opts.clientId}, tenant ${opts.tenantId}${opts.tokenCachePath ? ', cached on disk' : ', cached in memory'})`,

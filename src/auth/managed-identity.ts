@@ -6,7 +6,7 @@
  */
 import { ToolError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { msalSystemOptions, toAuthenticationError } from './msal.js';
+import { lazyMsal, msalSystemOptions, toAuthenticationError } from './msal.js';
 import { cachedTokenProvider, type TokenProvider } from './token-provider.js';
 
 export function createManagedIdentityTokenProvider(opts: {
@@ -18,15 +18,13 @@ export function createManagedIdentityTokenProvider(opts: {
   // Managed identity takes a resource, not a scope: the audience without "/.default".
   const resource = opts.scope.replace(/\/\.default$/, '');
   const which = opts.userAssignedClientId ? `user-assigned ${opts.userAssignedClientId}` : 'system-assigned';
-  let app: Promise<import('@azure/msal-node').ManagedIdentityApplication> | undefined;
-  const getApp = () =>
-    (app ??= import('@azure/msal-node').then(
-      ({ ManagedIdentityApplication, LogLevel }) =>
-        new ManagedIdentityApplication({
-          ...(opts.userAssignedClientId ? { managedIdentityIdParams: { userAssignedClientId: opts.userAssignedClientId } } : {}),
-          system: msalSystemOptions(LogLevel.Warning, opts.logger),
-        }),
-    ));
+  const getApp = lazyMsal(
+    ({ ManagedIdentityApplication, LogLevel }) =>
+      new ManagedIdentityApplication({
+        ...(opts.userAssignedClientId ? { managedIdentityIdParams: { userAssignedClientId: opts.userAssignedClientId } } : {}),
+        system: msalSystemOptions(LogLevel.Warning, opts.logger),
+      }),
+  );
   return cachedTokenProvider(
     `managed identity (${which})`,
     async () => {

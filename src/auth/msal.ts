@@ -87,20 +87,17 @@ export function createMsalTokenProvider(opts: MsalOptions): TokenProvider {
   const certificate =
     opts.credential.kind === 'certificate' ? loadCertificate(opts.credential.path, opts.credential.password) : undefined;
   const method = certificate ? `certificate ${certificate.thumbprintSha256.slice(0, 12)}…` : 'client secret';
-  let app: Promise<import('@azure/msal-node').ConfidentialClientApplication> | undefined;
-
-  const getApp = () =>
-    (app ??= import('@azure/msal-node').then(
-      ({ ConfidentialClientApplication, LogLevel }) =>
-        new ConfidentialClientApplication({
-          auth: {
-            clientId: opts.clientId,
-            ...authorityOptions(opts.authorityHost, opts.tenantId),
-            ...(certificate ? { clientCertificate: certificate } : { clientSecret: (opts.credential as { secret: string }).secret }),
-          },
-          system: msalSystemOptions(LogLevel.Warning, opts.logger),
-        }),
-    ));
+  const getApp = lazyMsal(
+    ({ ConfidentialClientApplication, LogLevel }) =>
+      new ConfidentialClientApplication({
+        auth: {
+          clientId: opts.clientId,
+          ...authorityOptions(opts.authorityHost, opts.tenantId),
+          ...(certificate ? { clientCertificate: certificate } : { clientSecret: (opts.credential as { secret: string }).secret }),
+        },
+        system: msalSystemOptions(LogLevel.Warning, opts.logger),
+      }),
+  );
 
   return cachedTokenProvider(
     `client credentials (${method}) for app ${opts.clientId} in tenant ${opts.tenantId} via ${opts.authorityHost}`,
@@ -125,6 +122,12 @@ export function createMsalTokenProvider(opts: MsalOptions): TokenProvider {
     },
     { timeoutMs: opts.timeoutMs, authorityHost: opts.authorityHost },
   );
+}
+
+/** MSAL, imported on first use (not at start-up), and the app built from it once. */
+export function lazyMsal<T>(create: (msal: typeof import('@azure/msal-node')) => T): () => Promise<T> {
+  let app: Promise<T> | undefined;
+  return () => (app ??= import('@azure/msal-node').then(create));
 }
 
 /** MSAL's own log lines go to our logger at debug level, never with personal data. */

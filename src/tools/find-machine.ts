@@ -66,17 +66,18 @@ export function appExecutionState(actions: readonly MachineAction[]): AppExecuti
   };
 }
 
+/** Restriction state of one device; beyond the look-up limit, or without the permission, it is unknown. */
 async function stateOf(api: DefenderApi, machine: Machine, index: number): Promise<AppExecution> {
-    if (index >= STATE_LOOKUP_LIMIT) {
-      return { state: 'unknown', lastAction: null, pendingAction: null, note: `Not looked up: more than ${STATE_LOOKUP_LIMIT} matches; narrow the name.` };
-    }
-    try {
-      return appExecutionState(await api.listMachineActions({ machineId: machine.id }));
-    } catch (error) {
-      const why = isToolError(error, 'permission') ? 'the app cannot read machine actions (Machine.Read.All)' : (error as Error).message;
-      return { state: 'unknown', lastAction: null, pendingAction: null, note: `Action history unavailable: ${why}` };
-    }
+  if (index >= STATE_LOOKUP_LIMIT) {
+    return { state: 'unknown', lastAction: null, pendingAction: null, note: `Not looked up: more than ${STATE_LOOKUP_LIMIT} matches; narrow the name.` };
   }
+  try {
+    return appExecutionState(await api.listMachineActions({ machineId: machine.id }));
+  } catch (error) {
+    const why = isToolError(error, 'permission') ? 'the app cannot read machine actions (Machine.Read.All)' : (error as Error).message;
+    return { state: 'unknown', lastAction: null, pendingAction: null, note: `Action history unavailable: ${why}` };
+  }
+}
 
 export const findMachine = defineTool({
   name: 'find_machine',
