@@ -233,6 +233,7 @@ function unknownFlag(flag: string): string {
   const name = flag.replace(/^-+/, '');
   const secret = SETTINGS.find((s) => s.kind === 'secret' && s.env?.toLowerCase().replace(/^azure_/, '').replace(/_/g, '-') === name.toLowerCase());
   if (secret) return `${flag} does not exist: ${secret.env} is read only from the environment, so it never shows in a process list. Run with --help to list every setting.`;
+  if (/^(verbose|debug|v)$/i.test(name)) return `Unknown flag ${flag}. Did you mean --log-level debug? Run with --help to list every setting.`;
   let best: { flag: string; distance: number } | undefined;
   for (const s of SETTINGS) {
     if (!s.flag) continue;

@@ -42,7 +42,7 @@ export class DefenderSimulator {
   roles: string[];
   duplicateBehavior: 'error' | 'return_pending';
   protected readonly now: () => number;
-  private readonly machines = new Map<string, SimMachine & { restrictedState: boolean }>();
+  protected readonly machines = new Map<string, SimMachine & { restrictedState: boolean }>();
   private readonly actions: SimAction[] = [];
   /** Access tokens the API accepts, with who they stand for (the MachineAction's requestor). */
   protected readonly issuedTokens = new Map<string, { expiresAt: number; roles: string[]; requestor?: string }>();
@@ -70,16 +70,6 @@ export class DefenderSimulator {
 
   machineActions(): SimAction[] {
     return this.actions.map((a) => this.withStatus(a));
-  }
-
-  isRestricted(machineId: string): boolean | undefined {
-    const m = this.machines.get(machineId);
-    if (!m) return undefined;
-    // Restriction state follows the newest succeeded restrict/unrestrict action.
-    const last = this.machineActions()
-      .filter((a) => a.machineId === machineId && a.status === 'Succeeded' && /CodeExecution$/.test(a.type))
-      .sort((a, b) => b.creationDateTimeUtc.localeCompare(a.creationDateTimeUtc))[0];
-    return last ? last.type === 'RestrictCodeExecution' : m.restrictedState;
   }
 
   async listen(opts: { port?: number } = {}): Promise<string> {

@@ -85,6 +85,17 @@ export class FakeTenant extends DefenderSimulator {
     return this.requests.filter((r) => r.path.endsWith('/oauth2/v2.0/token') || r.path.endsWith('/msi/token'));
   }
 
+  /** Whether the device is restricted now, as the action history says. */
+  isRestricted(machineId: string): boolean | undefined {
+    const m = this.machines.get(machineId);
+    if (!m) return undefined;
+    // Restriction state follows the newest succeeded restrict/unrestrict action.
+    const last = this.machineActions()
+      .filter((a) => a.machineId === machineId && a.status === 'Succeeded' && /CodeExecution$/.test(a.type))
+      .sort((a, b) => b.creationDateTimeUtc.localeCompare(a.creationDateTimeUtc))[0];
+    return last ? last.type === 'RestrictCodeExecution' : m.restrictedState;
+  }
+
   /** Plain http, or https with the test CA's certificate (the Entra ID fakes). */
   override async listen(opts: { tls?: { key: string | Buffer; cert: string | Buffer }; port?: number } = {}): Promise<string> {
     if (!opts.tls) return super.listen(opts);

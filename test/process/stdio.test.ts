@@ -207,6 +207,17 @@ describe('start-up', () => {
     expect(r.stdout).toBe('');
   });
 
+  it('-h is --help; a mistyped flag gets one message naming the nearest flag; a bad tenant is refused', () => {
+    expect(runServer(['-h'], baseEnv())).toMatchObject({ status: 0, stdout: '' });
+    const typo = runServer(['--simulater'], baseEnv());
+    expect(typo.status).toBe(2);
+    expect(typo.stderr.match(/Did you mean --simulator\?/g)).toHaveLength(1);
+    expect(typo.stderr.match(/--help/g)).toHaveLength(1);
+    const tenant = runServer([], { ...baseEnv(), AZURE_TENANT_ID: 'not a tenant' });
+    expect(tenant.status).toBe(2);
+    expect(tenant.stderr).toMatch(/AZURE_TENANT_ID \(--tenant-id\) must be the tenant id/);
+  });
+
   it('--simulator serves the real tool with no credentials', async () => {
     const s = await spawn({ env: { PATH: process.env.PATH ?? '', NODE_OPTIONS: baseEnv().NODE_OPTIONS! }, args: ['--simulator'], elicit: 'accept' });
     const r = await s.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT });
