@@ -75,7 +75,6 @@ export function createServer(deps: ServerDeps): McpServer {
   const toolDeps: ToolDeps = {
     api: deps.api,
     logger: deps.logger,
-    now,
     unrestrict: createUnrestrictSubmitter({ api: deps.api, now }),
     guard: createWriteGuard({
       api: deps.api,

@@ -8,7 +8,7 @@ import { isToolError, ToolError } from '../errors.js';
 import type { DefenderApi } from './client.js';
 import { OPEN_ACTION_STATUSES, type MachineAction } from './schemas.js';
 
-export const UNRESTRICT_ACTION_TYPE = 'UnrestrictCodeExecution';
+const UNRESTRICT_ACTION_TYPE = 'UnrestrictCodeExecution';
 
 export interface Sent {
   outcome: 'submitted' | 'already_pending';

@@ -39,7 +39,6 @@ export interface ToolDeps {
   guard: WriteGuard;
   unrestrict: UnrestrictSubmitter;
   logger: Logger;
-  now: () => number;
   polling: { intervalMs: number; now: () => number; sleep: (ms: number) => Promise<void> };
 }
 

@@ -10,7 +10,7 @@ import { defineTool } from './define.js';
 import { devicePreviewSchema, toPreview } from './shared.js';
 
 /** Restriction state is looked up per device (one call each); beyond this many matches it is skipped. */
-export const STATE_LOOKUP_LIMIT = 10;
+const STATE_LOOKUP_LIMIT = 10;
 
 const inputSchema = {
   name: z
@@ -53,7 +53,7 @@ function summarise(a: MachineAction) {
 }
 
 /** Restriction state from the action history: the newest succeeded restrict/unrestrict action decides. */
-export function appExecutionState(actions: readonly MachineAction[]): AppExecution {
+function appExecutionState(actions: readonly MachineAction[]): AppExecution {
   const relevant = actions
     .filter((a) => a.type === 'RestrictCodeExecution' || a.type === 'UnrestrictCodeExecution')
     .sort((a, b) => (b.creationDateTimeUtc ?? '').localeCompare(a.creationDateTimeUtc ?? ''));

@@ -55,7 +55,7 @@ const description = [
   'If an unrestrict action is already pending for the device, the result is outcome "already_pending" with that action; nothing new is sent.',
 ].join(' ');
 
-export const CONSEQUENCE =
+const CONSEQUENCE =
   'Lifting the restriction lets any application run on this device again, not only code signed by Microsoft. Confirm only if the device has been investigated and cleaned.';
 
 type Output = z.infer<z.ZodObject<typeof outputSchema>>;
