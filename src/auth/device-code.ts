@@ -9,7 +9,7 @@ import { chmod, readFile, writeFile } from 'node:fs/promises';
 import type { ICachePlugin } from '@azure/msal-node';
 import { ToolError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { authorityOptions, lazyMsal, msalSystemOptions, toAuthenticationError } from './msal.js';
+import { appAuth, lazyMsal, msalSystemOptions, toAuthenticationError } from './msal.js';
 import { cachedTokenProvider, type TokenProvider } from './token-provider.js';
 
 export function fileCachePlugin(path: string): ICachePlugin {
@@ -42,10 +42,7 @@ export function createDeviceCodeTokenProvider(opts: {
   const getApp = lazyMsal(
     ({ PublicClientApplication, LogLevel }) =>
       new PublicClientApplication({
-        auth: {
-          clientId: opts.clientId,
-          ...authorityOptions(opts.authorityHost, opts.tenantId),
-        },
+        auth: appAuth(opts),
         ...(opts.tokenCachePath ? { cache: { cachePlugin: fileCachePlugin(opts.tokenCachePath) } } : {}),
         system: msalSystemOptions(LogLevel.Warning, opts.logger),
       }),

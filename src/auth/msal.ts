@@ -91,8 +91,7 @@ export function createMsalTokenProvider(opts: MsalOptions): TokenProvider {
     ({ ConfidentialClientApplication, LogLevel }) =>
       new ConfidentialClientApplication({
         auth: {
-          clientId: opts.clientId,
-          ...authorityOptions(opts.authorityHost, opts.tenantId),
+          ...appAuth(opts),
           ...(certificate ? { clientCertificate: certificate } : { clientSecret: (opts.credential as { secret: string }).secret }),
         },
         system: msalSystemOptions(LogLevel.Warning, opts.logger),
@@ -139,6 +138,11 @@ export function msalSystemOptions(logLevel: number, logger: Logger) {
       loggerCallback: (_level: unknown, message: string) => logger.debug(`msal: ${message}`),
     },
   };
+}
+
+/** An app registration in a tenant, as MSAL's `auth` options want it. */
+export function appAuth(o: { clientId: string; tenantId: string; authorityHost: string }) {
+  return { clientId: o.clientId, ...authorityOptions(o.authorityHost, o.tenantId) };
 }
 
 /**

@@ -40,6 +40,13 @@ export function baseEnv(): Record<string, string> {
   return { PATH: process.env.PATH ?? '', NODE_EXTRA_CA_CERTS: CA_PATH, NODE_OPTIONS: `--require ${LOOPBACK_GUARD}` };
 }
 
+/** Spawn the built server and close it with the test file's other cleanups. */
+export async function spawnTracked(cleanups: (() => Promise<void> | void)[], opts: Parameters<typeof spawnServer>[0]) {
+  const s = await spawnServer(opts);
+  cleanups.push(() => s.close());
+  return s;
+}
+
 export async function spawnServer(opts: {
   env: Record<string, string>;
   args?: string[];

@@ -16,6 +16,7 @@ import {
   baseEnv,
   runServer,
   spawnServer,
+  spawnTracked,
   startFakes,
 } from '../helpers/process.js';
 
@@ -44,11 +45,7 @@ function liveEnv(f: Fakes, credential: Record<string, string>): Record<string, s
     ...credential,
   };
 }
-async function spawn(opts: Parameters<typeof spawnServer>[0]) {
-  const s = await spawnServer(opts);
-  cleanups.push(() => s.close());
-  return s;
-}
+const spawn = (opts: Parameters<typeof spawnServer>[0]) => spawnTracked(cleanups, opts);
 
 describe('built server over stdio, client secret', () => {
   it('signs in once through MSAL, confirms by token, posts exactly {"Comment": ...}, and reuses the token', async () => {
