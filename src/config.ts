@@ -9,7 +9,8 @@ import { CLOUD_DEFAULTS, named, readSettings, type CloudName, type SettingValues
 export { SETTINGS, helpText } from './settings.js';
 
 export type ConfirmationMode = 'auto' | 'elicitation';
-export type LogLevel = 'debug' | 'info' | 'warning' | 'error';
+export type { LogLevel } from './log.js';
+import type { LogLevel } from './log.js';
 
 export type Credential =
   | { kind: 'secret'; secret: string }

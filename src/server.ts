@@ -62,10 +62,15 @@ export function createServer(deps: ServerDeps): McpServer {
 
   const elicitor: Elicitor = {
     canElicit: () => Boolean(server.server.getClientCapabilities()?.elicitation?.form),
-    elicit: async (message, requestedSchema, signal) => {
+    elicit: async (message, requestedSchema, call) => {
       const answer = await server.server.elicitInput(
         { message, requestedSchema },
-        { timeout: deps.elicitationTimeoutMs ?? ELICITATION_TIMEOUT_MS, ...(signal ? { signal } : {}) },
+        {
+          timeout: deps.elicitationTimeoutMs ?? ELICITATION_TIMEOUT_MS,
+          ...(call.signal ? { signal: call.signal } : {}),
+          // Over HTTP the prompt must travel on the call's own stream, not the standalone one.
+          ...(call.requestId !== undefined ? { relatedRequestId: call.requestId } : {}),
+        },
       );
       return { action: answer.action, content: answer.content as Record<string, unknown> | undefined };
     },
@@ -102,6 +107,8 @@ export function createServer(deps: ServerDeps): McpServer {
     try {
       const client = server.server.getClientVersion();
       return await run({
+        requestId: extra.requestId,
+        ...(extra.authInfo ? { authInfo: extra.authInfo } : {}),
         signal: extra.signal,
         progressToken: extra._meta?.progressToken,
         sendNotification: (n) => extra.sendNotification(n),

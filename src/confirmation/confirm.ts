@@ -62,8 +62,8 @@ export interface ConfirmSchema {
 /** The slice of the MCP connection confirmation needs; server.ts builds it from the live session. */
 export interface Elicitor {
   canElicit(): boolean;
-  /** `signal` aborts the prompt when the tool call is cancelled. */
-  elicit(message: string, requestedSchema: ConfirmSchema, signal?: AbortSignal): Promise<ElicitOutcome>;
+  /** `call.signal` aborts the prompt when the tool call is cancelled; `call.requestId` ties it to the call. */
+  elicit(message: string, requestedSchema: ConfirmSchema, call: { signal?: AbortSignal; requestId?: string | number }): Promise<ElicitOutcome>;
 }
 
 export interface ConfirmationDeps {
@@ -121,7 +121,12 @@ export async function redeem(deps: ConfirmationDeps, token: VerifiedToken): Prom
 }
 
 /** Ask the human through elicitation. Only an explicit accept with `confirm: true` confirms. */
-export async function ask(deps: ConfirmationDeps, request: ActionRequest, preview: DevicePreview, signal?: AbortSignal): Promise<Confirmed | Refusal> {
+export async function ask(
+  deps: ConfirmationDeps,
+  request: ActionRequest,
+  preview: DevicePreview,
+  call: { signal?: AbortSignal; requestId?: string | number },
+): Promise<Confirmed | Refusal> {
   const host = preview.hostName ?? `device ${preview.machineId}`;
   let outcome: ElicitOutcome;
   try {
@@ -134,7 +139,7 @@ export async function ask(deps: ConfirmationDeps, request: ActionRequest, previe
         },
         required: ['confirm'],
       },
-      signal,
+      call,
     );
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);

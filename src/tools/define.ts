@@ -6,6 +6,7 @@
  */
 import type { McpServer, ToolCallback } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { ShapeOutput } from '@modelcontextprotocol/sdk/server/zod-compat.js';
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { z } from 'zod';
@@ -26,6 +27,10 @@ export interface ToolHints {
  * transport adds the signed-in caller and a per-request token provider) without touching every tool.
  */
 export interface RequestContext {
+  /** The JSON-RPC id of this call: prompts and notifications that belong to it name it (HTTP transports route by it). */
+  requestId?: string | number;
+  /** What the transport's authentication established about the caller (remote transports); none over stdio. */
+  authInfo?: AuthInfo;
   signal?: AbortSignal;
   progressToken?: string | number;
   sendNotification?: (notification: ServerNotification) => Promise<void>;

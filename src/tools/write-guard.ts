@@ -111,7 +111,7 @@ export function createWriteGuard(deps: WriteGuardDeps): WriteGuard {
           answer = { kind: 'confirmed', path: 'skipped_by_flag' };
           break;
         case 'ask':
-          answer = await ask(deps.confirmation, request, preview ?? toPreview(request.machineId, {}), ctx.signal);
+          answer = await ask(deps.confirmation, request, preview ?? toPreview(request.machineId, {}), ctx);
           break;
         case 'redeem_token':
           answer = await redeem(deps.confirmation, decision.token);
