@@ -163,7 +163,14 @@ export function readSettings(argv: readonly string[], env: Readonly<Record<strin
   const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
   for (const s of SETTINGS) if (s.flag) options[s.flag] = { type: s.kind === 'switch' ? 'boolean' : 'string', ...(s.short ? { short: s.short } : {}) };
 
-  const unknown = argv.filter((a) => a.startsWith('-') && a !== '--').map((a) => a.replace(/=.*$/, '')).filter((a) => !isKnownFlag(a));
+  const unknown: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('-') || arg === '--') continue;
+    const known = findFlag(arg.replace(/=.*$/, ''));
+    if (!known) unknown.push(arg.replace(/=.*$/, ''));
+    else if (known.kind !== 'switch' && !arg.includes('=')) i++; // its value may itself start with '-'
+  }
   for (const flag of unknown) problems.push(unknownFlag(flag));
   let flags: Record<string, string | boolean | undefined> = {};
   if (unknown.length === 0) {
@@ -223,9 +230,9 @@ function convert(s: DescribedSetting, raw: string | true | undefined, problems: 
   }
 }
 
-function isKnownFlag(arg: string): boolean {
-  if (/^-[^-]$/.test(arg)) return SETTINGS.some((s) => s.short === arg.slice(1));
-  return SETTINGS.some((s) => s.flag === arg.slice(2));
+function findFlag(arg: string): DescribedSetting | undefined {
+  if (/^-[^-]$/.test(arg)) return SETTINGS.find((s) => s.short === arg.slice(1));
+  return arg.startsWith('--') ? SETTINGS.find((s) => s.flag === arg.slice(2)) : undefined;
 }
 
 /** One message for an unknown flag, naming the nearest known one (or saying a secret has no flag). */

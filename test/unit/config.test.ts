@@ -200,6 +200,8 @@ describe('settings from one description (issue 10)', () => {
     }
     expect(message.match(/--help/g)).toHaveLength(1);
     expect(parseConfig(['-h'], {}).kind).toBe('help');
+    expect(run(['--comment-pattern=-INC-\\d+'], LIVE).config.policy.commentPattern?.source).toBe('-INC-\\d+');
+    expect(problems(['--comment-pattern', '-INC'], LIVE)[0]).toMatch(/--comment-pattern=-XYZ/);
   });
 
   it('refuses a tenant that is neither a GUID nor a domain, naming the setting', () => {
