@@ -7,7 +7,7 @@
  */
 import type { ConfirmationMode } from '../config.js';
 import { ToolError } from '../errors.js';
-import { approvalText, type ActionRequest, type DevicePreview } from './render.js';
+import { approvalText, displayText, type ActionRequest, type DevicePreview } from './render.js';
 import { REJECTION_TEXT, type ConfirmationTokens, type TokenLedger, type TokenRejection, type VerifiedToken } from './token.js';
 
 /** Every way a confirmation can end: the one vocabulary of audit records, logs and results. */
@@ -127,7 +127,7 @@ export async function ask(
   preview: DevicePreview,
   call: { signal?: AbortSignal; requestId?: string | number },
 ): Promise<Confirmed | Refusal> {
-  const host = preview.hostName ?? `device ${preview.machineId}`;
+  const host = preview.hostName ? displayText(preview.hostName) : `device ${preview.machineId}`;
   let outcome: ElicitOutcome;
   try {
     outcome = await deps.elicitor.elicit(
