@@ -90,7 +90,7 @@ export function createWriteGuard(deps: WriteGuardDeps): WriteGuard {
       throw refusal.error;
     };
 
-    let confirmed: Confirmed;
+    let confirmed: Confirmed | undefined;
     try {
       checkComment(deps.policy, request.comment);
       const decision = await decide(deps.confirmation, request, spec.confirmationToken);
@@ -143,7 +143,7 @@ export function createWriteGuard(deps: WriteGuardDeps): WriteGuard {
       }
     } catch (error) {
       // Refusals were recorded by refuse(); a policy rule, a 404 or a cancelled call is recorded here.
-      if (!recorded) await notSent('none', isToolError(error) ? (error.details.rule ?? error.kind) : 'error');
+      if (!recorded) await notSent(confirmed?.path ?? 'none', isToolError(error) ? (error.details.rule ?? error.kind) : 'error');
       throw error;
     }
 
