@@ -14,6 +14,8 @@ if (!process.env.NODE_OPTIONS?.includes(LOOPBACK_GUARD)) {
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Process suites spawn dist/: never let them run an old bundle.
+    globalSetup: ['test/setup/fresh-build.ts'],
     testTimeout: 20_000,
     hookTimeout: 20_000,
     pool: 'forks',

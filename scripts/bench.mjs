@@ -69,7 +69,7 @@ async function coldStart() {
   const minimalBundled = `${root}node_modules/.cache/mde-bench/minimal-server.bundled.mjs`;
   await build({ entryPoints: [MINIMAL], outfile: minimalBundled, bundle: true, minify: true, platform: 'node', format: 'esm', target: 'node20', logLevel: 'warning' });
   // Live configuration with placeholder credentials: nothing signs in or touches the network at start.
-  const env = { PATH: process.env.PATH ?? '', AZURE_TENANT_ID: 'bench-tenant', AZURE_CLIENT_ID: 'bench-client', AZURE_CLIENT_SECRET: 'bench-secret' };
+  const env = { PATH: process.env.PATH ?? '', AZURE_TENANT_ID: 'bench.onmicrosoft.com', AZURE_CLIENT_ID: 'bench-client', AZURE_CLIENT_SECRET: 'bench-secret' };
   const subjects = {
     'node -e 0': ['-e', '0'],
     'minimal SDK server (1 tool)': [MINIMAL],
@@ -141,7 +141,7 @@ async function connectServer(fakes, nodeArgs = []) {
     env: {
       PATH: process.env.PATH ?? '',
       NODE_EXTRA_CA_CERTS: fixture('ca.pem'),
-      AZURE_TENANT_ID: 'bench-tenant',
+      AZURE_TENANT_ID: 'bench.onmicrosoft.com',
       AZURE_CLIENT_ID: 'bench-client',
       AZURE_CLIENT_SECRET: 'bench-secret',
       AZURE_AUTHORITY_HOST: fakes.authorityHost,

@@ -1,33 +1,38 @@
 #!/usr/bin/env node
 /**
- * Entry point (the package's bin): configuration -> dependencies -> stdio transport.
+ * Entry point (the package's bin): configuration -> dependencies -> stdio transport, or with
+ * `--transport http` the remote server (src/http/, loaded only then).
  * stdout carries JSON-RPC only; everything human-readable goes to stderr.
  */
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { ConfigProblems, parseConfig, type Config } from './config.js';
+import { helpText, parseConfig, type Config } from './config.js';
 import { NO_AUDIT, JsonlAuditTrail, type AuditTrail } from './audit.js';
 import { DefenderClient } from './defender/client.js';
 import { RateLimiter } from './defender/rate-limiter.js';
-import { ToolError } from './errors.js';
+import { StartupError } from './errors.js';
 import { createStderrLogger, type Logger } from './log.js';
 import { createServer, type ServerDeps } from './server.js';
-import { useProxyFromEnvironment } from './net/proxy.js';
 import type { TokenProvider } from './auth/token-provider.js';
+import { useProxyFromEnvironment } from './net/proxy.js';
 import { VERSION } from './version.js';
 
 async function main(): Promise<number> {
-  let parsed;
   try {
-    parsed = parseConfig(process.argv.slice(2), process.env);
+    return await start();
   } catch (error) {
-    if (error instanceof ConfigProblems) {
+    // Every setting that stops the server (parsing, the audit file, the certificate) ends here.
+    if (error instanceof StartupError) {
       process.stderr.write(`mde-app-restriction-mcp: ${error.message}\n`);
       return 2;
     }
     throw error;
   }
+}
+
+async function start(): Promise<number> {
+  const parsed = parseConfig(process.argv.slice(2), process.env);
   if (parsed.kind === 'help') {
-    process.stderr.write(`${parsed.text}\n`);
+    process.stderr.write(`${helpText()}\n`);
     return 0;
   }
   if (parsed.kind === 'version') {
@@ -36,29 +41,20 @@ async function main(): Promise<number> {
   }
   const { config, warnings } = parsed;
   const secrets = secretValues(config);
-  const logger = createStderrLogger({ level: process.env.MDE_LOG_LEVEL === 'debug' ? 'debug' : 'info', secrets });
+  const logger = createStderrLogger({ level: config.logLevel, secrets });
   for (const w of warnings) logger.warning(w);
 
   // Everything that can fail at start fails here, before the server accepts a request, with the
   // setting to fix (an unwritable audit log, an unreadable certificate).
-  let connection: { apiUrl: string; tokens: TokenProvider; close: () => Promise<void> };
   let audit: AuditTrail = NO_AUDIT;
-  try {
-    if (config.auditLogPath) {
-      const trail = new JsonlAuditTrail(config.auditLogPath);
-      const warning = await trail.prepare();
-      if (warning) logger.warning(warning);
-      audit = trail;
-    }
-    if (config.target !== 'simulator') await useProxyFromEnvironment(process.env, logger); // HTTPS_PROXY etc.: src/net/proxy.ts
-    connection = await connect(config, logger);
-  } catch (error) {
-    if (error instanceof ToolError) {
-      process.stderr.write(`mde-app-restriction-mcp: ${error.message}\n  ${error.nextStep}\n`);
-      return 2;
-    }
-    throw error;
+  if (config.auditLogPath) {
+    const trail = new JsonlAuditTrail(config.auditLogPath);
+    const warning = await trail.prepare();
+    if (warning) logger.warning(warning);
+    audit = trail;
   }
+  if (config.target !== 'simulator') await useProxyFromEnvironment(process.env, logger); // HTTPS_PROXY etc.: src/net/proxy.ts
+  const connection = await connect(config, logger);
 
   const limiter = new RateLimiter({
     ...config.rateLimit,
@@ -68,7 +64,7 @@ async function main(): Promise<number> {
   // Remote mode: each call's Defender identity comes from its caller (On-Behalf-Of, or the app's own).
   const tokens = remote ? (await import('./auth/caller-tokens.js')).perCallTokenProvider(connection.tokens.description) : connection.tokens;
   const api = new DefenderClient({ baseUrl: connection.apiUrl, tokens, timeoutMs: config.httpTimeoutMs, logger, limiter });
-  const serverDeps = {
+  const serverDeps: ServerDeps = {
     api,
     logger,
     confirmation: { mode: config.confirmation, skip: config.skipConfirmation },
@@ -76,8 +72,8 @@ async function main(): Promise<number> {
     audit,
     policy: config.policy,
     readOnly: config.readOnly,
-    // Simulated actions finish in seconds; real ones in minutes (Defender's documented budget allows it).
-    polling: { pollIntervalMs: config.target === 'simulator' ? 1_000 : 5_000 },
+    // Simulated actions finish in seconds: poll them faster than the default.
+    ...(config.target === 'simulator' ? { polling: { pollIntervalMs: 1_000 } } : {}),
   };
 
   if (config.skipConfirmation) {
@@ -110,35 +106,31 @@ async function main(): Promise<number> {
   return -1; // keep running
 }
 
-/** Remote mode (loaded only with --transport http): one MCP server per session, sharing everything else. */
+/** Remote mode (loaded only with --transport http): one MCP server per session, everything else shared. */
 async function serveRemote(config: Config, deps: ServerDeps, connection: { apiUrl: string; tokens: TokenProvider; close: () => Promise<void> }, logger: Logger): Promise<number> {
-  const [{ prepareRemoteAuth, serveHttp }, { ConfirmationTokens }] = await Promise.all([import('./http/run.js'), import('./confirmation/token.js')]);
-  let http;
-  try {
-    const remote = prepareRemoteAuth(
-      config.http,
-      config.target === 'simulator'
-        ? undefined
-        : { tenantId: config.tenantId, clientId: config.clientId, authorityHost: config.authorityHost, scope: config.scope, credential: config.credential, timeoutMs: config.httpTimeoutMs },
-      connection.tokens,
-      logger,
-    );
-    // One signing key and one ledger of spent confirmation tokens for every session.
-    const confirmationTokens = new ConfirmationTokens();
-    http = await serveHttp({
-      settings: config.http,
-      remote,
-      createMcpServer: () => createServer({ ...deps, tokens: confirmationTokens, remote: { tokensFor: remote.tokensFor } }),
-      logger,
-      onClosed: () => connection.close(),
-    });
-  } catch (error) {
-    if (error instanceof ToolError) {
-      process.stderr.write(`mde-app-restriction-mcp: ${error.message}\n  ${error.nextStep}\n`);
-      return 2;
-    }
-    throw error;
-  }
+  const [{ prepareRemoteAuth, serveHttp }, { ConfirmationTokens }, { createUnrestrictSubmitter }] = await Promise.all([
+    import('./http/run.js'),
+    import('./confirmation/token.js'),
+    import('./defender/unrestrict.js'),
+  ]);
+  const remote = prepareRemoteAuth(
+    config.http,
+    config.target === 'simulator'
+      ? undefined
+      : { tenantId: config.tenantId, clientId: config.clientId, authorityHost: config.authorityHost, scope: config.scope, credential: config.credential, timeoutMs: config.httpTimeoutMs },
+    connection.tokens,
+    logger,
+  );
+  // Shared by every session: one signing key and ledger of spent confirmation tokens, one write per device.
+  const tokens = new ConfirmationTokens();
+  const unrestrict = createUnrestrictSubmitter({ api: deps.api });
+  const http = await serveHttp({
+    settings: config.http,
+    remote,
+    createMcpServer: () => createServer({ ...deps, tokens, unrestrict, remote: { tokensFor: remote.tokensFor } }),
+    logger,
+    onClosed: () => connection.close(),
+  });
   const signIn =
     config.http.auth === 'none'
       ? 'none (MDE_HTTP_AUTH=none, loopback only)'

@@ -5,7 +5,7 @@
  *  - nobody signed in (`MDE_HTTP_AUTH=none`, loopback only): the server's own identity.
  * With Entra sign-in, a call without a caller fails closed instead of falling back to the app identity.
  */
-import { AuthenticationError } from '../errors.js';
+import { ToolError } from '../errors.js';
 import { currentCall } from '../request-scope.js';
 import type { Caller } from './caller.js';
 import type { OboTokenSource } from './obo.js';
@@ -33,7 +33,8 @@ export function perCallTokenProvider(description: string): TokenProvider {
   const active = (): TokenProvider => {
     const tokens = currentCall()?.tokens;
     if (!tokens) {
-      throw new AuthenticationError(
+      throw new ToolError(
+        'authentication',
         'No signed-in caller is attached to this Defender request, so it was not sent.',
         'This is a server bug: report it. Nothing was sent to Defender.',
       );

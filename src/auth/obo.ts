@@ -12,7 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Credential } from '../config.js';
-import { AuthenticationError } from '../errors.js';
+import { ToolError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { authorityOptions, loadCertificate, msalSystemOptions, toAuthenticationError } from './msal.js';
 import { cachedTokenProvider, type TokenProvider } from './token-provider.js';
@@ -87,13 +87,13 @@ export function createOboTokenSource(opts: OboOptions): OboTokenSource {
           result = await (await getApp()).acquireTokenOnBehalfOf({ oboAssertion: assertion, scopes: [opts.scope], skipCache });
         } catch (error) {
           const e = toAuthenticationError(error, opts.authorityHost);
-          const hint = e.aadsts ? OBO_HINTS[e.aadsts] : undefined;
-          throw hint ? new AuthenticationError(e.message, hint, {}, e.aadsts) : e;
+          const hint = e.details.aadsts ? OBO_HINTS[e.details.aadsts] : undefined;
+          throw hint ? new ToolError('authentication', e.message, hint, {}, { aadsts: e.details.aadsts }) : e;
         } finally {
           skipCache = false;
         }
         if (!result?.accessToken) {
-          throw new AuthenticationError('Entra ID returned no On-Behalf-Of token.', 'Check the app registration\'s delegated Defender permissions, then retry.');
+          throw new ToolError('authentication', 'Entra ID returned no On-Behalf-Of token.', 'Check the app registration\'s delegated Defender permissions, then retry.');
         }
         return { accessToken: result.accessToken, expiresOnMs: result.expiresOn ? result.expiresOn.getTime() : Date.now() + 60 * 60_000 };
       },

@@ -11,11 +11,14 @@ import { createCallerTokens } from '../auth/caller-tokens.js';
 import { createEntraVerifier, type Caller } from '../auth/entra-jwt.js';
 import { createOboTokenSource } from '../auth/obo.js';
 import type { TokenProvider } from '../auth/token-provider.js';
-import { ConfigError } from '../errors.js';
+import { StartupError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, startHttpServer, type HttpAuth, type RunningHttpServer } from './server.js';
 
 /** The server's own Entra identity: what validates callers' tokens and exchanges them On-Behalf-Of. */
+/** A setting that cannot work stops the server at start (exit 2), saying what to change. */
+const startupError = (message: string, nextStep: string) => new StartupError([`${message} ${nextStep}`]);
+
 export interface RemoteIdentity {
   tenantId: string;
   clientId: string;
@@ -32,15 +35,15 @@ export interface RemoteAuth {
   tokensFor(caller: Caller): TokenProvider;
 }
 
-/** Build sign-in for remote mode; throws ConfigError for settings that cannot work. */
+/** Build sign-in for remote mode; throws StartupError for settings that cannot work. */
 export function prepareRemoteAuth(settings: HttpSettings, identity: RemoteIdentity | undefined, appTokens: TokenProvider, logger: Logger): RemoteAuth {
   if (settings.auth === 'none') return { auth: { kind: 'none' }, tokensFor: createCallerTokens({ app: appTokens, obo: undefined }) };
   if (!identity) {
-    throw new ConfigError('MDE_HTTP_AUTH=entra needs the API\'s app registration.', 'Set AZURE_TENANT_ID and AZURE_CLIENT_ID, or use MDE_HTTP_AUTH=none on a loopback bind.');
+    throw startupError('MDE_HTTP_AUTH=entra needs the API\'s app registration.', 'Set AZURE_TENANT_ID and AZURE_CLIENT_ID, or use MDE_HTTP_AUTH=none on a loopback bind.');
   }
   const credential = identity.credential;
   if (!credential || (credential.kind !== 'secret' && credential.kind !== 'certificate')) {
-    throw new ConfigError(
+    throw startupError(
       'Remote mode with Entra sign-in calls Defender On-Behalf-Of each analyst, which needs the app\'s client secret or certificate.',
       'Set AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH (managed identity and device code cannot exchange tokens On-Behalf-Of).',
     );
@@ -77,13 +80,13 @@ export function prepareRemoteAuth(settings: HttpSettings, identity: RemoteIdenti
 function readTls(settings: HttpSettings): { cert: Buffer; key: Buffer } | undefined {
   if (!settings.tlsCertPath && !settings.tlsKeyPath) return undefined;
   if (!settings.tlsCertPath || !settings.tlsKeyPath) {
-    throw new ConfigError('TLS needs both MDE_HTTP_TLS_CERT_PATH and MDE_HTTP_TLS_KEY_PATH.', 'Set both (PEM files), or neither and terminate TLS in front.');
+    throw startupError('TLS needs both MDE_HTTP_TLS_CERT_PATH and MDE_HTTP_TLS_KEY_PATH.', 'Set both (PEM files), or neither and terminate TLS in front.');
   }
   const read = (path: string, name: string) => {
     try {
       return readFileSync(path);
     } catch (error) {
-      throw new ConfigError(`${name} points at ${path}, which cannot be read (${(error as NodeJS.ErrnoException).code ?? 'unreadable'}).`, `Point ${name} at a readable PEM file.`);
+      throw startupError(`${name} points at ${path}, which cannot be read (${(error as NodeJS.ErrnoException).code ?? 'unreadable'}).`, `Point ${name} at a readable PEM file.`);
     }
   };
   return { cert: read(settings.tlsCertPath, 'MDE_HTTP_TLS_CERT_PATH'), key: read(settings.tlsKeyPath, 'MDE_HTTP_TLS_KEY_PATH') };
@@ -123,7 +126,7 @@ export async function serveHttp(opts: {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
-      throw new ConfigError(`Cannot listen on ${settings.host}:${settings.port} (${code}).`, 'Pick another MDE_HTTP_PORT (--port; 0 picks a free one) or MDE_HTTP_HOST (--host).');
+      throw startupError(`Cannot listen on ${settings.host}:${settings.port} (${code}).`, 'Pick another MDE_HTTP_PORT (--port; 0 picks a free one) or MDE_HTTP_HOST (--host).');
     }
     throw error;
   }

@@ -5,7 +5,7 @@
  * through the proxy with a CONNECT tunnel, except hosts NO_PROXY lists. undici is imported only then, so
  * a start without a proxy loads nothing more.
  */
-import { ConfigError } from '../errors.js';
+import { StartupError } from '../errors.js';
 import type { Logger } from '../log.js';
 
 export interface ProxySettings {
@@ -20,7 +20,7 @@ export interface ProxySettings {
 // The Azure instance metadata service is link-local to the VM: a proxy can never reach it.
 const ALWAYS_DIRECT = '169.254.169.254';
 
-/** Read the proxy variables (lower case wins, as in curl and undici). Pure; throws ConfigError on a bad URL. */
+/** Read the proxy variables (lower case wins, as in curl and undici). Pure; throws StartupError on a bad URL. */
 export function proxySettings(env: Record<string, string | undefined>): ProxySettings | undefined {
   const pick = (name: string) => {
     const value = (env[name.toLowerCase()] ?? env[name])?.trim();
@@ -43,10 +43,9 @@ function normalise(name: string, value: string): string {
     url = new URL('invalid:');
   }
   if ((url.protocol !== 'http:' && url.protocol !== 'https:') || !url.hostname) {
-    throw new ConfigError(
-      `${name} is not a proxy URL this server can use (${redactProxyUrl(value)}).`,
-      `Set ${name} (or ${name.toLowerCase()}) to a URL such as http://proxy.example.com:8080, or unset it.`,
-    );
+    throw new StartupError([
+      `${name} is not a proxy URL this server can use (${redactProxyUrl(value)}). Set ${name} (or ${name.toLowerCase()}) to a URL such as http://proxy.example.com:8080, or unset it.`,
+    ]);
   }
   return url.href;
 }
@@ -66,7 +65,7 @@ const lastConnectError = new Map<string, unknown>();
 
 /**
  * Install the proxy from the environment, if any. Called once at start, before any outbound call.
- * Throws ConfigError (exit 2 at start) when a proxy variable is not a usable URL.
+ * Throws StartupError (exit 2 at start) when a proxy variable is not a usable URL.
  */
 export async function useProxyFromEnvironment(env: Record<string, string | undefined>, logger: Logger): Promise<void> {
   const settings = proxySettings(env);

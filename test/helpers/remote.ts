@@ -17,7 +17,7 @@ import { prepareRemoteAuth, type HttpSettings } from '../../src/http/run.js';
 import { createServer } from '../../src/server.js';
 import { startHttpServer, type HttpServerOptions, type RunningHttpServer } from '../../src/http/server.js';
 import { createStderrLogger } from '../../src/log.js';
-import { DefenderSimulator } from '../../src/simulator/simulator.js';
+import { FakeTenant } from './fake-tenant.js';
 import { API_CLIENT_ID, API_SECRET, FakeEntra } from '../fakes/entra-id.js';
 import { CLIENT_SECRET } from './harness.js';
 
@@ -32,7 +32,7 @@ export interface RemoteOptions {
   maxSessionsPerUser?: number;
   now?: () => number;
   /** Build the MCP server of a session; default: the product's remote wiring (OBO, shared tokens). */
-  createMcpServer?: (ctx: { sim: DefenderSimulator; apiUrl: string; entra: FakeEntra; logs: string[] }) => HttpServerOptions['createMcpServer'];
+  createMcpServer?: (ctx: { sim: FakeTenant; apiUrl: string; entra: FakeEntra; logs: string[] }) => HttpServerOptions['createMcpServer'];
   confirmation?: ConfirmationMode;
   skipConfirmation?: boolean;
   audit?: AuditTrail;
@@ -41,7 +41,7 @@ export interface RemoteOptions {
 export async function startRemote(opts: RemoteOptions) {
   const entra = new FakeEntra();
   await entra.start();
-  const sim = new DefenderSimulator({ clientSecret: CLIENT_SECRET });
+  const sim = new FakeTenant({ clientSecret: CLIENT_SECRET });
   const apiUrl = await sim.listen();
   const logs: string[] = [];
   const logger = createStderrLogger({ level: 'debug', write: (line) => void logs.push(line) });

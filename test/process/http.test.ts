@@ -8,7 +8,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DefenderSimulator } from '../../src/simulator/simulator.js';
+import { FakeTenant } from '../helpers/fake-tenant.js';
 import { ANALYST, API_CLIENT_ID, API_SECRET, FakeEntra } from '../fakes/entra-id.js';
 import { RESTRICTED_DEVICE, textOf, tlsFixture } from '../helpers/harness.js';
 import { CLIENT_SECRET, ENTRY, baseEnv, runServer } from '../helpers/process.js';
@@ -62,7 +62,7 @@ async function connect(url: string, token?: string) {
 async function liveFakes() {
   const entra = new FakeEntra();
   await entra.start();
-  const sim = new DefenderSimulator({ clientSecret: CLIENT_SECRET });
+  const sim = new FakeTenant({ clientSecret: CLIENT_SECRET });
   const apiUrl = await sim.listen();
   entra.onIssue = (token, who) => sim.acceptToken(token, who);
   cleanups.push(async () => {

@@ -16,6 +16,7 @@ import {
   baseEnv,
   runServer,
   spawnServer,
+  spawnTracked,
   startFakes,
 } from '../helpers/process.js';
 
@@ -44,11 +45,7 @@ function liveEnv(f: Fakes, credential: Record<string, string>): Record<string, s
     ...credential,
   };
 }
-async function spawn(opts: Parameters<typeof spawnServer>[0]) {
-  const s = await spawnServer(opts);
-  cleanups.push(() => s.close());
-  return s;
-}
+const spawn = (opts: Parameters<typeof spawnServer>[0]) => spawnTracked(cleanups, opts);
 
 describe('built server over stdio, client secret', () => {
   it('signs in once through MSAL, confirms by token, posts exactly {"Comment": ...}, and reuses the token', async () => {
@@ -205,6 +202,17 @@ describe('start-up', () => {
     expect(r.stderr).toContain('MDE_CONFIRMATION');
     expect(r.stderr).toContain('--dangerously-skip-confirmation');
     expect(r.stdout).toBe('');
+  });
+
+  it('-h is --help; a mistyped flag gets one message naming the nearest flag; a bad tenant is refused', () => {
+    expect(runServer(['-h'], baseEnv())).toMatchObject({ status: 0, stdout: '' });
+    const typo = runServer(['--simulater'], baseEnv());
+    expect(typo.status).toBe(2);
+    expect(typo.stderr.match(/Did you mean --simulator\?/g)).toHaveLength(1);
+    expect(typo.stderr.match(/--help/g)).toHaveLength(1);
+    const tenant = runServer([], { ...baseEnv(), AZURE_TENANT_ID: 'not a tenant' });
+    expect(tenant.status).toBe(2);
+    expect(tenant.stderr).toMatch(/AZURE_TENANT_ID \(--tenant-id\) must be the tenant id/);
   });
 
   it('--simulator serves the real tool with no credentials', async () => {

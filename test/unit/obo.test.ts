@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOboTokenSource } from '../../src/auth/obo.js';
-import { AuthenticationError } from '../../src/errors.js';
+import { ToolError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { API_CLIENT_ID, API_SECRET, FakeEntra, SECOND_ANALYST } from '../fakes/entra-id.js';
 
@@ -68,14 +68,15 @@ describe('On-Behalf-Of token source', () => {
     entra.failObo = { code: 65001, error: 'invalid_grant', description: "The user or administrator has not consented to use the application with ID 'x'." };
     try {
       const error = await source().forAssertion(caller, 'ada').getToken().catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(AuthenticationError);
-      expect((error as AuthenticationError).aadsts).toBe('AADSTS65001');
-      expect((error as AuthenticationError).nextStep).toMatch(/consent/);
+      expect(error).toBeInstanceOf(ToolError);
+      expect((error as ToolError).kind).toBe('authentication');
+      expect((error as ToolError).details.aadsts).toBe('AADSTS65001');
+      expect((error as ToolError).nextStep).toMatch(/consent/);
       expect(String((error as Error).message)).not.toContain(caller);
     } finally {
       entra.failObo = undefined;
     }
     const wrongSecret = await source('nope').forAssertion(caller, 'ada').getToken().catch((e: unknown) => e);
-    expect((wrongSecret as AuthenticationError).aadsts).toBe('AADSTS7000215');
+    expect((wrongSecret as ToolError).details.aadsts).toBe('AADSTS7000215');
   });
 });
