@@ -292,14 +292,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     resource.origin,
     ...[...hosts].filter((h) => !isWildcardHost(h)).map((h) => `${scheme}://${h}:${port}`),
   ];
-  if (!isLoopbackHost(opts.host) && !opts.tls) {
-    logger.warning(
-      `Listening on ${opts.host} without TLS: terminate TLS in front of this server (a reverse proxy or ingress) — bearer tokens must never cross a network in clear text.`,
-    );
-  }
-  if (isWildcardHost(opts.host) && !opts.resourceUrl) {
-    logger.warning('Bound to a wildcard address without MDE_RESOURCE_URL: set it to the URL clients use, or their Host header will be refused.');
-  }
+  for (const w of bindWarnings(opts.host, Boolean(opts.tls), opts.resourceUrl)) logger.warning(w);
   sessions.startSweeping();
 
   return {
@@ -328,6 +321,20 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
       return { drained };
     },
   };
+}
+
+/** What an operator must hear about the bind: cleartext off this machine, a wildcard without a public URL. */
+export function bindWarnings(host: string, tls: boolean, resourceUrl: string | undefined): string[] {
+  const warnings: string[] = [];
+  if (!isLoopbackHost(host) && !tls) {
+    warnings.push(
+      `Listening on ${host} without TLS: terminate TLS in front of this server (a reverse proxy or ingress) — bearer tokens must never cross a network in clear text.`,
+    );
+  }
+  if (isWildcardHost(host) && !resourceUrl) {
+    warnings.push('Bound to a wildcard address without MDE_RESOURCE_URL: set it to the URL clients use, or their Host header will be refused.');
+  }
+  return warnings;
 }
 
 function containsRequest(body: unknown): boolean {

@@ -29,3 +29,14 @@ describe('HTTP edge helpers', () => {
     expect(originAllowed('null', ['null'])).toBe(false);
   });
 });
+
+describe('bind warnings', () => {
+  it('warns about cleartext off loopback and a wildcard bind without a resource URL; nothing on loopback or with TLS', async () => {
+    const { bindWarnings } = await import('../../src/http/server.js');
+    expect(bindWarnings('127.0.0.1', false, undefined)).toEqual([]);
+    expect(bindWarnings('10.0.0.5', true, undefined)).toEqual([]);
+    expect(bindWarnings('10.0.0.5', false, undefined)).toEqual([expect.stringMatching(/Listening on 10\.0\.0\.5 without TLS: terminate TLS in front/)]);
+    expect(bindWarnings('0.0.0.0', false, undefined)).toEqual([expect.stringMatching(/without TLS/), expect.stringMatching(/wildcard address without MDE_RESOURCE_URL/)]);
+    expect(bindWarnings('0.0.0.0', true, 'https://mcp.contoso.com/mcp')).toEqual([]);
+  });
+});
