@@ -108,11 +108,7 @@ async function start(): Promise<number> {
 
 /** Remote mode (loaded only with --transport http): one MCP server per session, everything else shared. */
 async function serveRemote(config: Config, deps: ServerDeps, connection: { apiUrl: string; tokens: TokenProvider; close: () => Promise<void> }, logger: Logger): Promise<number> {
-  const [{ prepareRemoteAuth, serveHttp }, { ConfirmationTokens }, { createUnrestrictSubmitter }] = await Promise.all([
-    import('./http/run.js'),
-    import('./confirmation/token.js'),
-    import('./defender/unrestrict.js'),
-  ]);
+  const { prepareRemoteAuth, remoteSessionFactory, serveHttp } = await import('./http/run.js');
   const remote = prepareRemoteAuth(
     config.http,
     config.target === 'simulator'
@@ -121,13 +117,10 @@ async function serveRemote(config: Config, deps: ServerDeps, connection: { apiUr
     connection.tokens,
     logger,
   );
-  // Shared by every session: one signing key and ledger of spent confirmation tokens, one write per device.
-  const tokens = new ConfirmationTokens();
-  const unrestrict = createUnrestrictSubmitter({ api: deps.api });
   const http = await serveHttp({
     settings: config.http,
     remote,
-    createMcpServer: () => createServer({ ...deps, tokens, unrestrict, remote: { tokensFor: remote.tokensFor } }),
+    createMcpServer: remoteSessionFactory(deps, remote),
     logger,
     onClosed: () => connection.close(),
   });

@@ -11,8 +11,8 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 
-const TENANT = 'bench-tenant-0000-4000-8000-000000000000';
-const CLIENT_ID = 'bench-api-0000-4000-8000-000000000000';
+const TENANT = 'b0000000-0000-4000-8000-000000000001';
+const CLIENT_ID = 'c0000000-0000-4000-8000-000000000002';
 const DEVICE = '1e5bc9d7e413ddd7902c2932e418702b84d0cc07';
 
 const median = (xs) => quantile(xs, 0.5);

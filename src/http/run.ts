@@ -8,7 +8,11 @@ import type { Credential, HttpSettings } from '../config.js';
 
 export type { HttpSettings };
 import { createCallerTokens } from '../auth/caller-tokens.js';
+import { principalKey } from '../auth/caller.js';
 import { createEntraVerifier, type Caller } from '../auth/entra-jwt.js';
+import { ConfirmationTokens } from '../confirmation/token.js';
+import { createUnrestrictSubmitter, type UnrestrictSubmitter } from '../defender/unrestrict.js';
+import { createServer, type ServerDeps } from '../server.js';
 import { createOboTokenSource } from '../auth/obo.js';
 import type { TokenProvider } from '../auth/token-provider.js';
 import { StartupError } from '../errors.js';
@@ -74,6 +78,23 @@ export function prepareRemoteAuth(settings: HttpSettings, identity: RemoteIdenti
       scope: `${settings.appIdUri.replace(/\/+$/, '')}/${settings.requiredScope}`,
     },
     tokensFor: createCallerTokens({ app: appTokens, obo }),
+  };
+}
+
+/**
+ * The MCP server of a new session. Sessions share the Defender client (and with it the call budget),
+ * one confirmation-token key and ledger (a token is single-use across sessions), and, per user, one
+ * UnrestrictSubmitter: a user's concurrent calls for a device send one request, but another user's call
+ * is never folded into it (it goes out under that user's own identity and Defender roles).
+ */
+export function remoteSessionFactory(deps: ServerDeps, remote: RemoteAuth): (caller: Caller) => McpServer {
+  const tokens = deps.tokens ?? new ConfirmationTokens({ now: deps.now });
+  const submitters = new Map<string, UnrestrictSubmitter>();
+  return (caller) => {
+    const key = principalKey(caller);
+    let unrestrict = submitters.get(key);
+    if (!unrestrict) submitters.set(key, (unrestrict = createUnrestrictSubmitter({ api: deps.api, ...(deps.now ? { now: deps.now } : {}) })));
+    return createServer({ ...deps, tokens, unrestrict, remote: { tokensFor: remote.tokensFor } });
   };
 }
 

@@ -11,10 +11,8 @@ import type { AuditTrail } from '../../src/audit.js';
 import { perCallTokenProvider } from '../../src/auth/caller-tokens.js';
 import { createMsalTokenProvider } from '../../src/auth/msal.js';
 import type { ConfirmationMode } from '../../src/config.js';
-import { ConfirmationTokens } from '../../src/confirmation/token.js';
 import { DefenderClient } from '../../src/defender/client.js';
-import { prepareRemoteAuth, type HttpSettings } from '../../src/http/run.js';
-import { createServer } from '../../src/server.js';
+import { prepareRemoteAuth, remoteSessionFactory, type HttpSettings } from '../../src/http/run.js';
 import { startHttpServer, type HttpServerOptions, type RunningHttpServer } from '../../src/http/server.js';
 import { createStderrLogger } from '../../src/log.js';
 import { FakeTenant } from './fake-tenant.js';
@@ -82,16 +80,10 @@ export async function startRemote(opts: RemoteOptions) {
   // The product's wiring: one Defender client and one confirmation-token key for every session; each
   // call's Defender identity is looked up from the call in progress.
   const api = new DefenderClient({ baseUrl: apiUrl, tokens: perCallTokenProvider('per caller'), timeoutMs: 5_000, logger });
-  const confirmationTokens = new ConfirmationTokens();
-  const productServer = () =>
-    createServer({
-      api,
-      logger,
-      confirmation: { mode: opts.confirmation ?? 'auto', skip: opts.skipConfirmation ?? false },
-      tokens: confirmationTokens,
-      audit: opts.audit,
-      remote: { tokensFor: remote.tokensFor },
-    });
+  const productServer = remoteSessionFactory(
+    { api, logger, confirmation: { mode: opts.confirmation ?? 'auto', skip: opts.skipConfirmation ?? false }, ...(opts.audit ? { audit: opts.audit } : {}) },
+    remote,
+  );
   const http: RunningHttpServer = await startHttpServer({
     host: '127.0.0.1',
     port: 0,

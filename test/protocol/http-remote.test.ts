@@ -63,6 +63,23 @@ describe('remote mode: acting as the analyst (On-Behalf-Of)', () => {
     expect(r.entra.oboIssued).toHaveLength(2);
   });
 
+  it('never folds one analyst\'s call into another\'s: concurrent unrestricts of one device each go out under their own identity', async () => {
+    const r = await remote({ skipConfirmation: true });
+    const ada = await r.connect(await r.entra.userToken({ user: ANALYST }));
+    const bob = await r.connect(await r.entra.userToken({ user: SECOND_ANALYST }));
+    r.sim.injectFault({ method: 'POST', path: 'unrestrictCodeExecution' }, { kind: 'delay', ms: 300 });
+    const args = { machineId: RESTRICTED_DEVICE, comment: 'INC-85: cleaned' };
+    const [a, b] = await Promise.all([ada.tool('remove_app_restriction', args), bob.tool('remove_app_restriction', args)]);
+    expect(a.isError, textOf(a)).toBeFalsy();
+    expect(b.isError, textOf(b)).toBeFalsy();
+    const posts = r.sim.apiRequests('POST', UNRESTRICT);
+    expect(posts).toHaveLength(2);
+    const tokenOf = (oid: string) => `Bearer ${r.entra.oboIssued.find((o) => o.oid === oid)!.accessToken}`;
+    expect(new Set(posts.map((p) => p.headers.authorization))).toEqual(new Set([tokenOf(ANALYST.oid), tokenOf(SECOND_ANALYST.oid)]));
+    // One of them was first; Defender told the other that an action is already in progress.
+    expect([a, b].map((x) => (x.structuredContent as { outcome: string }).outcome).sort()).toEqual(['already_pending', 'submitted']);
+  });
+
   it('a refreshed caller token on the same session is exchanged again; the session continues', async () => {
     const r = await remote({ skipConfirmation: true });
     const first = await r.entra.userToken();
