@@ -78,11 +78,6 @@ export interface RunningHttpServer {
   shutdown(graceMs?: number): Promise<{ drained: boolean }>;
 }
 
-/** The caller travels to tool handlers inside the SDK's AuthInfo (`extra.authInfo.extra.caller`). */
-export function callerOf(authInfo: AuthInfo | undefined): Caller | undefined {
-  return authInfo?.extra?.caller as Caller | undefined;
-}
-
 export async function startHttpServer(opts: HttpServerOptions): Promise<RunningHttpServer> {
   const logger = opts.logger;
   const maxBody = opts.maxBodyBytes ?? MAX_BODY_BYTES;

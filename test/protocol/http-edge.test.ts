@@ -167,6 +167,18 @@ describe('remote mode: the network edge', () => {
     expect(r.entra.keySetRequests().length).toBeGreaterThan(0);
     expect((await r.raw('/nothing-here', { headers: {} })).status).toBe(404);
   });
+
+  it('/readyz answers 503 while the key set is neither cached nor reachable', async () => {
+    const r = await remote({ createMcpServer: plainServer });
+    await r.entra.close();
+    const ready = await r.raw('/readyz');
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toEqual({ status: 'not_ready' });
+    // A token cannot be checked either: 503 with Retry-After, not a 401 that would send the client to sign in again.
+    const call = await r.raw('/mcp', { method: 'POST', headers: { ...MCP_HEADERS, Authorization: `Bearer ${await r.entra.userToken()}` }, body: JSON.stringify(INITIALIZE) });
+    expect(call.status).toBe(503);
+    expect(call.headers.get('retry-after')).toBe('10');
+  });
 });
 
 describe('remote mode: sessions belong to their user', () => {
