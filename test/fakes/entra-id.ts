@@ -4,7 +4,7 @@
  * (good and deliberately bad ones), and the token endpoint answering the On-Behalf-Of grant and the
  * client-credentials grant the way Entra does (with `client_info`). Every request is recorded.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { constants, createHash, randomBytes, randomUUID, verify as verifySignature, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -51,7 +51,7 @@ export class FakeEntra {
   failObo: { code: number; error: string; description: string } | undefined;
 
   constructor(
-    readonly opts: { tenant?: string; clientId?: string; clientSecret?: string; now?: () => number } = {},
+    readonly opts: { tenant?: string; clientId?: string; clientSecret?: string; clientCertificatePem?: string; now?: () => number } = {},
   ) {}
 
   get tenant() {
@@ -185,7 +185,13 @@ export class FakeEntra {
       body: { error, error_description: `AADSTS${code}: ${description} Trace ID: ${randomUUID()}`, error_codes: [code], trace_id: randomUUID(), correlation_id: randomUUID() },
     });
     if (form.client_id !== this.clientId) return fail(400, 700016, 'unauthorized_client', `Application with identifier '${form.client_id}' was not found in the directory.`);
-    if (form.client_secret !== (this.opts.clientSecret ?? API_SECRET)) return fail(401, 7000215, 'invalid_client', 'Invalid client secret provided.');
+    if (form.client_assertion !== undefined) {
+      if (!this.opts.clientCertificatePem || !assertionSignedBy(form.client_assertion, this.opts.clientCertificatePem, this.clientId)) {
+        return fail(401, 700027, 'invalid_client', 'Client assertion failed signature validation.');
+      }
+    } else if (form.client_secret !== (this.opts.clientSecret ?? API_SECRET)) {
+      return fail(401, 7000215, 'invalid_client', 'Invalid client secret provided.');
+    }
     const lifetime = 3599;
     const expiresAt = this.now() + lifetime * 1000;
     if (form.grant_type === 'client_credentials') {
@@ -221,6 +227,18 @@ export class FakeEntra {
       },
     };
   }
+}
+
+/** A certificate credential's client assertion: RS256 (or PS256) signed by the registered certificate's key, iss = sub = client id. */
+function assertionSignedBy(assertion: string, certificatePem: string, clientId: string): boolean {
+  const [h, p, sig] = assertion.split('.');
+  if (!h || !p || !sig) return false;
+  const header = JSON.parse(Buffer.from(h, 'base64url').toString('utf8')) as { alg?: string };
+  const key = new X509Certificate(certificatePem).publicKey;
+  const options = header.alg === 'PS256' ? { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } : key;
+  const signed = verifySignature('sha256', Buffer.from(`${h}.${p}`), options, Buffer.from(sig, 'base64url'));
+  const claims = decodePayload(assertion);
+  return signed && claims?.iss === clientId && claims?.sub === clientId;
 }
 
 function decodePayload(jwt: string): JWTPayload | undefined {

@@ -1,8 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOboTokenSource } from '../../src/auth/obo.js';
 import { ToolError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { API_CLIENT_ID, API_SECRET, FakeEntra, SECOND_ANALYST } from '../fakes/entra-id.js';
+import { CLIENT_CERT_PLAIN } from '../helpers/process.js';
 
 const SCOPE = 'https://api.securitycenter.microsoft.com/.default';
 let entra: FakeEntra;
@@ -78,5 +80,29 @@ describe('On-Behalf-Of token source', () => {
     }
     const wrongSecret = await source('nope').forAssertion(caller, 'ada').getToken().catch((e: unknown) => e);
     expect((wrongSecret as ToolError).details.aadsts).toBe('AADSTS7000215');
+  });
+
+  it('exchanges with the app\'s certificate instead of a secret', async () => {
+    const withCert = new FakeEntra({ clientCertificatePem: readFileSync(CLIENT_CERT_PLAIN, 'utf8') });
+    await withCert.start();
+    try {
+      const obo = createOboTokenSource({
+        tenantId: withCert.tenant,
+        clientId: API_CLIENT_ID,
+        credential: { kind: 'certificate', path: CLIENT_CERT_PLAIN, password: undefined },
+        authorityHost: withCert.authorityHost,
+        scope: SCOPE,
+        logger: silentLogger,
+        timeoutMs: 5_000,
+      });
+      const caller = await withCert.userToken();
+      const token = await obo.forAssertion(caller, 'ada').getToken();
+      expect(token).toBe(withCert.oboIssued[0]!.accessToken);
+      const form = withCert.tokenRequests()[0]!.form;
+      expect(form).toMatchObject({ assertion: caller, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer' });
+      expect(form.client_secret).toBeUndefined();
+    } finally {
+      await withCert.close();
+    }
   });
 });
