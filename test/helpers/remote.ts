@@ -34,12 +34,15 @@ export interface RemoteOptions {
   confirmation?: ConfirmationMode;
   skipConfirmation?: boolean;
   audit?: AuditTrail;
+  /** One fake clock for the simulator's world and get_machine_action's polling: waits pass at once. */
+  fakeClock?: boolean;
 }
 
 export async function startRemote(opts: RemoteOptions) {
   const entra = new FakeEntra();
   await entra.start();
-  const sim = new FakeTenant({ clientSecret: CLIENT_SECRET });
+  const clock = { now: Date.now() };
+  const sim = new FakeTenant({ clientSecret: CLIENT_SECRET, ...(opts.fakeClock ? { now: () => clock.now } : {}) });
   const apiUrl = await sim.listen();
   const logs: string[] = [];
   const logger = createStderrLogger({ level: 'debug', write: (line) => void logs.push(line) });
@@ -81,7 +84,13 @@ export async function startRemote(opts: RemoteOptions) {
   // call's Defender identity is looked up from the call in progress.
   const api = new DefenderClient({ baseUrl: apiUrl, tokens: perCallTokenProvider('per caller'), timeoutMs: 5_000, logger });
   const productServer = remoteSessionFactory(
-    { api, logger, confirmation: { mode: opts.confirmation ?? 'auto', skip: opts.skipConfirmation ?? false }, ...(opts.audit ? { audit: opts.audit } : {}) },
+    {
+      api,
+      logger,
+      confirmation: { mode: opts.confirmation ?? 'auto', skip: opts.skipConfirmation ?? false },
+      ...(opts.audit ? { audit: opts.audit } : {}),
+      ...(opts.fakeClock ? { polling: { now: () => clock.now, sleep: async (ms: number) => void (clock.now += ms) } } : {}),
+    },
     remote,
   );
   const http: RunningHttpServer = await startHttpServer({

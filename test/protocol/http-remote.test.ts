@@ -146,6 +146,22 @@ describe('remote mode: confirmation over HTTP', () => {
     expect(bob.notifications).toEqual([]);
   });
 
+  it('progress notifications of a call arrive on its own stream', async () => {
+    const r = await remote({ skipConfirmation: true, fakeClock: true });
+    const ada = await r.connect(await r.entra.userToken(), { noStandaloneStream: true });
+    const sent = await ada.tool('remove_app_restriction', { machineId: RESTRICTED_DEVICE, comment: 'INC-86: cleaned' });
+    const id = (sent.structuredContent as { machineAction: { id: string } }).machineAction.id;
+    const progress: { progress: number; message?: string }[] = [];
+    const done = await ada.client.callTool(
+      { name: 'get_machine_action', arguments: { actionId: id, waitForCompletion: true, timeoutSeconds: 60 } },
+      undefined,
+      { onprogress: (p) => void progress.push(p) },
+    );
+    expect(done.structuredContent).toMatchObject({ final: true, machineAction: { status: 'Succeeded' } });
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress[0]!.message).toMatch(/is Pending after 0 s/);
+  });
+
   it('a confirmation token issued to one analyst cannot be redeemed by another', async () => {
     const r = await remote({});
     const ada = await r.connect(await r.entra.userToken({ user: ANALYST }));
