@@ -11,6 +11,8 @@ import { DefenderClient } from './defender/client.js';
 import { RateLimiter } from './defender/rate-limiter.js';
 import { StartupError } from './errors.js';
 import { createStderrLogger, type Logger } from './log.js';
+import { NO_METRICS, type Metrics } from './metrics/metrics.js';
+import { callLogFields } from './request-scope.js';
 import { createServer, type ServerDeps } from './server.js';
 import type { TokenProvider } from './auth/token-provider.js';
 import { useProxyFromEnvironment } from './net/proxy.js';
@@ -41,8 +43,10 @@ async function start(): Promise<number> {
   }
   const { config, warnings } = parsed;
   const secrets = secretValues(config);
-  const logger = createStderrLogger({ level: config.logLevel, secrets });
+  const logger = createStderrLogger({ level: config.logLevel, secrets, format: config.logFormat, ...(config.logFormat === 'json' ? { fields: callLogFields } : {}) });
   for (const w of warnings) logger.warning(w);
+  // Loaded only when metrics are on: prom-client stays out of a plain stdio start.
+  const metrics = config.metrics.port === undefined ? NO_METRICS : await startMetrics(config.metrics, logger);
 
   // Everything that can fail at start fails here, before the server accepts a request, with the
   // setting to fix (an unwritable audit log, an unreadable certificate).
@@ -63,10 +67,13 @@ async function start(): Promise<number> {
   const remote = config.transport === 'http';
   // Remote mode: each call's Defender identity comes from its caller (On-Behalf-Of, or the app's own).
   const tokens = remote ? (await import('./auth/caller-tokens.js')).perCallTokenProvider(connection.tokens.description) : connection.tokens;
-  const api = new DefenderClient({ baseUrl: connection.apiUrl, tokens, timeoutMs: config.httpTimeoutMs, logger, limiter });
+  metrics.watchBudget(() => limiter.usage(), config.rateLimit);
+  const api = new DefenderClient({ baseUrl: connection.apiUrl, tokens, timeoutMs: config.httpTimeoutMs, logger, limiter, metrics });
   const serverDeps: ServerDeps = {
     api,
     logger,
+    metrics,
+    scopeCalls: config.logFormat === 'json',
     confirmation: { mode: config.confirmation, skip: config.skipConfirmation },
     secrets,
     audit,
@@ -122,6 +129,7 @@ async function serveRemote(config: Config, deps: ServerDeps, connection: { apiUr
     remote,
     createMcpServer: remoteSessionFactory(deps, remote),
     logger,
+    metrics: deps.metrics,
     onClosed: () => connection.close(),
   });
   const signIn =
@@ -135,6 +143,15 @@ async function serveRemote(config: Config, deps: ServerDeps, connection: { apiUr
       `audit: ${config.auditLogPath ?? 'off'}; budget: ${config.rateLimit.perMinute}/min, ${config.rateLimit.perHour}/h (shared by all callers).`,
   );
   return -1; // keep running until SIGTERM
+}
+
+/** Serve /metrics on its own listener; the start-up line names it (port 0 picks one). */
+async function startMetrics(settings: Config['metrics'], logger: Logger): Promise<Metrics> {
+  const { createPrometheusMetrics, serveMetrics } = await import('./metrics/prometheus.js');
+  const metrics = createPrometheusMetrics();
+  const listener = await serveMetrics(metrics, { host: settings.host, port: settings.port ?? 0 });
+  logger.info(`Metrics at ${listener.url} (Prometheus; no authentication).`);
+  return metrics;
 }
 
 async function connect(config: Config, logger: Logger) {

@@ -6,6 +6,7 @@
 import type { TokenProvider } from '../auth/token-provider.js';
 import { ToolError, type UpstreamDetails, isToolError, alreadyInProgress } from '../errors.js';
 import type { Logger } from '../log.js';
+import { NO_METRICS, type Metrics } from '../metrics/metrics.js';
 import { proxyFailure } from '../net/proxy.js';
 import type { CallBudget } from './rate-limiter.js';
 import {
@@ -50,6 +51,8 @@ export interface DefenderClientOptions {
   /** The process-wide call budget; every attempt, retries included, takes a slot. */
   limiter?: CallBudget;
   now?: () => number;
+  /** Requests by operation and status, their latency, and time waiting on the budget. */
+  metrics?: Metrics;
 }
 
 const CHECK_ACTIONS =
@@ -64,8 +67,10 @@ export class DefenderClient implements DefenderApi {
   private readonly max429Retries: number;
   private readonly maxRetryWaitMs: number;
   private readonly now: () => number;
+  private readonly metrics: Metrics;
 
   constructor(private readonly opts: DefenderClientOptions) {
+    this.metrics = opts.metrics ?? NO_METRICS;
     this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
     this.fetchImpl = opts.fetch ?? fetch;
     this.sleep = opts.sleep ?? realSleep;
@@ -140,8 +145,9 @@ export class DefenderClient implements DefenderApi {
     let rateLimited = 0; // 429s so far: each is retried (bounded); the one re-sign-in after a 401 is not counted
     for (;;) {
       const token = await this.opts.tokens.getToken();
-      await this.opts.limiter?.acquire();
+      if (this.opts.limiter) await this.acquire(this.opts.limiter);
       const controller = new AbortController();
+      const sentAt = performance.now();
       const timer = setTimeout(() => controller.abort(), this.opts.timeoutMs);
       let status: number;
       let headers: Headers;
@@ -160,7 +166,9 @@ export class DefenderClient implements DefenderApi {
         status = res.status;
         headers = res.headers;
         text = await res.text();
+        this.metrics.defenderRequest(op, String(status), (performance.now() - sentAt) / 1000);
       } catch (error) {
+        this.metrics.defenderRequest(op, controller.signal.aborted ? 'timeout' : 'network', (performance.now() - sentAt) / 1000);
         throw this.networkError(error, op, isWrite, controller.signal.aborted);
       } finally {
         clearTimeout(timer);
@@ -205,6 +213,18 @@ export class DefenderClient implements DefenderApi {
       }
       throw mapErrorResponse(op, status, text);
     }
+  }
+
+  /** Take a budget slot, counting the wait (on the budget's own clock) or the refusal. */
+  private async acquire(limiter: CallBudget): Promise<void> {
+    const start = this.now();
+    try {
+      await limiter.acquire();
+    } catch (error) {
+      if (isToolError(error, 'rate_limited')) this.metrics.budgetRefused();
+      throw error;
+    }
+    this.metrics.budgetWait((this.now() - start) / 1000);
   }
 
   private networkError(error: unknown, op: Operation, isWrite: boolean, timedOut: boolean): ToolError {

@@ -17,6 +17,7 @@ import { createOboTokenSource } from '../auth/obo.js';
 import type { TokenProvider } from '../auth/token-provider.js';
 import { StartupError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, startHttpServer, type HttpAuth, type RunningHttpServer } from './server.js';
 
 /** The server's own Entra identity: what validates callers' tokens and exchanges them On-Behalf-Of. */
@@ -123,6 +124,8 @@ export async function serveHttp(opts: {
   logger: Logger;
   /** Extra readiness check (a shared store). */
   readiness?: () => Promise<boolean>;
+  /** Open sessions and sign-in refusals are counted here. */
+  metrics?: Metrics;
   onClosed: () => Promise<void>;
   exit?: (code: number) => void;
 }): Promise<RunningHttpServer> {
@@ -143,6 +146,7 @@ export async function serveHttp(opts: {
       sessionIdleMs: settings.sessionIdleMs,
       maxSessionsPerUser: settings.maxSessionsPerUser,
       readiness: opts.readiness,
+      ...(opts.metrics ? { metrics: opts.metrics } : {}),
     });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;

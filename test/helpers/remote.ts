@@ -15,6 +15,8 @@ import { DefenderClient } from '../../src/defender/client.js';
 import { prepareRemoteAuth, remoteSessionFactory, type HttpSettings } from '../../src/http/run.js';
 import { startHttpServer, type HttpServerOptions, type RunningHttpServer } from '../../src/http/server.js';
 import { createStderrLogger } from '../../src/log.js';
+import type { Metrics } from '../../src/metrics/metrics.js';
+import { callLogFields } from '../../src/request-scope.js';
 import { FakeTenant } from './fake-tenant.js';
 import { API_CLIENT_ID, API_SECRET, FakeEntra } from '../fakes/entra-id.js';
 import { CLIENT_SECRET } from './harness.js';
@@ -36,6 +38,10 @@ export interface RemoteOptions {
   audit?: AuditTrail;
   /** One fake clock for the simulator's world and get_machine_action's polling: waits pass at once. */
   fakeClock?: boolean;
+  /** What the server counts. */
+  metrics?: Metrics;
+  /** The server's log lines (default: human-readable, collected in `logs`). */
+  logFormat?: 'text' | 'json';
 }
 
 export async function startRemote(opts: RemoteOptions) {
@@ -45,7 +51,7 @@ export async function startRemote(opts: RemoteOptions) {
   const sim = new FakeTenant({ clientSecret: CLIENT_SECRET, ...(opts.fakeClock ? { now: () => clock.now } : {}) });
   const apiUrl = await sim.listen();
   const logs: string[] = [];
-  const logger = createStderrLogger({ level: 'debug', write: (line) => void logs.push(line) });
+  const logger = createStderrLogger({ level: 'debug', write: (line) => void logs.push(line), ...(opts.logFormat === 'json' ? { format: 'json' as const, fields: callLogFields } : {}) });
   // What Entra issues (OBO and app tokens), Defender accepts, standing for whom Entra says.
   entra.onIssue = (token, who) => sim.acceptToken(token, who);
   // The server's own identity (client credentials), for app callers and MDE_HTTP_AUTH=none.
@@ -82,13 +88,14 @@ export async function startRemote(opts: RemoteOptions) {
   );
   // The product's wiring: one Defender client and one confirmation-token key for every session; each
   // call's Defender identity is looked up from the call in progress.
-  const api = new DefenderClient({ baseUrl: apiUrl, tokens: perCallTokenProvider('per caller'), timeoutMs: 5_000, logger });
+  const api = new DefenderClient({ baseUrl: apiUrl, tokens: perCallTokenProvider('per caller'), timeoutMs: 5_000, logger, ...(opts.metrics ? { metrics: opts.metrics } : {}) });
   const productServer = remoteSessionFactory(
     {
       api,
       logger,
       confirmation: { mode: opts.confirmation ?? 'auto', skip: opts.skipConfirmation ?? false },
       ...(opts.audit ? { audit: opts.audit } : {}),
+      ...(opts.metrics ? { metrics: opts.metrics } : {}),
       ...(opts.fakeClock ? { polling: { now: () => clock.now, sleep: async (ms: number) => void (clock.now += ms) } } : {}),
     },
     remote,
@@ -103,6 +110,7 @@ export async function startRemote(opts: RemoteOptions) {
     sessionIdleMs: opts.sessionIdle?.idleMs,
     maxSessionsPerUser: opts.maxSessionsPerUser,
     now: opts.now,
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
   });
   const clients: Client[] = [];
 
