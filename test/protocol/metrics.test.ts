@@ -127,6 +127,27 @@ describe('metrics after a scripted sequence of calls', () => {
   });
 });
 
+describe('sign-in failures', () => {
+  it('count a refused app sign-in by its AADSTS code and an unreachable endpoint as none; a Defender 401 is not a sign-in failure', async () => {
+    const { metrics, listener } = await metricsOn();
+    const h = await harness({ metrics, msal: true });
+    const TOKEN = { method: 'POST', path: /\/oauth2\/v2\.0\/token$/ };
+    const expired = JSON.stringify({ error: 'invalid_client', error_description: 'AADSTS7000222: The provided client secret keys are expired.', error_codes: [7000222] });
+    h.sim.injectFault(TOKEN, { kind: 'status', status: 401, body: expired }, 1);
+    expect(textOf(await h.tool('find_machine', { name: 'finance-ws-017' }))).toMatch(/AADSTS7000222/);
+    h.sim.injectFault(TOKEN, { kind: 'reset' }, 5);
+    expect(textOf(await h.tool('find_machine', { name: 'finance-ws-017' }))).toMatch(/Error \(authentication\)/);
+    h.sim.clearFaults();
+    // Signed in now; Defender refuses the token twice (one re-sign-in in between): authentication, HTTP 401.
+    h.sim.injectFault({ path: /^\/api\/machines/ }, { kind: 'status', status: 401, body: '' }, 2);
+    expect(textOf(await h.tool('find_machine', { name: 'finance-ws-017' }))).toMatch(/HTTP 401/);
+    const { samples } = await scrape(listener.url);
+    expect(family(samples, 'mde_sign_in_failures_total')).toEqual({ 'code=AADSTS7000222': 1, 'code=none': 1 });
+    expect(valueOf(samples, 'mde_tool_calls_total', { tool: 'find_machine', outcome: 'authentication' })).toBe(3);
+    expect(valueOf(samples, 'mde_defender_requests_total', { operation: 'find_machines', status: '401' })).toBe(2);
+  });
+});
+
 describe('metrics labels', () => {
   /** Every label value of our own metrics is a code word, a status or an AADSTS code; nothing else. */
   function expectBoundedLabels(samples: Sample[]) {
