@@ -94,6 +94,13 @@ export function createEntraVerifier(opts: EntraVerifierOptions): TokenVerifier {
     const tid = String(payload.tid);
     const expiresAt = payload.exp!;
     const scp = typeof payload.scp === 'string' ? payload.scp.split(' ').filter(Boolean) : undefined;
+    // Without scp, only an app-only access token may pass: idtyp says so, or (the claim is optional)
+    // sub equals oid. Anything else (an ID token whose audience is this app, a user carrying a
+    // user-assignable app role) would otherwise be served under the app's own identity.
+    const appOnly = payload.idtyp === 'app' || (payload.idtyp === undefined && payload.sub === payload.oid);
+    if (scp === undefined && !appOnly) {
+      throw new BearerError(401, 'invalid_token', 'The token is neither a delegated user token (scp) nor an app-only access token: send an access token for this API.');
+    }
     if (scp !== undefined) {
       if (!scp.includes(opts.requiredScope)) {
         throw new BearerError(403, 'insufficient_scope', `The token lacks the delegated scope ${opts.requiredScope}.`);
@@ -102,8 +109,8 @@ export function createEntraVerifier(opts: EntraVerifierOptions): TokenVerifier {
         kind: 'user',
         oid,
         tid,
-        preferredUsername: typeof payload.preferred_username === 'string' ? payload.preferred_username : undefined,
-        name: typeof payload.name === 'string' ? payload.name : undefined,
+        preferredUsername: displayClaim(payload.preferred_username),
+        name: displayClaim(payload.name),
         token,
         expiresAt,
       };
@@ -138,6 +145,16 @@ export function createEntraVerifier(opts: EntraVerifierOptions): TokenVerifier {
       }
     },
   };
+}
+
+/**
+ * A name claim as logs and the audit trail may show it: no control or format characters (a line break
+ * would forge a log line, a bidi override would make a name read otherwise), at most 256 characters.
+ */
+function displayClaim(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const clean = [...value.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, '').trim()].slice(0, 256).join('').trim();
+  return clean === '' ? undefined : clean;
 }
 
 /** jose reports a failed key set fetch as a timeout, an invalid set, a bare JOSEError (non-200) or a fetch error. */

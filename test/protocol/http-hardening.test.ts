@@ -2,11 +2,17 @@
  * Remote mode under attack: what a hostile (but signed-in) caller or a careless client can do at the
  * edge, each case found by review and kept as a regression test.
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { JsonlAuditTrail } from '../../src/audit.js';
 import { simulatorTokenProvider } from '../../src/auth/msal.js';
 import { DefenderClient } from '../../src/defender/client.js';
 import type { Logger } from '../../src/log.js';
 import { createServer } from '../../src/server.js';
+import { ANALYST, CALLING_APP } from '../fakes/entra-id.js';
+import { RESTRICTED_DEVICE } from '../helpers/harness.js';
 import { INITIALIZE, MCP_HEADERS, useRemote, type RemoteOptions } from '../helpers/remote.js';
 
 /** The product's tools per session, with a logger that counts the MCP servers still attached to it. */
@@ -72,5 +78,55 @@ describe('remote mode hardening: sessions', () => {
     expect(statuses.filter((s) => s === 200)).toHaveLength(2);
     expect(statuses.filter((s) => s === 429)).toHaveLength(10);
     expect(r.http.sessions.size).toBe(2);
+  });
+});
+
+describe('remote mode hardening: who the caller is', () => {
+  it('takes a token without scp for an app only when it is one (idtyp app, or sub = oid): not an ID token carrying the role', async () => {
+    const r = await remote({ createMcpServer: countingServer().factory, appCallerRole: 'MDE.Unrestrict.App' });
+    // An ID token the API's own client id was issued (same app registration as the client): aud, iss, tid
+    // and oid are right, a user assigned the (user-assignable) app role carries it in roles, but no scp.
+    const idTokenShape = await r.entra.appToken({
+      roles: ['MDE.Unrestrict.App'],
+      claims: { idtyp: undefined, sub: 'pairwise-subject-of-ada', oid: ANALYST.oid, preferred_username: ANALYST.preferred_username, nonce: 'n-1', azp: undefined },
+    });
+    const userTyped = await r.entra.appToken({ roles: ['MDE.Unrestrict.App'], claims: { idtyp: 'user' } });
+    const before = r.upstream();
+    for (const token of [idTokenShape, userTyped]) {
+      const res = await r.raw('/mcp', { method: 'POST', headers: { ...MCP_HEADERS, Authorization: `Bearer ${token}` }, body: JSON.stringify(INITIALIZE) });
+      expect(res.status).toBe(401);
+      expect(res.headers.get('www-authenticate')).toContain('error="invalid_token"');
+      expect(await res.text()).toMatch(/app-only/);
+    }
+    expect(r.upstream()).toEqual(before);
+    expect(r.http.sessions.size).toBe(0);
+    // A real app-only token: idtyp app; or without the optional idtyp claim, sub equals oid.
+    await r.connect(await r.entra.appToken({ roles: ['MDE.Unrestrict.App'] }));
+    await r.connect(await r.entra.appToken({ roles: ['MDE.Unrestrict.App'], claims: { idtyp: undefined, sub: CALLING_APP.oid } }));
+    expect(r.http.sessions.size).toBe(2);
+  });
+
+  it('a user name with line breaks or bidi controls cannot forge log lines or mislead the audit trail; long ones are cut', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mde-remote-names-'));
+    try {
+      const path = join(dir, 'audit.jsonl');
+      const r = await remote({ audit: new JsonlAuditTrail(path) });
+      const forged = 'ada@contoso.com\n[mde-app-restriction-mcp] error: forged line\r\u202egro.lanretni\u0007';
+      const ada = await r.connect(await r.entra.userToken({ user: { ...ANALYST, preferred_username: forged, name: `Ada${'\u200b'}\u0000 ${'x'.repeat(5000)}` } }), { elicit: 'accept' });
+      await ada.tool('remove_app_restriction', { machineId: RESTRICTED_DEVICE, comment: 'INC-90: cleaned' });
+      const lines = r.logs.join('').split('\n');
+      expect(lines.some((l) => l.startsWith('[mde-app-restriction-mcp] error: forged'))).toBe(false);
+      expect(r.logs.join('')).not.toMatch(/[\r\u202e\u0007\u0000\u200b]/);
+      const records = readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { user?: { preferred_username: string; name: string; oid: string } });
+      expect(records.length).toBeGreaterThan(0);
+      for (const rec of records) {
+        expect(rec.user?.oid).toBe(ANALYST.oid);
+        expect(rec.user?.preferred_username).toBe('ada@contoso.com[mde-app-restriction-mcp] error: forged linegro.lanretni');
+        expect(rec.user?.name).toMatch(/^Ada x+$/);
+        expect(rec.user!.name.length).toBeLessThanOrEqual(256);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
