@@ -45,6 +45,7 @@ export interface EntraVerifierOptions {
 }
 
 export const CLOCK_TOLERANCE_SEC = 60;
+export const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const JWKS_COOLDOWN_MS = 60_000;
 
 export interface TokenVerifier {
@@ -56,7 +57,9 @@ export interface TokenVerifier {
 }
 
 export function createEntraVerifier(opts: EntraVerifierOptions): TokenVerifier {
-  const tenantBase = `${opts.authorityHost.replace(/\/+$/, '')}/${encodeURIComponent(opts.tenantId)}`;
+  // Entra writes the tenant GUID lower case in `iss` and `tid`.
+  const tenantId = opts.tenantId.toLowerCase();
+  const tenantBase = `${opts.authorityHost.replace(/\/+$/, '')}/${encodeURIComponent(tenantId)}`;
   const issuer = `${tenantBase}/v2.0`;
   const jwksUrl = `${tenantBase}/discovery/v2.0/keys`;
   if (new URL(jwksUrl).protocol !== 'https:') throw new Error(`The key set must be fetched over HTTPS (${jwksUrl}).`);
@@ -89,8 +92,10 @@ export function createEntraVerifier(opts: EntraVerifierOptions): TokenVerifier {
       }
       throw new BearerError(401, 'invalid_token', describeJoseError(error));
     }
-    if (payload.tid !== opts.tenantId) throw new BearerError(401, 'invalid_token', 'The token was issued for another tenant.');
-    const oid = String(payload.oid);
+    if (payload.tid !== tenantId) throw new BearerError(401, 'invalid_token', 'The token was issued for another tenant.');
+    // The object id keys sessions, caps and confirmation tokens: it must be one, or principals collapse.
+    if (typeof payload.oid !== 'string' || !GUID.test(payload.oid)) throw new BearerError(401, 'invalid_token', "The token's oid claim is missing or invalid.");
+    const oid = payload.oid.toLowerCase();
     const tid = String(payload.tid);
     const expiresAt = payload.exp!;
     const scp = typeof payload.scp === 'string' ? payload.scp.split(' ').filter(Boolean) : undefined;

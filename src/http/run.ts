@@ -9,7 +9,7 @@ import type { Credential, HttpSettings } from '../config.js';
 export type { HttpSettings };
 import { createCallerTokens } from '../auth/caller-tokens.js';
 import { principalKey } from '../auth/caller.js';
-import { createEntraVerifier, type Caller } from '../auth/entra-jwt.js';
+import { GUID, createEntraVerifier, type Caller } from '../auth/entra-jwt.js';
 import { ConfirmationTokens } from '../confirmation/token.js';
 import { createUnrestrictSubmitter, type UnrestrictSubmitter } from '../defender/unrestrict.js';
 import { createServer, type ServerDeps } from '../server.js';
@@ -44,6 +44,13 @@ export function prepareRemoteAuth(settings: HttpSettings, identity: RemoteIdenti
   if (settings.auth === 'none') return { auth: { kind: 'none' }, tokensFor: createCallerTokens({ app: appTokens, obo: undefined }) };
   if (!identity) {
     throw startupError('MDE_HTTP_AUTH=entra needs the API\'s app registration.', 'Set AZURE_TENANT_ID and AZURE_CLIENT_ID, or use MDE_HTTP_AUTH=none on a loopback bind.');
+  }
+  // Every token names its tenant by GUID (iss, tid): a domain name would refuse every caller.
+  if (!GUID.test(identity.tenantId)) {
+    throw startupError(
+      `MDE_HTTP_AUTH=entra checks each caller's token against the tenant id, which Entra writes as a GUID; AZURE_TENANT_ID is "${identity.tenantId}".`,
+      'Set AZURE_TENANT_ID to the tenant\'s GUID (Entra admin center > Overview > Tenant ID).',
+    );
   }
   const credential = identity.credential;
   if (!credential || (credential.kind !== 'secret' && credential.kind !== 'certificate')) {

@@ -139,3 +139,35 @@ describe('Entra access token validation', () => {
     ).toThrow(/HTTPS/);
   });
 });
+
+describe('Entra access token validation: identities that must not collapse or silently never match', () => {
+  it('refuses a token whose oid is not an object id (non-string, empty, not a GUID): principals must not collapse into one', async () => {
+    const v = verifier();
+    for (const oid of [5, { a: 1 }, '', 'not-a-guid']) {
+      const e = await refusal(v, `Bearer ${await entra.userToken({ claims: { oid: oid as never } })}`);
+      expect({ oid, status: e.status, code: e.code }).toEqual({ oid, status: 401, code: 'invalid_token' });
+      expect(e.description).toMatch(/oid/);
+    }
+  });
+
+  it('matches the configured tenant GUID whatever its case (Entra writes it lower case in iss and tid)', async () => {
+    const v = createEntraVerifier({
+      authorityHost: entra.authorityHost,
+      tenantId: entra.tenant.toUpperCase(),
+      clientId: API_CLIENT_ID,
+      appIdUri: APP_ID_URI,
+      requiredScope: 'user_impersonation',
+      appCallerRole: undefined,
+    });
+    await expect(v.verify(`Bearer ${await entra.userToken()}`)).resolves.toMatchObject({ kind: 'user', tid: entra.tenant });
+  });
+
+  it('refuses at start a tenant given as a domain name: no Entra token would ever match it', async () => {
+    const { prepareRemoteAuth } = await import('../../src/http/run.js');
+    const settings = { auth: 'entra', appIdUri: APP_ID_URI, requiredScope: 'user_impersonation', appCallerRole: undefined } as Parameters<typeof prepareRemoteAuth>[0];
+    const identity = { tenantId: 'contoso.onmicrosoft.com', clientId: API_CLIENT_ID, authorityHost: entra.authorityHost, scope: 'https://api.securitycenter.microsoft.com/.default', credential: { kind: 'secret' as const, secret: 'x' }, timeoutMs: 1000 };
+    const silent = { debug() {}, info() {}, warning() {}, error() {} };
+    const app = { description: 'app', getToken: async () => 'never', invalidate() {} };
+    expect(() => prepareRemoteAuth(settings, identity, app, silent)).toThrow(/AZURE_TENANT_ID.*GUID/);
+  });
+});
