@@ -115,7 +115,12 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
   server.headersTimeout = 30_000;
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      return sendJson(res, 400, { error: 'bad_request' });
+    }
     const path = url.pathname;
     const method = req.method ?? 'GET';
 

@@ -3,6 +3,7 @@
  * edge, each case found by review and kept as a regression test.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -128,5 +129,27 @@ describe('remote mode hardening: who the caller is', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+/** Send raw bytes (what no client library would send) and return the status line. */
+function rawRequest(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(text));
+    let out = '';
+    socket.on('data', (d: Buffer) => (out += d.toString('latin1')));
+    socket.on('end', () => resolve(out.split('\r\n')[0] ?? ''));
+    socket.on('error', reject);
+  });
+}
+
+describe('remote mode hardening: the edge', () => {
+  it('answers a request target that is not a URL with 400, not a 500 and an error logged for every such request', async () => {
+    const r = await remote({ createMcpServer: countingServer().factory });
+    const port = Number(new URL(r.http.url).port);
+    const status = await rawRequest(port, `GET http://[ HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`);
+    expect(status).toBe('HTTP/1.1 400 Bad Request');
+    expect(r.logs.join('')).not.toMatch(/error:/);
+    expect((await r.raw('/healthz')).status).toBe(200);
   });
 });
