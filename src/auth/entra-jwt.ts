@@ -38,6 +38,8 @@ export interface EntraVerifierOptions {
   fetch?: typeof fetch;
   /** Seconds; the clock skew allowed on exp/nbf. */
   clockToleranceSec?: number;
+  /** After a failed key set fetch, how long before the next attempt (ms). */
+  retryAfterFailureMs?: number;
   /** jose's minimum time between key set fetches (ms). */
   cooldownMs?: number;
   /** Current time in seconds (tests). */
@@ -47,6 +49,8 @@ export interface EntraVerifierOptions {
 export const CLOCK_TOLERANCE_SEC = 60;
 export const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const JWKS_COOLDOWN_MS = 60_000;
+/** Matches the Retry-After of the 503 a caller gets meanwhile. */
+export const KEY_SET_RETRY_AFTER_FAILURE_MS = 10_000;
 
 export interface TokenVerifier {
   verify(authorizationHeader: string | undefined): Promise<Caller>;
@@ -63,11 +67,27 @@ export function createEntraVerifier(opts: EntraVerifierOptions): TokenVerifier {
   const issuer = `${tenantBase}/v2.0`;
   const jwksUrl = `${tenantBase}/discovery/v2.0/keys`;
   if (new URL(jwksUrl).protocol !== 'https:') throw new Error(`The key set must be fetched over HTTPS (${jwksUrl}).`);
+  // jose's cool-down starts only at a successful fetch: while the key set fails, every token with a
+  // made-up key id (no valid signature needed) would be one more request to Entra. After a failure, the
+  // next attempt waits a while; callers whose key is cached are served meanwhile.
+  const baseFetch = opts.fetch ?? fetch;
+  let failedAt = -Infinity;
+  const keySetFetch = async (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]): Promise<Response> => {
+    if (Date.now() - failedAt < (opts.retryAfterFailureMs ?? KEY_SET_RETRY_AFTER_FAILURE_MS)) throw new Error('The key set could not be fetched moments ago; not retried yet.');
+    try {
+      const response = await baseFetch(input, init);
+      if (response.status !== 200) failedAt = Date.now();
+      return response;
+    } catch (error) {
+      failedAt = Date.now();
+      throw error;
+    }
+  };
   const jwks = createRemoteJWKSet(new URL(jwksUrl), {
     cooldownDuration: opts.cooldownMs ?? JWKS_COOLDOWN_MS,
     cacheMaxAge: 24 * 3600_000,
     timeoutDuration: 5_000,
-    ...(opts.fetch ? { [customFetch]: opts.fetch as never } : {}),
+    [customFetch]: keySetFetch as never,
   });
 
   async function verify(header: string | undefined): Promise<Caller> {

@@ -171,3 +171,33 @@ describe('Entra access token validation: identities that must not collapse or si
     expect(() => prepareRemoteAuth(settings, identity, app, silent)).toThrow(/AZURE_TENANT_ID.*GUID/);
   });
 });
+
+describe('Entra key set: no refetch storm while it fails', () => {
+  it('after a failed fetch, neither made-up key ids nor readiness probes fetch again for 10 s', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const v = verifier();
+      await v.verify(`Bearer ${await entra.userToken()}`); // keys cached
+      const before = entra.keySetRequests().length;
+      entra.failKeySet = true;
+      vi.setSystemTime(Date.now() + 61_000); // past the cool-down: an unknown key id may refetch
+      const stranger = await entra.unpublishedKey();
+      const statuses: number[] = [];
+      for (let i = 0; i < 20; i++) statuses.push((await refusal(v, `Bearer ${await entra.userToken({ key: stranger })}`)).status);
+      for (let i = 0; i < 5; i++) await v.ready();
+      expect(entra.keySetRequests().length - before).toBe(1);
+      expect(new Set(statuses)).toEqual(new Set([503]));
+      // Callers whose key is cached are served meanwhile.
+      await expect(v.verify(`Bearer ${await entra.userToken()}`)).resolves.toMatchObject({ kind: 'user' });
+      // Later, one more attempt; once the key set answers again, the new key is picked up.
+      entra.failKeySet = false;
+      entra.publish(stranger);
+      vi.setSystemTime(Date.now() + 11_000);
+      await expect(v.verify(`Bearer ${await entra.userToken({ key: stranger })}`)).resolves.toMatchObject({ kind: 'user' });
+      expect(entra.keySetRequests().length - before).toBe(2);
+    } finally {
+      entra.failKeySet = false;
+      await entra.rotate();
+    }
+  });
+});
