@@ -170,7 +170,8 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
 function httpSettingsOf(v: SettingValues, simulator: boolean, credential: Credential | undefined, problems: string[], warnings: string[]): HttpSettings {
   // The simulator has no tenant to sign in against: it serves without sign-in, on loopback only.
   const auth = v.httpAuth ?? (simulator ? 'none' : 'entra');
-  const host = v.httpHost ?? '127.0.0.1';
+  // An IPv6 literal is bound without brackets ("[::1]" would be looked up as a name and fail).
+  const host = (v.httpHost ?? '127.0.0.1').trim().replace(/^\[(.*)\]$/, '$1');
   const resourceUrl = v.resourceUrl === undefined ? undefined : checkUrl(v.resourceUrl, named('resourceUrl'), true, problems);
   for (const origin of v.allowedOrigins) {
     let ok = false;

@@ -280,6 +280,11 @@ describe('parseConfig: remote mode', () => {
     });
   });
 
+  it('binds an IPv6 literal given in brackets (as in a URL) without them', () => {
+    expect(run(['--simulator', '--transport', 'http', '--host', '[::1]'], {}).config.http.host).toBe('::1');
+    expect(problems(['--simulator', '--transport', 'http', '--host', '[::]'], {})).toEqual([expect.stringMatching(/refused on ::/)]);
+  });
+
   it('serves the simulator without sign-in, on loopback only', () => {
     expect(run(['--simulator', '--transport', 'http'], {}).config.http.auth).toBe('none');
     expect(problems(['--simulator', '--transport', 'http', '--host', '0.0.0.0'], {})).toEqual([
