@@ -7,7 +7,7 @@
  * app role. Loaded only in HTTP mode.
  */
 import { createRemoteJWKSet, customFetch, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
-import type { Caller } from './caller.js';
+import { displayValue, type Caller } from './caller.js';
 
 export { principalKey, type Caller } from './caller.js';
 
@@ -134,8 +134,8 @@ export function createEntraVerifier(opts: EntraVerifierOptions): TokenVerifier {
         kind: 'user',
         oid,
         tid,
-        preferredUsername: displayClaim(payload.preferred_username),
-        name: displayClaim(payload.name),
+        preferredUsername: displayValue(payload.preferred_username),
+        name: displayValue(payload.name),
         token,
         expiresAt,
       };
@@ -170,16 +170,6 @@ export function createEntraVerifier(opts: EntraVerifierOptions): TokenVerifier {
       }
     },
   };
-}
-
-/**
- * A name claim as logs and the audit trail may show it: no control or format characters (a line break
- * would forge a log line, a bidi override would make a name read otherwise), at most 256 characters.
- */
-function displayClaim(value: unknown): string | undefined {
-  if (typeof value !== 'string') return undefined;
-  const clean = [...value.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, '').trim()].slice(0, 256).join('').trim();
-  return clean === '' ? undefined : clean;
 }
 
 /** jose reports a failed key set fetch as a timeout, an invalid set, a bare JOSEError (non-200) or a fetch error. */

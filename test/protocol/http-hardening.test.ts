@@ -153,3 +153,37 @@ describe('remote mode hardening: the edge', () => {
     expect((await r.raw('/healthz')).status).toBe(200);
   });
 });
+
+describe('remote mode hardening: the audit trail', () => {
+  it('bounds the client name and version a caller declares before they reach the audit trail', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mde-remote-client-'));
+    try {
+      const path = join(dir, 'audit.jsonl');
+      const r = await remote({ audit: new JsonlAuditTrail(path) });
+      const token = await r.entra.userToken();
+      const headers = { ...MCP_HEADERS, Authorization: `Bearer ${token}` };
+      const init = { ...INITIALIZE, params: { ...INITIALIZE.params, clientInfo: { name: `VS Code\n${'n'.repeat(900_000)}`, version: `1.0\u202e${'v'.repeat(50_000)}` } } };
+      const opened = await r.raw('/mcp', { method: 'POST', headers, body: JSON.stringify(init) });
+      expect(opened.status).toBe(200);
+      await opened.body?.cancel();
+      const session = { ...headers, 'Mcp-Session-Id': opened.headers.get('mcp-session-id')!, 'Mcp-Protocol-Version': '2025-06-18' };
+      await (await r.raw('/mcp', { method: 'POST', headers: session, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) })).body?.cancel();
+      const call = await r.raw('/mcp', {
+        method: 'POST',
+        headers: session,
+        body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'remove_app_restriction', arguments: { machineId: RESTRICTED_DEVICE, comment: 'INC-91: cleaned' } } }),
+      });
+      expect(await call.text()).toMatch(/confirmationToken|confirmation token/i);
+      const records = readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { client: { name: string; version: string } });
+      expect(records.length).toBeGreaterThan(0);
+      for (const rec of records) {
+        expect(rec.client.name).toMatch(/^VS Coden+$/);
+        expect(rec.client.name.length).toBeLessThanOrEqual(256);
+        expect(rec.client.version).toMatch(/^1\.0v+$/);
+        expect(rec.client.version.length).toBeLessThanOrEqual(256);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
