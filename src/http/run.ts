@@ -17,7 +17,7 @@ import { createOboTokenSource } from '../auth/obo.js';
 import type { TokenProvider } from '../auth/token-provider.js';
 import { StartupError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { DEFAULT_SHUTDOWN_GRACE_MS, startHttpServer, type HttpAuth, type RunningHttpServer } from './server.js';
+import { DEFAULT_SHUTDOWN_GRACE_MS, startHttpServer, type HttpAuth, type RunningHttpServer, type SessionHooks } from './server.js';
 
 /** The server's own Entra identity: what validates callers' tokens and exchanges them On-Behalf-Of. */
 /** A setting that cannot work stops the server at start (exit 2), saying what to change. */
@@ -94,14 +94,14 @@ export function prepareRemoteAuth(settings: HttpSettings, identity: RemoteIdenti
  * UnrestrictSubmitter: a user's concurrent calls for a device send one request, but another user's call
  * is never folded into it (it goes out under that user's own identity and Defender roles).
  */
-export function remoteSessionFactory(deps: ServerDeps, remote: RemoteAuth): (caller: Caller) => McpServer {
+export function remoteSessionFactory(deps: ServerDeps, remote: RemoteAuth): (caller: Caller, hooks?: SessionHooks) => McpServer {
   const tokens = deps.tokens ?? new ConfirmationTokens({ now: deps.now });
   const submitters = new Map<string, UnrestrictSubmitter>();
-  return (caller) => {
+  return (caller, hooks) => {
     const key = principalKey(caller);
     let unrestrict = submitters.get(key);
     if (!unrestrict) submitters.set(key, (unrestrict = createUnrestrictSubmitter({ api: deps.api, ...(deps.now ? { now: deps.now } : {}) })));
-    return createServer({ ...deps, tokens, unrestrict, remote: { tokensFor: remote.tokensFor } });
+    return createServer({ ...deps, tokens, unrestrict, remote: { tokensFor: remote.tokensFor }, ...(hooks ? { trackCall: hooks.trackCall } : {}) });
   };
 }
 
@@ -126,7 +126,7 @@ function readTls(settings: HttpSettings): { cert: Buffer; key: Buffer } | undefi
 export async function serveHttp(opts: {
   settings: HttpSettings;
   remote: RemoteAuth;
-  createMcpServer: (caller: Caller) => McpServer;
+  createMcpServer: (caller: Caller, hooks: SessionHooks) => McpServer;
   logger: Logger;
   /** Extra readiness check (a shared store). */
   readiness?: () => Promise<boolean>;

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { JsonlAuditTrail } from '../../src/audit.js';
 import { simulatorTokenProvider } from '../../src/auth/msal.js';
 import { DefenderClient } from '../../src/defender/client.js';
@@ -182,6 +182,41 @@ describe('remote mode hardening: the audit trail', () => {
         expect(rec.client.version).toMatch(/^1\.0v+$/);
         expect(rec.client.version.length).toBeLessThanOrEqual(256);
       }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('remote mode hardening: shutdown', () => {
+  it('waits for a write whose client went away: it is still in flight at Defender', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mde-remote-drain-'));
+    try {
+      const path = join(dir, 'audit.jsonl');
+      const r = await remote({ audit: new JsonlAuditTrail(path), skipConfirmation: true });
+      const token = await r.entra.userToken();
+      const ada = await r.connect(token);
+      const headers = { ...MCP_HEADERS, Authorization: `Bearer ${token}`, 'Mcp-Session-Id': ada.transport.sessionId!, 'Mcp-Protocol-Version': '2025-06-18' };
+      r.sim.injectFault({ method: 'POST', path: `/api/machines/${RESTRICTED_DEVICE}/unrestrictCodeExecution` }, { kind: 'delay', ms: 700 });
+      const gone = new AbortController();
+      const call = r
+        .raw('/mcp', {
+          method: 'POST',
+          headers,
+          body: JSON.stringify({ jsonrpc: '2.0', id: 40, method: 'tools/call', params: { name: 'remove_app_restriction', arguments: { machineId: RESTRICTED_DEVICE, comment: 'INC-92: cleaned' } } }),
+          signal: gone.signal,
+        })
+        .catch(() => undefined);
+      // The write is on its way to Defender when the client disconnects.
+      await vi.waitFor(() => expect(r.sim.apiRequests('POST', `/api/machines/${RESTRICTED_DEVICE}/unrestrictCodeExecution`)).toHaveLength(1));
+      expect(r.http.inFlight()).toBe(1); // the call and the request that carries it are one
+      gone.abort();
+      await call;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(r.http.inFlight()).toBe(1);
+      expect(await r.http.shutdown(5_000)).toEqual({ drained: true });
+      const events = readFileSync(path, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { event: string }).event);
+      expect(events).toEqual(['intent', 'outcome']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
