@@ -277,11 +277,14 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     transport.onclose = () => {
       if (transport.sessionId) sessions.remove(transport.sessionId);
     };
-    await mcp.connect(transport);
-    await transport.handleRequest(req, res, body);
-    // The transport refused the initialize (Accept, Content-Type, a batch): no session was opened, so
-    // close the server now, or it stays attached to the shared logger for ever.
-    if (transport.sessionId === undefined) await mcp.close().catch(() => undefined);
+    try {
+      await mcp.connect(transport);
+      await transport.handleRequest(req, res, body);
+    } finally {
+      // The transport refused the initialize (Accept, Content-Type, a batch): no session was opened, so
+      // close the server now, or it stays attached to the shared logger for ever.
+      if (transport.sessionId === undefined) await mcp.close().catch(() => undefined);
+    }
   }
 
   async function isReady(): Promise<boolean> {
