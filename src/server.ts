@@ -62,6 +62,11 @@ export interface ServerDeps {
   metrics?: Metrics;
   /** Enter a call scope over stdio too, so JSON log lines name the call (MDE_LOG_FORMAT=json). */
   scopeCalls?: boolean;
+  /**
+   * Remote mode: every tool call is passed through here, so shutdown waits for it to end even when its
+   * client went away (a write may be on its way to Defender).
+   */
+  trackCall?: <T>(work: Promise<T>) => Promise<T>;
 }
 
 export const ELICITATION_TIMEOUT_MS = 5 * 60_000;
@@ -131,7 +136,11 @@ export function createServer(deps: ServerDeps): McpServer {
   server.server.onclose = () => removeSink?.();
 
   /** The error boundary: typed errors become `isError` results; nothing escapes to crash the server. */
-  const boundary: Boundary = (name, run) => async (extra) => {
+  const boundary: Boundary = (name, run) => {
+    const handle = inBoundary(name, run);
+    return (extra) => (deps.trackCall ? deps.trackCall(handle(extra)) : handle(extra));
+  };
+  const inBoundary: Boundary = (name, run) => async (extra) => {
     const started = performance.now();
     try {
       const client = server.server.getClientVersion();
