@@ -14,6 +14,8 @@ if (!process.env.NODE_OPTIONS?.includes(LOOPBACK_GUARD)) {
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Finds redis-server for the shared-state suites; lists them at the end when they were skipped.
+    globalSetup: ['test/setup/redis.ts'],
     testTimeout: 20_000,
     hookTimeout: 20_000,
     pool: 'forks',

@@ -16,6 +16,7 @@ export type ErrorKind =
   | 'outcome_unknown'
   | 'policy'
   | 'audit_unavailable'
+  | 'store_unavailable'
   | 'configuration';
 
 export interface UpstreamDetails {
@@ -119,6 +120,13 @@ export class PolicyError extends ToolError {
 export class AuditUnavailableError extends ToolError {
   constructor(message: string, nextStep: string) {
     super('audit_unavailable', message, nextStep);
+  }
+}
+
+/** The shared state store (Redis) cannot be used: without the budget and the lock nothing is sent. */
+export class StoreUnavailableError extends ToolError {
+  constructor(message: string, nextStep: string) {
+    super('store_unavailable', message, nextStep);
   }
 }
 
