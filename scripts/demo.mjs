@@ -1,31 +1,42 @@
 #!/usr/bin/env node
-// `npm run demo`: builds if needed, starts the server on the embedded simulator, connects a real MCP
-// client that supports elicitation (it prints the confirmation prompt it receives, then accepts), lists
-// the tools, finds a device by host name, lifts its restriction, prints the MachineAction Defender
-// returned, and follows the action until the simulated device has applied it.
-import { execFileSync } from 'node:child_process';
-import { existsSync, statSync, readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+// `npm run demo`: builds the server from the current source (scripts/build.mjs, into dist/), starts it on
+// the embedded simulator, connects a real MCP client that supports elicitation (it prints the confirmation
+// prompt it receives, then accepts), lists the tools, finds a device by host name, lifts its restriction,
+// prints the MachineAction Defender returned, and follows the action until the simulated device has
+// applied it. `--outdir DIR` builds and runs from DIR instead of dist/ (the test suite uses it).
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const entry = join(root, 'dist', 'cli.js');
+const at = process.argv.indexOf('--outdir');
+const outdir = at > 0 && process.argv[at + 1] ? resolve(process.argv[at + 1]) : join(root, 'dist');
+const entry = join(outdir, 'cli.js');
 
-function newestMtime(dir) {
-  let newest = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
-  }
-  return newest;
+function stop(message) {
+  console.error(`Demo cannot run: ${message}`);
+  process.exit(1);
 }
-if (!existsSync(entry) || statSync(entry).mtimeMs < newestMtime(join(root, 'src'))) {
-  console.log('Building (npm run build)...');
-  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' });
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major < 20 || (major === 20 && minor < 18)) stop(`Node.js 20.18.1 or later is needed; this is ${process.version}.`);
+for (const pkg of ['esbuild', '@modelcontextprotocol/sdk']) {
+  if (!existsSync(join(root, 'node_modules', pkg, 'package.json'))) stop(`${pkg} is not installed. Run \`npm ci\` in ${root} first.`);
 }
+
+console.log(`Building ${entry} from src/ (scripts/build.mjs)...`);
+const built = spawnSync(process.execPath, [join(root, 'scripts', 'build.mjs'), '--outdir', outdir], { stdio: 'inherit' });
+if (built.status !== 0 || !existsSync(entry)) {
+  stop(
+    built.error
+      ? `the build could not start (${built.error.message}).`
+      : 'the build failed (its messages are above). If esbuild reports a missing binary (for example after `npm ci --ignore-scripts`), run `npm rebuild esbuild` or `npm ci`.',
+  );
+}
+
+const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
+const { StdioClientTransport } = await import('@modelcontextprotocol/sdk/client/stdio.js');
+const { ElicitRequestSchema } = await import('@modelcontextprotocol/sdk/types.js');
 
 const HOST = 'finance-ws-017.contoso.com'; // a restricted device in the simulated tenant
 const rule = (title) => console.log(`\n=== ${title} ${'='.repeat(Math.max(0, 70 - title.length))}`);

@@ -6,7 +6,7 @@
  * refused. Secrets and tokens never enter a record: the confirmation is identified by a fingerprint.
  */
 import { open, stat } from 'node:fs/promises';
-import { AuditUnavailableError, ConfigError } from './errors.js';
+import { ToolError, StartupError } from './errors.js';
 
 export type AuditEvent = 'intent' | 'outcome' | 'not_sent';
 
@@ -39,7 +39,7 @@ export interface AuditRecord {
 
 export interface AuditTrail {
   readonly enabled: boolean;
-  /** Append and flush one record; throws AuditUnavailableError when it cannot. */
+  /** Append and flush one record; throws an audit_unavailable ToolError when it cannot. */
   write(record: Omit<AuditRecord, 'time'>): Promise<void>;
 }
 
@@ -66,10 +66,11 @@ export class JsonlAuditTrail implements AuditTrail {
       }
       return undefined;
     } catch (error) {
-      throw new ConfigError(
-        `The audit log ${this.path} cannot be written (${reasonOf(error)}).`,
-        'Fix MDE_AUDIT_LOG (--audit-log): the path, its folder, permissions, free disk space; or unset it.',
-      );
+      throw new StartupError([
+        `The audit log ${this.path} cannot be written (${reasonOf(error)}).` +
+          ' ' +
+          'Fix MDE_AUDIT_LOG (--audit-log): the path, its folder, permissions, free disk space; or unset it.',
+      ]);
     }
   }
 
@@ -90,8 +91,9 @@ export class JsonlAuditTrail implements AuditTrail {
     }
   }
 
-  private unavailable(error: unknown): AuditUnavailableError {
-    return new AuditUnavailableError(
+  private unavailable(error: unknown): ToolError {
+    return new ToolError(
+      'audit_unavailable',
       `The audit log ${this.path} cannot be written (${reasonOf(error)}), so the action was refused: nothing was sent to Defender.`,
       'Ask the operator to fix MDE_AUDIT_LOG (the path, its folder, permissions, free disk space), then call again.',
     );

@@ -4,29 +4,33 @@
  * stdout carries JSON-RPC only; everything human-readable goes to stderr.
  */
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { ConfigProblems, parseConfig, type Config } from './config.js';
+import { helpText, parseConfig, type Config } from './config.js';
 import { NO_AUDIT, JsonlAuditTrail, type AuditTrail } from './audit.js';
 import { DefenderClient } from './defender/client.js';
 import { RateLimiter } from './defender/rate-limiter.js';
-import { ToolError } from './errors.js';
+import { StartupError } from './errors.js';
 import { createStderrLogger, type Logger } from './log.js';
 import { createServer } from './server.js';
-import type { TokenProvider } from './auth/token-provider.js';
+import { useProxyFromEnvironment } from './net/proxy.js';
 import { VERSION } from './version.js';
 
 async function main(): Promise<number> {
-  let parsed;
   try {
-    parsed = parseConfig(process.argv.slice(2), process.env);
+    return await start();
   } catch (error) {
-    if (error instanceof ConfigProblems) {
+    // Every setting that stops the server (parsing, the audit file, the certificate) ends here.
+    if (error instanceof StartupError) {
       process.stderr.write(`mde-app-restriction-mcp: ${error.message}\n`);
       return 2;
     }
     throw error;
   }
+}
+
+async function start(): Promise<number> {
+  const parsed = parseConfig(process.argv.slice(2), process.env);
   if (parsed.kind === 'help') {
-    process.stderr.write(`${parsed.text}\n`);
+    process.stderr.write(`${helpText()}\n`);
     return 0;
   }
   if (parsed.kind === 'version') {
@@ -35,28 +39,20 @@ async function main(): Promise<number> {
   }
   const { config, warnings } = parsed;
   const secrets = secretValues(config);
-  const logger = createStderrLogger({ level: process.env.MDE_LOG_LEVEL === 'debug' ? 'debug' : 'info', secrets });
+  const logger = createStderrLogger({ level: config.logLevel, secrets });
   for (const w of warnings) logger.warning(w);
 
   // Everything that can fail at start fails here, before the server accepts a request, with the
   // setting to fix (an unwritable audit log, an unreadable certificate).
-  let connection: { apiUrl: string; tokens: TokenProvider; close: () => Promise<void> };
   let audit: AuditTrail = NO_AUDIT;
-  try {
-    if (config.auditLogPath) {
-      const trail = new JsonlAuditTrail(config.auditLogPath);
-      const warning = await trail.prepare();
-      if (warning) logger.warning(warning);
-      audit = trail;
-    }
-    connection = await connect(config, logger);
-  } catch (error) {
-    if (error instanceof ToolError) {
-      process.stderr.write(`mde-app-restriction-mcp: ${error.message}\n  ${error.nextStep}\n`);
-      return 2;
-    }
-    throw error;
+  if (config.auditLogPath) {
+    const trail = new JsonlAuditTrail(config.auditLogPath);
+    const warning = await trail.prepare();
+    if (warning) logger.warning(warning);
+    audit = trail;
   }
+  if (config.target !== 'simulator') await useProxyFromEnvironment(process.env, logger); // HTTPS_PROXY etc.: src/net/proxy.ts
+  const connection = await connect(config, logger);
 
   const limiter = new RateLimiter({
     ...config.rateLimit,
@@ -71,13 +67,13 @@ async function main(): Promise<number> {
     audit,
     policy: config.policy,
     readOnly: config.readOnly,
-    // Simulated actions finish in seconds; real ones in minutes (Defender's documented budget allows it).
-    polling: { pollIntervalMs: config.target === 'simulator' ? 1_000 : 5_000 },
+    // Simulated actions finish in seconds: poll them faster than the default.
+    ...(config.target === 'simulator' ? { polling: { pollIntervalMs: 1_000 } } : {}),
   });
 
   if (config.skipConfirmation) {
     logger.warning(
-      'DANGER: --dangerously-skip-confirmation is on. remove_app_restriction will lift restrictions WITHOUT asking a human. Use only behind your own approval workflow.',
+      'DANGER: --dangerously-skip-confirmation is on. remove_app_restriction and cancel_machine_action will act WITHOUT asking a human. Use only behind your own approval workflow.',
     );
   }
   logger.info(

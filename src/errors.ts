@@ -16,8 +16,7 @@ export type ErrorKind =
   | 'outcome_unknown'
   | 'policy'
   | 'audit_unavailable'
-  | 'store_unavailable'
-  | 'configuration';
+  | 'store_unavailable';
 
 export interface UpstreamDetails {
   /** HTTP status returned by the Defender API, when there was a response. */
@@ -28,123 +27,62 @@ export interface UpstreamDetails {
   target?: string;
 }
 
+/** What some kinds carry besides their text. */
+export interface ErrorDetails {
+  /** rate_limited: seconds until the API accepts calls again, when known. */
+  retryAfterSeconds?: number;
+  /** authentication: the AADSTS code from Entra ID, when the token endpoint returned one. */
+  aadsts?: string;
+  /** policy: the rule that refused. */
+  rule?: string;
+  /** upstream: Defender's "Action is already in progress"; internal, the tools turn it into `already_pending`. */
+  alreadyInProgress?: boolean;
+}
+
+/** One error type for everything a tool call can end in; the kind says which, the text says what to do. */
 export class ToolError extends Error {
   readonly kind: ErrorKind;
   readonly nextStep: string;
   readonly upstream: UpstreamDetails;
+  readonly details: ErrorDetails;
 
-  constructor(kind: ErrorKind, message: string, nextStep: string, upstream: UpstreamDetails = {}) {
+  constructor(kind: ErrorKind, message: string, nextStep: string, upstream: UpstreamDetails = {}, details: ErrorDetails = {}) {
     super(message);
     this.name = 'ToolError';
     this.kind = kind;
     this.nextStep = nextStep;
     this.upstream = upstream;
+    this.details = details;
   }
 }
 
-export class InvalidInputError extends ToolError {
-  constructor(message: string, nextStep: string) {
-    super('invalid_input', message, nextStep);
-  }
+/** Whether `error` is a ToolError of this kind (the one test deep code needs). */
+export function isToolError(error: unknown, kind?: ErrorKind): error is ToolError {
+  return error instanceof ToolError && (kind === undefined || error.kind === kind);
 }
 
-/** The human did not approve, or approval could not be obtained: nothing was sent to Defender. */
-export class NotConfirmedError extends ToolError {
-  constructor(message: string, nextStep: string) {
-    super('not_confirmed', message, nextStep);
-  }
+/** "Action is already in progress" from the API. Internal: the Defender layer turns it into `already_pending`. */
+export function alreadyInProgress(upstream: UpstreamDetails): ToolError {
+  return new ToolError(
+    'upstream',
+    'Defender reports that an action is already in progress for this device.',
+    'Follow the pending action instead of sending a new one.',
+    upstream,
+    { alreadyInProgress: true },
+  );
 }
 
-export class AuthenticationError extends ToolError {
-  /** The AADSTS code from Entra ID, when the token endpoint returned one. */
-  readonly aadsts: string | undefined;
-  constructor(message: string, nextStep: string, upstream: UpstreamDetails = {}, aadsts?: string) {
-    super('authentication', message, nextStep, upstream);
-    this.aadsts = aadsts;
-  }
-}
-
-export class PermissionError extends ToolError {
-  constructor(message: string, nextStep: string, upstream: UpstreamDetails = {}) {
-    super('permission', message, nextStep, upstream);
-  }
-}
-
-export class NotFoundError extends ToolError {
-  constructor(message: string, nextStep: string, upstream: UpstreamDetails = {}) {
-    super('not_found', message, nextStep, upstream);
-  }
-}
-
-export class RateLimitError extends ToolError {
-  /** Seconds until the API accepts calls again, when known. */
-  readonly retryAfterSeconds: number | undefined;
-  constructor(message: string, nextStep: string, retryAfterSeconds?: number, upstream: UpstreamDetails = {}) {
-    super('rate_limited', message, nextStep, upstream);
-    this.retryAfterSeconds = retryAfterSeconds;
-  }
-}
-
-export class UpstreamError extends ToolError {
-  constructor(message: string, nextStep: string, upstream: UpstreamDetails = {}) {
-    super('upstream', message, nextStep, upstream);
-  }
-}
-
-/** A read did not get an answer in time. (A write that times out is an OutcomeUnknownError.) */
-export class TimeoutError extends ToolError {
-  constructor(message: string, nextStep: string) {
-    super('timeout', message, nextStep);
-  }
-}
-
-/** A write whose fate is unknown: it may or may not have been accepted. Never re-sent blindly. */
-export class OutcomeUnknownError extends ToolError {
-  constructor(message: string, nextStep: string) {
-    super('outcome_unknown', message, nextStep);
-  }
-}
-
-/** A policy guard refused the call; nothing was sent. */
-export class PolicyError extends ToolError {
-  constructor(
-    readonly rule: string,
-    message: string,
-    nextStep: string,
-  ) {
-    super('policy', message, nextStep);
-  }
-}
-
-/** The audit trail is configured but cannot be written: the action is refused (fail closed). */
-export class AuditUnavailableError extends ToolError {
-  constructor(message: string, nextStep: string) {
-    super('audit_unavailable', message, nextStep);
-  }
-}
-
-/** The shared state store (Redis) cannot be used: without the budget and the lock nothing is sent. */
-export class StoreUnavailableError extends ToolError {
-  constructor(message: string, nextStep: string) {
-    super('store_unavailable', message, nextStep);
-  }
-}
-
-export class ConfigError extends ToolError {
-  constructor(message: string, nextStep: string) {
-    super('configuration', message, nextStep);
-  }
-}
-
-/** "Action is already in progress" from the API. Internal: the tool turns it into `already_pending`. */
-export class AlreadyInProgressError extends ToolError {
-  constructor(upstream: UpstreamDetails) {
-    super(
-      'upstream',
-      'Defender reports that an action is already in progress for this device.',
-      'Follow the pending action instead of sending a new one.',
-      upstream,
-    );
+/**
+ * A setting that stops the server at start: every problem at once, so one restart fixes them all.
+ * Configuration parsing, the audit file check and the certificate check all end here, exit code 2.
+ */
+export class StartupError extends Error {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    const footer = problems.some((p) => p.includes('--help')) ? '' : '\nRun with --help to list every setting.';
+    super(`Configuration is incomplete or contradictory:\n${problems.map((p) => `  - ${p}`).join('\n')}${footer}`);
+    this.name = 'StartupError';
+    this.problems = problems;
   }
 }
 

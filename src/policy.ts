@@ -4,10 +4,11 @@
  * Deny wins over allow. Names match case-insensitively, as the Defender portal shows them.
  */
 import type { Policy } from './config.js';
-import type { DevicePreview } from './confirmation/gate.js';
-import { PolicyError } from './errors.js';
+import type { DevicePreview } from './confirmation/render.js';
+import { ToolError } from './errors.js';
 
 const NOTHING_SENT = 'Nothing was sent to Defender.';
+const policyError = (rule: string, message: string, nextStep: string) => new ToolError('policy', message, nextStep, {}, { rule });
 
 export function hasDevicePolicy(policy: Policy): boolean {
   return policy.allowDeviceGroups.length + policy.denyDeviceGroups.length + policy.allowTags.length + policy.denyTags.length > 0;
@@ -15,7 +16,7 @@ export function hasDevicePolicy(policy: Policy): boolean {
 
 export function checkComment(policy: Policy, comment: string): void {
   if (policy.commentPattern && !policy.commentPattern.test(comment)) {
-    throw new PolicyError(
+    throw policyError(
       'MDE_COMMENT_PATTERN',
       `Refused by policy: the comment must match the pattern /${policy.commentPattern.source}/ (MDE_COMMENT_PATTERN). ${NOTHING_SENT}`,
       'Call again with a comment that matches, for example one that names the ticket.',
@@ -29,7 +30,7 @@ export function checkDevice(policy: Policy, machineId: string, device: DevicePre
   const change = (setting: string) =>
     `If this device should be allowed, the server's operator must change ${setting}; otherwise handle it in the Defender portal under your own process.`;
   if (!device) {
-    throw new PolicyError(
+    throw policyError(
       'device_details_required',
       `Refused by policy: device-group and tag rules are set, but the device's details could not be read (the app lacks Machine.Read.All). ${NOTHING_SENT}`,
       'Grant the app the Machine.Read.All application permission (with admin consent), or remove the device-group and tag rules.',
@@ -41,21 +42,21 @@ export function checkDevice(policy: Policy, machineId: string, device: DevicePre
   const tags = lower(device.tags);
 
   if (lower(policy.denyDeviceGroups).includes(group)) {
-    throw new PolicyError('MDE_DENY_DEVICE_GROUPS', `Refused by policy: ${host} is in device group "${device.deviceGroup}", which MDE_DENY_DEVICE_GROUPS excludes. ${NOTHING_SENT}`, change('MDE_DENY_DEVICE_GROUPS'));
+    throw policyError('MDE_DENY_DEVICE_GROUPS', `Refused by policy: ${host} is in device group "${device.deviceGroup}", which MDE_DENY_DEVICE_GROUPS excludes. ${NOTHING_SENT}`, change('MDE_DENY_DEVICE_GROUPS'));
   }
   const deniedTag = device.tags.find((t) => lower(policy.denyTags).includes(t.toLowerCase()));
   if (deniedTag) {
-    throw new PolicyError('MDE_DENY_TAGS', `Refused by policy: ${host} carries the tag "${deniedTag}", which MDE_DENY_TAGS excludes. ${NOTHING_SENT}`, change('MDE_DENY_TAGS'));
+    throw policyError('MDE_DENY_TAGS', `Refused by policy: ${host} carries the tag "${deniedTag}", which MDE_DENY_TAGS excludes. ${NOTHING_SENT}`, change('MDE_DENY_TAGS'));
   }
   if (policy.allowDeviceGroups.length > 0 && !lower(policy.allowDeviceGroups).includes(group)) {
-    throw new PolicyError(
+    throw policyError(
       'MDE_ALLOW_DEVICE_GROUPS',
       `Refused by policy: ${host} is in device group "${device.deviceGroup ?? '(none)'}", which is not in MDE_ALLOW_DEVICE_GROUPS (${policy.allowDeviceGroups.join(', ')}). ${NOTHING_SENT}`,
       change('MDE_ALLOW_DEVICE_GROUPS'),
     );
   }
   if (policy.allowTags.length > 0 && !tags.some((t) => lower(policy.allowTags).includes(t))) {
-    throw new PolicyError(
+    throw policyError(
       'MDE_ALLOW_TAGS',
       `Refused by policy: ${host} carries none of the tags in MDE_ALLOW_TAGS (${policy.allowTags.join(', ')}). ${NOTHING_SENT}`,
       change('MDE_ALLOW_TAGS'),

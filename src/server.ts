@@ -3,23 +3,25 @@
  * error into an `isError` result with actionable text. Knows nothing about transports or config files.
  */
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
-import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
 import { NO_AUDIT, type AuditTrail } from './audit.js';
 import { NO_POLICY, type ConfirmationMode, type Policy } from './config.js';
-import { ConfirmationGate, type Elicitor } from './confirmation/gate.js';
-import { ConfirmationTokens } from './confirmation/token.js';
+import type { Elicitor } from './confirmation/confirm.js';
+import { ConfirmationTokens, type TokenLedger } from './confirmation/token.js';
 import type { DefenderApi } from './defender/client.js';
-import { ToolError, renderError } from './errors.js';
+import { createUnrestrictSubmitter } from './defender/unrestrict.js';
+import { isToolError, renderError } from './errors.js';
 import type { Logger } from './log.js';
-import { createCancelMachineActionTool } from './tools/cancel-machine-action.js';
-import { createFindMachineTool } from './tools/find-machine.js';
-import { createGetMachineActionTool } from './tools/get-machine-action.js';
-import type { RequestContext } from './tools/shared.js';
-import { createListMachineActionsTool } from './tools/list-machine-actions.js';
-import { createRemoveAppRestrictionTool } from './tools/remove-app-restriction.js';
+import { cancelMachineAction } from './tools/cancel-machine-action.js';
+import type { Boundary, Tool, ToolDeps } from './tools/define.js';
+import { findMachine } from './tools/find-machine.js';
+import { DEFAULT_POLL_INTERVAL_MS, getMachineAction } from './tools/get-machine-action.js';
+import { listMachineActions } from './tools/list-machine-actions.js';
+import { removeAppRestriction } from './tools/remove-app-restriction.js';
 import { createWriteGuard } from './tools/write-guard.js';
 import { VERSION } from './version.js';
+
+/** Every tool the server offers, one definition per file. */
+export const TOOLS: readonly Tool[] = [findMachine, getMachineAction, listMachineActions, removeAppRestriction, cancelMachineAction];
 
 export interface ServerDeps {
   api: DefenderApi;
@@ -29,10 +31,14 @@ export interface ServerDeps {
   audit?: AuditTrail;
   /** Policy guards for write tools; none when omitted. */
   policy?: Policy;
-  /** Register only read-only tools. */
+  /** Register only tools whose readOnlyHint is true. */
   readOnly?: boolean;
+  /** The tools to offer; all of TOOLS when omitted. */
+  tools?: readonly Tool[];
   /** Signs confirmation tokens; a fresh random key per process when omitted. */
   tokens?: ConfirmationTokens;
+  /** Where spent tokens are remembered; the signer's in-memory ledger when omitted. */
+  ledger?: TokenLedger;
   /** Values that must never appear in a result (client secret, certificate password). */
   secrets?: readonly string[];
   now?: () => number;
@@ -56,29 +62,38 @@ export function createServer(deps: ServerDeps): McpServer {
 
   const elicitor: Elicitor = {
     canElicit: () => Boolean(server.server.getClientCapabilities()?.elicitation?.form),
-    elicit: async (message, requestedSchema, signal) => {
+    elicit: async (message, requestedSchema, call) => {
       const answer = await server.server.elicitInput(
         { message, requestedSchema },
-        { timeout: deps.elicitationTimeoutMs ?? ELICITATION_TIMEOUT_MS, ...(signal ? { signal } : {}) },
+        {
+          timeout: deps.elicitationTimeoutMs ?? ELICITATION_TIMEOUT_MS,
+          ...(call.signal ? { signal: call.signal } : {}),
+          // Over HTTP the prompt must travel on the call's own stream, not the standalone one.
+          ...(call.requestId !== undefined ? { relatedRequestId: call.requestId } : {}),
+        },
       );
       return { action: answer.action, content: answer.content as Record<string, unknown> | undefined };
     },
   };
-  const gate = new ConfirmationGate({
-    mode: deps.confirmation.mode,
-    skip: deps.confirmation.skip,
-    tokens: deps.tokens ?? new ConfirmationTokens({ now: deps.now }),
-    elicitor,
-  });
-
-  const writeGuard = createWriteGuard({
+  const tokens = deps.tokens ?? new ConfirmationTokens({ now: deps.now });
+  const now = deps.now ?? Date.now;
+  const toolDeps: ToolDeps = {
     api: deps.api,
-    gate,
-    audit: deps.audit ?? NO_AUDIT,
-    policy: deps.policy ?? NO_POLICY,
     logger: deps.logger,
-    clientInfo: () => server.server.getClientVersion(),
-  });
+    unrestrict: createUnrestrictSubmitter({ api: deps.api, now }),
+    guard: createWriteGuard({
+      api: deps.api,
+      confirmation: { ...deps.confirmation, tokens, ledger: deps.ledger ?? tokens.ledger, elicitor },
+      audit: deps.audit ?? NO_AUDIT,
+      policy: deps.policy ?? NO_POLICY,
+      logger: deps.logger,
+    }),
+    polling: {
+      intervalMs: deps.polling?.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS,
+      now: deps.polling?.now ?? Date.now,
+      sleep: deps.polling?.sleep ?? ((ms) => new Promise<void>((resolve) => setTimeout(resolve, ms))),
+    },
+  };
 
   // What the human should see in the client (retries, budget waits, confirmation outcomes, sign-in
   // prompts) also goes out as MCP logging notifications; the client's logging/setLevel filters them.
@@ -87,53 +102,30 @@ export function createServer(deps: ServerDeps): McpServer {
     server.server.sendLoggingMessage({ level, logger: 'mde-app-restriction-mcp', data: message }).catch(() => undefined);
   });
 
-  const register = <A>(tool: { name: string; config: ToolConfig; handler: (args: A, ctx: RequestContext) => Promise<CallToolResult> }) => {
-    assertHints(tool.name, tool.config.annotations);
-    return server.registerTool(tool.name, tool.config as never, withErrorBoundary(tool.name, tool.handler, deps) as never);
-  };
-
-  register(createFindMachineTool({ api: deps.api }));
-  register(createGetMachineActionTool({ api: deps.api, logger: deps.logger, ...deps.polling }));
-  register(createListMachineActionsTool({ api: deps.api }));
-  // In read-only mode the write tools are not registered at all: clients never see them.
-  if (!deps.readOnly) {
-    register(createRemoveAppRestrictionTool({ api: deps.api, guard: writeGuard, now: deps.now }));
-    register(createCancelMachineActionTool({ api: deps.api, guard: writeGuard }));
-  }
-  return server;
-}
-
-/** What every tool file exports: schemas, annotations and description together. */
-interface ToolConfig {
-  title: string;
-  description: string;
-  inputSchema: Record<string, unknown>;
-  outputSchema: Record<string, unknown>;
-  annotations: { title: string; readOnlyHint: boolean; destructiveHint: boolean; idempotentHint: boolean; openWorldHint: boolean };
-}
-
-/** Registration refuses a mislabelled tool: every hint explicit, and read-only never destructive. */
-function assertHints(name: string, a: ToolConfig['annotations']): void {
-  for (const hint of ['readOnlyHint', 'destructiveHint', 'idempotentHint', 'openWorldHint'] as const) {
-    if (typeof a[hint] !== 'boolean') throw new Error(`Tool ${name} must declare ${hint} explicitly.`);
-  }
-  if (a.readOnlyHint && a.destructiveHint) throw new Error(`Tool ${name} cannot be both read-only and destructive.`);
-}
-
-/** The error boundary: typed errors become `isError` results; nothing escapes to crash the server. */
-function withErrorBoundary<A>(name: string, handler: (args: A, ctx: RequestContext) => Promise<CallToolResult>, deps: ServerDeps) {
-  return async (args: A, extra: RequestHandlerExtra<ServerRequest, ServerNotification>): Promise<CallToolResult> => {
+  /** The error boundary: typed errors become `isError` results; nothing escapes to crash the server. */
+  const boundary: Boundary = (name, run) => async (extra) => {
     try {
-      return await handler(args, {
+      const client = server.server.getClientVersion();
+      return await run({
+        requestId: extra.requestId,
+        ...(extra.authInfo ? { authInfo: extra.authInfo } : {}),
         signal: extra.signal,
         progressToken: extra._meta?.progressToken,
         sendNotification: (n) => extra.sendNotification(n),
+        ...(client ? { client: { name: client.name, version: client.version } } : {}),
       });
     } catch (error) {
       const text = renderError(error, deps.secrets ?? []);
-      if (error instanceof ToolError) deps.logger.info(`${name}: ${text.split('\n')[0]}`);
+      if (isToolError(error)) deps.logger.info(`${name}: ${text.split('\n')[0]}`);
       else deps.logger.error(`${name}: unexpected ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
       return { isError: true, content: [{ type: 'text', text }] };
     }
   };
+
+  // In read-only mode a tool that is not read-only by its own hint is not registered: clients never see it.
+  for (const tool of deps.tools ?? TOOLS) {
+    if (deps.readOnly && !tool.annotations.readOnlyHint) continue;
+    tool.register(server, toolDeps, boundary);
+  }
+  return server;
 }

@@ -7,9 +7,9 @@
  */
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import type { ICachePlugin } from '@azure/msal-node';
-import { AuthenticationError } from '../errors.js';
+import { ToolError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { authorityOptions, msalSystemOptions, toAuthenticationError } from './msal.js';
+import { appAuth, lazyMsal, msalSystemOptions, toAuthenticationError } from './msal.js';
 import { cachedTokenProvider, type TokenProvider } from './token-provider.js';
 
 export function fileCachePlugin(path: string): ICachePlugin {
@@ -35,21 +35,18 @@ export function createDeviceCodeTokenProvider(opts: {
   authorityHost: string;
   scope: string;
   tokenCachePath: string | undefined;
+  /** How long one sign-in waits for the person (MSAL stops polling then). */
+  timeoutSeconds: number;
   logger: Logger;
 }): TokenProvider {
-  let app: Promise<import('@azure/msal-node').PublicClientApplication> | undefined;
-  const getApp = () =>
-    (app ??= import('@azure/msal-node').then(
-      ({ PublicClientApplication, LogLevel }) =>
-        new PublicClientApplication({
-          auth: {
-            clientId: opts.clientId,
-            ...authorityOptions(opts.authorityHost, opts.tenantId),
-          },
-          ...(opts.tokenCachePath ? { cache: { cachePlugin: fileCachePlugin(opts.tokenCachePath) } } : {}),
-          system: msalSystemOptions(LogLevel.Warning, opts.logger),
-        }),
-    ));
+  const getApp = lazyMsal(
+    ({ PublicClientApplication, LogLevel }) =>
+      new PublicClientApplication({
+        auth: appAuth(opts),
+        ...(opts.tokenCachePath ? { cache: { cachePlugin: fileCachePlugin(opts.tokenCachePath) } } : {}),
+        system: msalSystemOptions(LogLevel.Warning, opts.logger),
+      }),
+  );
 
   return cachedTokenProvider(
     `delegated device code sign-in (app ${opts.clientId}, tenant ${opts.tenantId}${opts.tokenCachePath ? ', cached on disk' : ', cached in memory'})`,
@@ -70,16 +67,25 @@ export function createDeviceCodeTokenProvider(opts: {
       try {
         result = await pca.acquireTokenByDeviceCode({
           scopes,
+          timeout: opts.timeoutSeconds,
           deviceCodeCallback: (response) => {
             // The human must see this: stderr and the MCP client (logging notification), never stdout.
-            opts.logger.warning(`Sign-in required for Defender: ${response.message}`);
+            opts.logger.warning(`Sign-in required for Defender: ${response.message} (this sign-in waits at most ${Math.min(opts.timeoutSeconds, response.expiresIn || opts.timeoutSeconds)} s).`);
           },
         });
       } catch (error) {
+        const code = (error as { errorCode?: string }).errorCode;
+        if (code === 'user_timeout_reached' || code === 'device_code_expired') {
+          throw new ToolError(
+            'authentication',
+            `Nobody completed the device code sign-in within ${opts.timeoutSeconds} s (MDE_DEVICE_CODE_TIMEOUT_SECONDS); nothing was sent to Defender.`,
+            'Call again for a new code, and enter it at the address shown before it expires.',
+          );
+        }
         throw toAuthenticationError(error, opts.authorityHost);
       }
       if (!result?.accessToken) {
-        throw new AuthenticationError('The device code sign-in returned no access token.', 'Call again to restart the sign-in.');
+        throw new ToolError('authentication', 'The device code sign-in returned no access token.', 'Call again to restart the sign-in.');
       }
       opts.logger.info(`Signed in to Defender as ${result.account?.username ?? 'the user'}.`);
       return { accessToken: result.accessToken, expiresOnMs: result.expiresOn?.getTime() ?? Date.now() + 60 * 60_000 };

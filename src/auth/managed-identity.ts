@@ -4,9 +4,9 @@
  * IDENTITY_HEADER; Azure Arc; Cloud Shell; else the VM metadata service), so the client config must pass
  * those variables through.
  */
-import { AuthenticationError } from '../errors.js';
+import { ToolError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { msalSystemOptions, toAuthenticationError } from './msal.js';
+import { lazyMsal, msalSystemOptions, toAuthenticationError } from './msal.js';
 import { cachedTokenProvider, type TokenProvider } from './token-provider.js';
 
 export function createManagedIdentityTokenProvider(opts: {
@@ -18,15 +18,13 @@ export function createManagedIdentityTokenProvider(opts: {
   // Managed identity takes a resource, not a scope: the audience without "/.default".
   const resource = opts.scope.replace(/\/\.default$/, '');
   const which = opts.userAssignedClientId ? `user-assigned ${opts.userAssignedClientId}` : 'system-assigned';
-  let app: Promise<import('@azure/msal-node').ManagedIdentityApplication> | undefined;
-  const getApp = () =>
-    (app ??= import('@azure/msal-node').then(
-      ({ ManagedIdentityApplication, LogLevel }) =>
-        new ManagedIdentityApplication({
-          ...(opts.userAssignedClientId ? { managedIdentityIdParams: { userAssignedClientId: opts.userAssignedClientId } } : {}),
-          system: msalSystemOptions(LogLevel.Warning, opts.logger),
-        }),
-    ));
+  const getApp = lazyMsal(
+    ({ ManagedIdentityApplication, LogLevel }) =>
+      new ManagedIdentityApplication({
+        ...(opts.userAssignedClientId ? { managedIdentityIdParams: { userAssignedClientId: opts.userAssignedClientId } } : {}),
+        system: msalSystemOptions(LogLevel.Warning, opts.logger),
+      }),
+  );
   return cachedTokenProvider(
     `managed identity (${which})`,
     async () => {
@@ -35,11 +33,12 @@ export function createManagedIdentityTokenProvider(opts: {
         result = await (await getApp()).acquireToken({ resource });
       } catch (error) {
         const e = toAuthenticationError(error, 'the managed identity endpoint');
-        throw new AuthenticationError(
+        throw new ToolError(
+          'authentication',
           `Managed identity sign-in failed: ${e.message}`,
           'Check that this host has a managed identity (and, for a user-assigned one, that AZURE_CLIENT_ID is its client id), that the identity has the WindowsDefenderATP application permission, and that the client config passes IDENTITY_ENDPOINT and IDENTITY_HEADER through.',
           {},
-          e.aadsts,
+          e.details,
         );
       }
       return { accessToken: result.accessToken, expiresOnMs: result.expiresOn ? result.expiresOn.getTime() : Date.now() + 60 * 60_000 };

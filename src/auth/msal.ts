@@ -3,11 +3,12 @@
  * MSAL is imported on first use, not at start-up: an IDE spawns this server often, and most sessions
  * never call the write tool.
  */
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Credential } from '../config.js';
-import { AuthenticationError, ConfigError } from '../errors.js';
+import { ToolError, StartupError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { proxyFailure } from '../net/proxy.js';
 import { cachedTokenProvider, type TokenProvider } from './token-provider.js';
 
 export interface MsalOptions {
@@ -37,31 +38,45 @@ export function loadCertificate(path: string, password: string | undefined): Cer
     pem = readFileSync(path, 'utf8');
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable';
-    throw new ConfigError(
-      `AZURE_CLIENT_CERTIFICATE_PATH points at ${path}, which cannot be read (${reason}).`,
-      'Point AZURE_CLIENT_CERTIFICATE_PATH at a PEM file that holds the private key and the certificate.',
-    );
+    throw new StartupError([
+      `AZURE_CLIENT_CERTIFICATE_PATH points at ${path}, which cannot be read (${reason}).` +
+        ' ' +
+        'Point AZURE_CLIENT_CERTIFICATE_PATH at a PEM file that holds the private key and the certificate.',
+    ]);
   }
   const keyBlock = pem.match(/-----BEGIN ((?:ENCRYPTED |RSA |EC )?PRIVATE KEY)-----[\s\S]+?-----END \1-----/);
   const certBlocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
   if (!keyBlock || !certBlocks) {
-    throw new ConfigError(
-      `${path} must hold both a private key and a certificate in PEM form (found ${keyBlock ? 'a key' : 'no key'} and ${certBlocks ? 'a certificate' : 'no certificate'}).`,
-      'Concatenate the key and the certificate into one PEM file, e.g. `cat key.pem cert.pem > app.pem`.',
-    );
+    throw new StartupError([
+      `${path} must hold both a private key and a certificate in PEM form (found ${keyBlock ? 'a key' : 'no key'} and ${certBlocks ? 'a certificate' : 'no certificate'}).` +
+        ' ' +
+        'Concatenate the key and the certificate into one PEM file, e.g. `cat key.pem cert.pem > app.pem`.',
+    ]);
   }
-  let privateKey: string;
+  let key: KeyObject;
   try {
-    privateKey = createPrivateKey({ key: keyBlock[0], format: 'pem', passphrase: password })
-      .export({ format: 'pem', type: 'pkcs8' })
-      .toString();
+    key = createPrivateKey({ key: keyBlock[0], format: 'pem', passphrase: password });
   } catch {
-    throw new ConfigError(
-      `The private key in ${path} could not be read${keyBlock[1]?.startsWith('ENCRYPTED') ? ': the password is wrong or missing' : ''}.`,
-      'Set AZURE_CLIENT_CERTIFICATE_PASSWORD to the key\'s password, or use an unencrypted key.',
-    );
+    throw new StartupError([
+      `The private key in ${path} could not be read${keyBlock[1]?.startsWith('ENCRYPTED') ? ': the password is wrong or missing' : ''}.` +
+        ' ' +
+        'Set AZURE_CLIENT_CERTIFICATE_PASSWORD to the key\'s password, or use an unencrypted key.',
+    ]);
   }
-  const leaf = new X509Certificate(certBlocks[0]);
+  let leaf: X509Certificate;
+  try {
+    leaf = new X509Certificate(certBlocks[0]);
+  } catch {
+    throw new StartupError([`The certificate in ${path} (AZURE_CLIENT_CERTIFICATE_PATH) could not be read. Export it again as PEM.`]);
+  }
+  // A key and a certificate from different pairs would sign assertions Entra ID refuses at every call.
+  if (!leaf.checkPrivateKey(key)) {
+    throw new StartupError([
+      `The private key in ${path} (AZURE_CLIENT_CERTIFICATE_PATH) does not match its certificate (thumbprint ${leaf.fingerprint256.replace(/:/g, '').slice(0, 12).toLowerCase()}…). ` +
+        'Put the certificate that belongs to this key first in the file, e.g. `cat key.pem cert.pem > app.pem` from one key pair.',
+    ]);
+  }
+  const privateKey = key.export({ format: 'pem', type: 'pkcs8' }).toString();
   return {
     thumbprintSha256: leaf.fingerprint256.replace(/:/g, '').toLowerCase(),
     privateKey,
@@ -73,20 +88,16 @@ export function createMsalTokenProvider(opts: MsalOptions): TokenProvider {
   const certificate =
     opts.credential.kind === 'certificate' ? loadCertificate(opts.credential.path, opts.credential.password) : undefined;
   const method = certificate ? `certificate ${certificate.thumbprintSha256.slice(0, 12)}…` : 'client secret';
-  let app: Promise<import('@azure/msal-node').ConfidentialClientApplication> | undefined;
-
-  const getApp = () =>
-    (app ??= import('@azure/msal-node').then(
-      ({ ConfidentialClientApplication, LogLevel }) =>
-        new ConfidentialClientApplication({
-          auth: {
-            clientId: opts.clientId,
-            ...authorityOptions(opts.authorityHost, opts.tenantId),
-            ...(certificate ? { clientCertificate: certificate } : { clientSecret: (opts.credential as { secret: string }).secret }),
-          },
-          system: msalSystemOptions(LogLevel.Warning, opts.logger),
-        }),
-    ));
+  const getApp = lazyMsal(
+    ({ ConfidentialClientApplication, LogLevel }) =>
+      new ConfidentialClientApplication({
+        auth: {
+          ...appAuth(opts),
+          ...(certificate ? { clientCertificate: certificate } : { clientSecret: (opts.credential as { secret: string }).secret }),
+        },
+        system: msalSystemOptions(LogLevel.Warning, opts.logger),
+      }),
+  );
 
   return cachedTokenProvider(
     `client credentials (${method}) for app ${opts.clientId} in tenant ${opts.tenantId} via ${opts.authorityHost}`,
@@ -98,7 +109,8 @@ export function createMsalTokenProvider(opts: MsalOptions): TokenProvider {
         throw toAuthenticationError(error, opts.authorityHost);
       }
       if (!result?.accessToken) {
-        throw new AuthenticationError(
+        throw new ToolError(
+          'authentication',
           'Entra ID returned no access token.',
           'Check the app registration and the scope (MDE_SCOPE), then retry.',
         );
@@ -112,6 +124,12 @@ export function createMsalTokenProvider(opts: MsalOptions): TokenProvider {
   );
 }
 
+/** MSAL, imported on first use (not at start-up), and the app built from it once. */
+export function lazyMsal<T>(create: (msal: typeof import('@azure/msal-node')) => T): () => Promise<T> {
+  let app: Promise<T> | undefined;
+  return () => (app ??= import('@azure/msal-node').then(create));
+}
+
 /** MSAL's own log lines go to our logger at debug level, never with personal data. */
 export function msalSystemOptions(logLevel: number, logger: Logger) {
   return {
@@ -121,6 +139,11 @@ export function msalSystemOptions(logLevel: number, logger: Logger) {
       loggerCallback: (_level: unknown, message: string) => logger.debug(`msal: ${message}`),
     },
   };
+}
+
+/** An app registration in a tenant, as MSAL's `auth` options want it. */
+export function appAuth(o: { clientId: string; tenantId: string; authorityHost: string }) {
+  return { clientId: o.clientId, ...authorityOptions(o.authorityHost, o.tenantId) };
 }
 
 /**
@@ -157,33 +180,47 @@ const AADSTS_HINTS: Record<string, string> = {
   AADSTS7000112: 'The application is disabled in this tenant.',
 };
 
-/** Turn an MSAL failure into an AuthenticationError naming the AADSTS code and what to fix. */
-export function toAuthenticationError(error: unknown, authorityHost: string): AuthenticationError {
+/** Turn an MSAL failure into an authentication ToolError naming the AADSTS code and what to fix. */
+export function toAuthenticationError(error: unknown, authorityHost: string): ToolError {
   const e = error as { errorCode?: string; errorMessage?: string; message?: string };
   const text = `${e.errorMessage ?? ''} ${e.message ?? ''}`;
   const aadsts = text.match(/AADSTS\d+/)?.[0];
   // The first sentence of Entra's message is informative and never holds the secret; cut the trace ids.
   const firstSentence = (e.errorMessage ?? e.message ?? '').replace(/^AADSTS\d+:\s*/, '').split(/\r?\n|(?<=\.)\s/)[0] ?? '';
   const network = /network|ECONNREFUSED|ENOTFOUND|ETIMEDOUT|socket|certificate|self[- ]signed/i.test(text) && !aadsts;
+  // Token requests are safe to repeat, so the proxy's recorded reason may be used here.
+  const viaProxy = network ? proxyFailure(error, authorityHost, { recordedReason: true }) : undefined;
+  if (viaProxy) {
+    return new ToolError(
+      'authentication',
+      viaProxy.neverSent
+        ? `Could not reach the Entra ID token endpoint at ${authorityHost}: ${viaProxy.text}.`
+        : `Could not reach the Entra ID token endpoint at ${authorityHost} (${e.errorCode ?? 'network error'}, ${viaProxy.text}).`,
+      'Check HTTPS_PROXY (and the proxy\'s rules for this host), or list the host in NO_PROXY if it must be reached directly; then retry.',
+    );
+  }
   if (network) {
-    return new AuthenticationError(
+    return new ToolError(
+      'authentication',
       `Could not reach the Entra ID token endpoint at ${authorityHost} (${e.errorCode ?? 'network error'}).`,
       'Check AZURE_AUTHORITY_HOST, the network path to it, and any proxy or TLS interception; then retry.',
     );
   }
   const refusal = aadsts !== undefined || /^(invalid_|unauthorized_client|access_denied)/.test(e.errorCode ?? '');
   if (!refusal) {
-    return new AuthenticationError(
+    return new ToolError(
+      'authentication',
       `The Entra ID sign-in failed: the token endpoint at ${authorityHost} gave an answer that could not be used${e.errorCode ? ` [${e.errorCode}]` : ''}: ${firstSentence.slice(0, 200)}`,
       'Retry in a moment; if it repeats, check that AZURE_AUTHORITY_HOST is an Entra ID endpoint and that no proxy rewrites its answers.',
     );
   }
   const hint = (aadsts && AADSTS_HINTS[aadsts]) ?? 'Check AZURE_TENANT_ID, AZURE_CLIENT_ID and the credential, then retry.';
-  return new AuthenticationError(
+  return new ToolError(
+    'authentication',
     `Entra ID refused the sign-in${aadsts ? ` (${aadsts})` : ''}${e.errorCode ? ` [${e.errorCode}]` : ''}: ${firstSentence.slice(0, 300)}`,
     hint,
     {},
-    aadsts,
+    { aadsts },
   );
 }
 

@@ -24,13 +24,14 @@ export function createTokenProvider(config: Config, logger: Logger): TokenProvid
     case 'managed-identity':
       return createManagedIdentityTokenProvider({ userAssignedClientId: credential.userAssignedClientId, scope: config.scope, logger, timeoutMs: config.httpTimeoutMs });
     case 'device-code':
-      // No timeout: the sign-in waits for a person (MSAL ends it when the code expires).
+      // Bounded by MDE_DEVICE_CODE_TIMEOUT_SECONDS (at most Entra ID's 15-minute code lifetime), not the HTTP timeout: it waits for a person.
       return createDeviceCodeTokenProvider({
         tenantId: config.tenantId,
         clientId: config.clientId,
         authorityHost: config.authorityHost,
         scope: config.scope,
         tokenCachePath: credential.tokenCachePath,
+        timeoutSeconds: credential.timeoutSeconds,
         logger,
       });
   }

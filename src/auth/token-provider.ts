@@ -1,4 +1,4 @@
-import { AuthenticationError } from '../errors.js';
+import { ToolError } from '../errors.js';
 
 /**
  * The seam between the Defender client and whatever signs in. The client asks for a bearer token per
@@ -27,7 +27,8 @@ function withTimeout<T>(promise: Promise<T>, timeoutMs: number | undefined, host
     timer = setTimeout(
       () =>
         reject(
-          new AuthenticationError(
+          new ToolError(
+            'authentication',
             `The token endpoint at ${host} did not answer within ${timeoutMs} ms; nothing was sent to Defender.`,
             'Retry in a moment; check AZURE_AUTHORITY_HOST and the network path to it, or raise MDE_HTTP_TIMEOUT_MS.',
           ),

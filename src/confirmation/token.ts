@@ -1,6 +1,6 @@
 /**
  * Confirmation tokens for clients that cannot show an elicitation: HMAC-SHA256 signed with a key that
- * lives only in this process, bound to the exact action, machine and comment, valid for a few minutes,
+ * lives only in this process (its id travels in the token, so a token from an earlier run is recognised), bound to the exact action, machine and comment, valid for a few minutes,
  * and redeemable once. A token proves that this server showed this exact request first; it does not by
  * itself prove a human saw it (see the README's security model).
  */
@@ -22,17 +22,59 @@ interface Payload {
   e: number; // expiry, epoch ms
   n: string; // nonce: single use
   h?: string; // host name shown in the preview, for the audit trail
+  k?: string; // id of the signing key: tells a token from an earlier run of the server from a forged one
 }
 
-export type TokenRejection = 'malformed' | 'bad_signature' | 'mismatch' | 'expired' | 'replayed';
+export type TokenRejection = 'malformed' | 'bad_signature' | 'earlier_run' | 'mismatch' | 'expired' | 'replayed';
 
-export type RedeemResult =
-  | { ok: true; hostName: string | undefined; confirmationId: string }
-  | { ok: false; reason: TokenRejection };
+/** A token whose signature, binding and expiry are good; not yet spent. */
+export interface VerifiedToken {
+  /** Single-use id for the ledger (the nonce); never shown. */
+  nonce: string;
+  expiresAtMs: number;
+  hostName: string | undefined;
+  confirmationId: string;
+}
+
+export type VerifyResult = ({ ok: true } & VerifiedToken) | { ok: false; reason: TokenRejection };
+export type RedeemResult = { ok: true; hostName: string | undefined; confirmationId: string } | { ok: false; reason: TokenRejection };
+
+/**
+ * Where spent tokens are remembered until they expire. In memory for one process; a shared store (Redis
+ * SET NX PX) makes a token single-use across replicas.
+ */
+export interface TokenLedger {
+  isSpent(nonce: string): Promise<boolean>;
+  /** Mark spent; false when it already was (a concurrent redeem won). */
+  spend(nonce: string, expiresAtMs: number): Promise<boolean>;
+}
+
+export class MemoryTokenLedger implements TokenLedger {
+  private readonly spent = new Map<string, number>();
+  constructor(private readonly now: () => number = Date.now) {}
+
+  has(nonce: string): boolean {
+    const now = this.now();
+    for (const [n, expiry] of this.spent) if (expiry <= now) this.spent.delete(n);
+    return this.spent.has(nonce);
+  }
+  take(nonce: string, expiresAtMs: number): boolean {
+    if (this.has(nonce)) return false;
+    this.spent.set(nonce, expiresAtMs);
+    return true;
+  }
+  async isSpent(nonce: string): Promise<boolean> {
+    return this.has(nonce);
+  }
+  async spend(nonce: string, expiresAtMs: number): Promise<boolean> {
+    return this.take(nonce, expiresAtMs);
+  }
+}
 
 export const REJECTION_TEXT: Record<TokenRejection, string> = {
   malformed: 'the confirmation token is not one this server issued (malformed)',
-  bad_signature: 'the confirmation token\'s signature is invalid (forged, altered, or issued by another server process)',
+  bad_signature: 'the confirmation token\'s signature is invalid (forged or altered)',
+  earlier_run: 'the confirmation token was signed by an earlier run of this server (it was restarted since), so its signature is invalid here',
   mismatch: 'the confirmation token was issued for a different machine, comment or action',
   expired: 'the confirmation token has expired',
   replayed: 'the confirmation token has already been used',
@@ -45,15 +87,19 @@ const confirmationId = (nonce: string) => `c-${sha256(`id:${nonce}`).slice(0, 16
 
 export class ConfirmationTokens {
   private readonly key: Buffer;
+  /** Names the key in every token (not secret): a token signed with another key is from another run. */
+  readonly keyId: string;
   private readonly ttlMs: number;
   private readonly now: () => number;
-  /** Redeemed nonces, kept until their token would have expired anyway. */
-  private readonly redeemed = new Map<string, number>();
+  /** Spent tokens; the server's default ledger too. */
+  readonly ledger: MemoryTokenLedger;
 
   constructor(opts: { key?: Buffer; ttlMs?: number; now?: () => number } = {}) {
     this.key = opts.key ?? randomBytes(32);
+    this.keyId = createHash('sha256').update('kid:').update(this.key).digest('base64url').slice(0, 8);
     this.ttlMs = opts.ttlMs ?? DEFAULT_TOKEN_TTL_MS;
     this.now = opts.now ?? Date.now;
+    this.ledger = new MemoryTokenLedger(this.now);
   }
 
   issue(subject: TokenSubject, hostName?: string): { token: string; expiresAt: Date; confirmationId: string } {
@@ -64,45 +110,50 @@ export class ConfirmationTokens {
       e: this.now() + this.ttlMs,
       n: randomBytes(16).toString('base64url'),
       ...(hostName ? { h: hostName } : {}),
+      k: this.keyId,
     };
     const body = b64url(JSON.stringify(payload));
     return { token: `${TOKEN_PREFIX}.${body}.${this.sign(body)}`, expiresAt: new Date(payload.e), confirmationId: confirmationId(payload.n) };
   }
 
-  /** Check a token against the request it must match; on success it is spent. */
-  redeem(token: string, subject: TokenSubject): RedeemResult {
-    this.prune();
+  /** Check a token against the request it must match, without spending it. Pure apart from the clock. */
+  verify(token: string, subject: TokenSubject): VerifyResult {
     const parts = token.trim().split('.');
     if (parts.length !== 4 || `${parts[0]}.${parts[1]}` !== TOKEN_PREFIX) return { ok: false, reason: 'malformed' };
     const body = parts[2] ?? '';
     // Compare the exact text: base64url decoding skips stray characters, so decoded bytes could match
     // for a token that is not the one issued.
     if (!/^[A-Za-z0-9_-]+$/.test(body) || !/^[A-Za-z0-9_-]+$/.test(parts[3] ?? '')) return { ok: false, reason: 'malformed' };
-    const given = Buffer.from(parts[3] ?? '', 'ascii');
-    const expected = Buffer.from(this.sign(body), 'ascii');
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: 'bad_signature' };
-
-    let payload: Payload;
+    let payload: Payload | undefined;
     try {
       payload = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as Payload;
     } catch {
-      return { ok: false, reason: 'malformed' };
+      payload = undefined;
     }
+    const given = Buffer.from(parts[3] ?? '', 'ascii');
+    const expected = Buffer.from(this.sign(body), 'ascii');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      // The key id is unauthenticated here: it only picks the words of the refusal, never lets a token in.
+      const otherKey = typeof payload?.k === 'string' && payload.k !== this.keyId;
+      return { ok: false, reason: otherKey ? 'earlier_run' : 'bad_signature' };
+    }
+    if (!payload) return { ok: false, reason: 'malformed' };
     if (payload.a !== subject.action || payload.m !== subject.machineId || payload.c !== sha256(subject.comment)) {
       return { ok: false, reason: 'mismatch' };
     }
     if (!(typeof payload.e === 'number' && this.now() < payload.e)) return { ok: false, reason: 'expired' };
-    if (this.redeemed.has(payload.n)) return { ok: false, reason: 'replayed' };
-    this.redeemed.set(payload.n, payload.e);
-    return { ok: true, hostName: payload.h, confirmationId: confirmationId(payload.n) };
+    return { ok: true, nonce: payload.n, expiresAtMs: payload.e, hostName: payload.h, confirmationId: confirmationId(payload.n) };
+  }
+
+  /** Verify and spend in one step (in-memory ledger). */
+  redeem(token: string, subject: TokenSubject): RedeemResult {
+    const v = this.verify(token, subject);
+    if (!v.ok) return v;
+    if (!this.ledger.take(v.nonce, v.expiresAtMs)) return { ok: false, reason: 'replayed' };
+    return { ok: true, hostName: v.hostName, confirmationId: v.confirmationId };
   }
 
   private sign(body: string): string {
     return createHmac('sha256', this.key).update(`${TOKEN_PREFIX}.${body}`).digest('base64url');
-  }
-
-  private prune(): void {
-    const now = this.now();
-    for (const [nonce, expiry] of this.redeemed) if (expiry <= now) this.redeemed.delete(nonce);
   }
 }

@@ -4,20 +4,10 @@
  * that may have reached the API (timeout or reset after sending) is never re-sent here.
  */
 import type { TokenProvider } from '../auth/token-provider.js';
-import {
-  AlreadyInProgressError,
-  AuthenticationError,
-  NotFoundError,
-  OutcomeUnknownError,
-  PermissionError,
-  RateLimitError,
-  TimeoutError,
-  ToolError,
-  UpstreamError,
-  type UpstreamDetails,
-} from '../errors.js';
+import { ToolError, type UpstreamDetails, isToolError, alreadyInProgress } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { RateLimiter } from './rate-limiter.js';
+import { proxyFailure } from '../net/proxy.js';
+import type { CallBudget } from './rate-limiter.js';
 import {
   apiErrorSchema,
   machineActionListSchema,
@@ -58,7 +48,7 @@ export interface DefenderClientOptions {
    */
   maxRetryWaitMs?: number;
   /** The process-wide call budget; every attempt, retries included, takes a slot. */
-  limiter?: RateLimiter;
+  limiter?: CallBudget;
   now?: () => number;
 }
 
@@ -73,6 +63,7 @@ export class DefenderClient implements DefenderApi {
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly max429Retries: number;
   private readonly maxRetryWaitMs: number;
+  private readonly now: () => number;
 
   constructor(private readonly opts: DefenderClientOptions) {
     this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
@@ -80,6 +71,7 @@ export class DefenderClient implements DefenderApi {
     this.sleep = opts.sleep ?? realSleep;
     this.max429Retries = opts.max429Retries ?? 3;
     this.maxRetryWaitMs = opts.maxRetryWaitMs ?? 45_000;
+    this.now = opts.now ?? Date.now;
   }
 
   async getMachine(machineId: string): Promise<Machine> {
@@ -95,7 +87,7 @@ export class DefenderClient implements DefenderApi {
     });
     const parsed = machineActionSchema.safeParse(body);
     if (!parsed.success) {
-      throw new OutcomeUnknownError('Defender accepted the request, but returned a MachineAction this server cannot read.', CHECK_ACTIONS);
+      throw new ToolError('outcome_unknown', 'Defender accepted the request, but returned a MachineAction this server cannot read.', CHECK_ACTIONS);
     }
     // Hand back the object as the API sent it (field order and unknown fields kept), now known to be valid.
     return body as MachineAction;
@@ -121,7 +113,7 @@ export class DefenderClient implements DefenderApi {
     const body = await this.send('cancel', 'POST', `/api/machineactions/${encodeURIComponent(actionId)}/cancel`, { Comment: comment });
     const parsed = machineActionSchema.safeParse(body);
     if (!parsed.success) {
-      throw new OutcomeUnknownError('Defender accepted the cancellation, but returned a MachineAction this server cannot read.', 'Read the action again to see its status.');
+      throw new ToolError('outcome_unknown', 'Defender accepted the cancellation, but returned a MachineAction this server cannot read.', 'Read the action again to see its status.');
     }
     return body as MachineAction;
   }
@@ -133,7 +125,7 @@ export class DefenderClient implements DefenderApi {
       body = await this.send('find_machines', 'GET', `/api/machines?${queryString({ $filter: filter, $top: '50' })}`);
     } catch (error) {
       // The list API answers 404 when no recent device matches.
-      if (error instanceof NotFoundError) return [];
+      if (isToolError(error, 'not_found')) return [];
       throw error;
     }
     parseEntity(machineListSchema, body, 'Machine list');
@@ -145,7 +137,8 @@ export class DefenderClient implements DefenderApi {
     const isWrite = WRITES.has(op);
     let retried401 = false;
     let waited = 0;
-    for (let attempt = 0; ; attempt++) {
+    let rateLimited = 0; // 429s so far: each is retried (bounded); the one re-sign-in after a 401 is not counted
+    for (;;) {
       const token = await this.opts.tokens.getToken();
       await this.opts.limiter?.acquire();
       const controller = new AbortController();
@@ -174,28 +167,29 @@ export class DefenderClient implements DefenderApi {
       }
 
       if (status === 429) {
-        const waitMs = retryAfterMs(headers.get('retry-after'), attempt);
+        const waitMs = retryAfterMs(headers.get('retry-after'), rateLimited, this.now());
+        rateLimited++;
         // Hold every other call too: Defender counts them against the same budget.
-        this.opts.limiter?.pauseUntil((this.opts.now ?? Date.now)() + Math.min(waitMs, this.maxRetryWaitMs));
-        if (attempt < this.max429Retries && waited + waitMs <= this.maxRetryWaitMs) {
+        this.opts.limiter?.pauseUntil(this.now() + Math.min(waitMs, this.maxRetryWaitMs));
+        if (rateLimited <= this.max429Retries && waited + waitMs <= this.maxRetryWaitMs) {
           waited += waitMs;
           this.opts.logger.info(`Defender API rate limit (429) on ${op}; retrying in ${Math.ceil(waitMs / 1000)} s.`);
           await this.sleep(waitMs);
           continue;
         }
         const { code, target } = errorDetails(text);
-        throw new RateLimitError(
+        throw new ToolError(
+          'rate_limited',
           `The Defender API is rate-limiting this app (HTTP 429); the request was not accepted.`,
           `Wait ${Math.ceil(waitMs / 1000)} seconds and call again. The API allows 100 calls a minute and 1,500 an hour per app.`,
-          Math.ceil(waitMs / 1000),
           { status, code, target },
+          { retryAfterSeconds: Math.ceil(waitMs / 1000) },
         );
       }
       if (status === 401 && !retried401) {
         // A revoked or rotated token: sign in again once. The request was refused, so resending is safe.
         retried401 = true;
         this.opts.tokens.invalidate();
-        attempt--;
         continue;
       }
       if (status >= 200 && status < 300) {
@@ -204,9 +198,9 @@ export class DefenderClient implements DefenderApi {
         } catch {
           const what = `The Defender API answered HTTP ${status} to ${op} with ${text.trim() === '' ? 'an empty body' : 'a body that is not JSON'}`;
           if (isWrite) {
-            throw new OutcomeUnknownError(`${what}: the request was accepted, but its action could not be read.`, CHECK_ACTIONS);
+            throw new ToolError('outcome_unknown', `${what}: the request was accepted, but its action could not be read.`, CHECK_ACTIONS);
           }
-          throw new UpstreamError(`${what}.`, 'Retry in a moment; if it repeats, a proxy may be rewriting responses.', { status });
+          throw new ToolError('upstream', `${what}.`, 'Retry in a moment; if it repeats, a proxy may be rewriting responses.', { status });
         }
       }
       throw mapErrorResponse(op, status, text);
@@ -216,10 +210,20 @@ export class DefenderClient implements DefenderApi {
   private networkError(error: unknown, op: Operation, isWrite: boolean, timedOut: boolean): ToolError {
     const cause = (error as { cause?: { code?: string } }).cause;
     const code = cause?.code ?? (error as { code?: string }).code;
+    const viaProxy = timedOut ? undefined : proxyFailure(error, this.baseUrl);
+    if (viaProxy?.neverSent) {
+      // The proxy refused the tunnel or could not be reached: nothing left for Defender.
+      return new ToolError(
+        'upstream',
+        `Could not reach the Defender API at ${this.baseUrl}: ${viaProxy.text}.`,
+        'Check HTTPS_PROXY / HTTP_PROXY (and the proxy\'s rules for this host), or list the host in NO_PROXY if it must be reached directly; then retry. Nothing was sent.',
+      );
+    }
     const neverSent = !timedOut && (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN');
     if (isWrite && !neverSent) {
       // The request may have reached Defender: its fate is unknown, so it must not be re-sent blindly.
-      return new OutcomeUnknownError(
+      return new ToolError(
+        'outcome_unknown',
         timedOut
           ? `The Defender API did not answer ${op} within ${this.opts.timeoutMs} ms; the request may or may not have been accepted.`
           : `The connection to the Defender API failed during ${op} (${code ?? 'network error'}); the request may or may not have been accepted.`,
@@ -227,13 +231,15 @@ export class DefenderClient implements DefenderApi {
       );
     }
     if (timedOut) {
-      return new TimeoutError(
+      return new ToolError(
+        'timeout',
         `The Defender API did not answer ${op} within ${this.opts.timeoutMs} ms.`,
         'Retry; raise MDE_HTTP_TIMEOUT_MS if the network is slow.',
       );
     }
-    return new UpstreamError(
-      `Could not reach the Defender API at ${this.baseUrl} (${code ?? (error as Error).message}).`,
+    return new ToolError(
+      'upstream',
+      `Could not reach the Defender API at ${this.baseUrl} (${code ?? (error as Error).message}${viaProxy ? `, ${viaProxy.text}` : ''}).`,
       'Check MDE_API_URL and the network path to it, then retry. Nothing was sent.',
     );
   }
@@ -245,7 +251,8 @@ const queryString = (params: Record<string, string>) => new URLSearchParams(para
 function parseEntity<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } }, body: unknown, what: string): T {
   const parsed = schema.safeParse(body);
   if (!parsed.success) {
-    throw new UpstreamError(
+    throw new ToolError(
+      'upstream',
       `The Defender API returned a ${what} this server cannot read.`,
       'Retry in a moment; if it repeats, the API may have changed: report it.',
     );
@@ -254,7 +261,7 @@ function parseEntity<T>(schema: { safeParse(v: unknown): { success: true; data: 
 }
 
 /** Seconds in `Retry-After` (or an HTTP date), else exponential back-off from one second. */
-export function retryAfterMs(header: string | null, attempt: number, nowMs: number = Date.now()): number {
+export function retryAfterMs(header: string | null, attempt: number, nowMs: number): number {
   if (header) {
     const trimmed = header.trim();
     if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.ceil(Number(trimmed) * 1000);
@@ -293,10 +300,11 @@ export function mapErrorResponse(op: Operation, status: number, text: string): T
   const details: UpstreamDetails = { status, ...upstream };
   const said = message ? ` Defender said: "${message}"` : '';
   if (status === 400 && (upstream.code === 'ActiveRequestAlreadyExists' || /already in progress/i.test(message ?? ''))) {
-    return new AlreadyInProgressError(details);
+    return alreadyInProgress(details);
   }
   if (status === 401) {
-    return new AuthenticationError(
+    return new ToolError(
+      'authentication',
       `The Defender API rejected the access token (HTTP 401).${said}`,
       'Check that the token is for the Defender API (MDE_SCOPE) and tenant, and that the app is not disabled.',
       details,
@@ -304,10 +312,11 @@ export function mapErrorResponse(op: Operation, status: number, text: string): T
   }
   if (status === 403) {
     if (upstream.code === 'DisabledFeature') {
-      return new PermissionError(`A Defender feature this call needs is turned off in the tenant.${said}`, 'Ask a Defender administrator to enable it in the Defender portal settings.', details);
+      return new ToolError('permission', `A Defender feature this call needs is turned off in the tenant.${said}`, 'Ask a Defender administrator to enable it in the Defender portal settings.', details);
     }
     const permission = PERMISSION_FOR[op];
-    return new PermissionError(
+    return new ToolError(
+      'permission',
       `The app is not allowed to ${op === 'unrestrict' ? 'lift app restrictions' : op === 'cancel' ? 'cancel machine actions' : 'read devices or actions'} (HTTP 403): it needs the application permission ${permission}.${said}`,
       `In Entra ID > App registrations > API permissions, add WindowsDefenderATP > Application permissions > ${permission}, then "Grant admin consent" (an administrator must). Tokens pick it up within the hour; restart the server to sign in again at once.`,
       details,
@@ -315,20 +324,23 @@ export function mapErrorResponse(op: Operation, status: number, text: string): T
   }
   if (status === 404) {
     if (op === 'read_action' || op === 'cancel') {
-      return new NotFoundError(
+      return new ToolError(
+        'not_found',
         `Defender has no machine action with this id (HTTP 404).${said}`,
         'Check the actionId: it is the GUID returned when the action was requested (list_machine_actions shows a device\'s actions).',
         details,
       );
     }
-    return new NotFoundError(
+    return new ToolError(
+      'not_found',
       op === 'list_actions' || op === 'find_machines' ? `Defender found no such resource (HTTP 404).${said}` : `Defender has no device with this id (HTTP 404).${said}`,
       'Check the machineId: it is the 40-character device id from the Defender portal or the devices API (find_machine resolves a host name), and the device must be within the retention period and visible to this app.',
       details,
     );
   }
   if (status >= 500) {
-    return new UpstreamError(
+    return new ToolError(
+      'upstream',
       `The Defender API failed (HTTP ${status}).${said}`,
       WRITES.has(op)
         ? 'Check the device\'s machine actions before retrying: Defender answers a duplicate with the pending action, so a retry is safe but may be redundant.'
@@ -336,7 +348,8 @@ export function mapErrorResponse(op: Operation, status: number, text: string): T
       details,
     );
   }
-  return new UpstreamError(
+  return new ToolError(
+    'upstream',
     `Defender rejected the request (HTTP ${status}${upstream.code ? `, ${upstream.code}` : ''}).${said}`,
     upstream.code === 'OsPlatformNotSupported' || upstream.code === 'ClientVersionNotSupported'
       ? 'This device\'s platform or sensor version does not support app restriction; lift it from the Defender portal.'

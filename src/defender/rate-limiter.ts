@@ -4,7 +4,18 @@
  * keeps both limits, so calls run in order and as early as the budget allows, never earlier. A call whose
  * slot is further away than `maxWaitMs` is refused at once with the time the budget frees up.
  */
-import { RateLimitError } from '../errors.js';
+import { ToolError } from '../errors.js';
+
+/**
+ * The API budget every Defender call takes a slot from. One process: RateLimiter below; several
+ * replicas sharing one app registration: a shared store behind the same two methods.
+ */
+export interface CallBudget {
+  /** Wait for a slot (bounded); throws a rate_limited ToolError when the wait would exceed the bound. */
+  acquire(): Promise<void>;
+  /** After an upstream 429 with Retry-After: hold every call until then. */
+  pauseUntil(time: number): void;
+}
 
 export interface RateLimiterOptions {
   perMinute: number;
@@ -19,7 +30,7 @@ export interface RateLimiterOptions {
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
 
-export class RateLimiter {
+export class RateLimiter implements CallBudget {
   /** Granted and reserved slot times, ascending; only the last hour's are kept. */
   private readonly slots: number[] = [];
   private pausedUntil = 0;
@@ -31,17 +42,19 @@ export class RateLimiter {
     this.sleep = opts.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
   }
 
-  /** Wait for a slot (bounded), then return. Throws RateLimitError when the wait would exceed the bound. */
+  /** Wait for a slot (bounded), then return. Throws a rate_limited ToolError when the wait would exceed the bound. */
   async acquire(): Promise<void> {
     const now = this.now();
     while (this.slots.length > 0 && this.slots[0]! <= now - HOUR) this.slots.shift();
     const at = this.nextSlot(now);
     const waitMs = at - now;
     if (waitMs > this.opts.maxWaitMs) {
-      throw new RateLimitError(
+      throw new ToolError(
+        'rate_limited',
         `This server's Defender API budget is spent (${this.opts.perMinute} calls a minute, ${this.opts.perHour} an hour); nothing was sent.`,
         `Call again after ${new Date(at).toISOString()} (in ${Math.ceil(waitMs / 1000)} s).`,
-        Math.ceil(waitMs / 1000),
+        {},
+        { retryAfterSeconds: Math.ceil(waitMs / 1000) },
       );
     }
     this.slots.push(at);

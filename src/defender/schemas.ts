@@ -61,5 +61,3 @@ export const apiErrorSchema = z.object({
   }),
 });
 
-/** Defender device ids are 40 hex characters (a SHA-1 shape); the API returns them in lower case. */
-export const MACHINE_ID_PATTERN = /^[0-9a-f]{40}$/;

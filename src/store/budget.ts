@@ -2,7 +2,7 @@
  * The budget's decision, shared by the in-memory budget and (line for line) by the Redis script in
  * redis-scripts.ts: given the reserved slots, where does the next call go?
  */
-import { RateLimitError } from '../errors.js';
+import { ToolError } from '../errors.js';
 import { HOUR_MS, MINUTE_MS, type BudgetOptions } from './types.js';
 
 export type SlotDecision =
@@ -46,19 +46,24 @@ export function planSlot(
 }
 
 /** The error for a refused call: when the budget frees up, in this process's clock. */
-export function budgetSpent(limits: BudgetOptions, waitMs: number, now: number, scope: 'shared' | 'user'): RateLimitError {
+export function budgetSpent(limits: BudgetOptions, waitMs: number, now: number, scope: 'shared' | 'user'): ToolError {
   const at = new Date(now + waitMs).toISOString();
   const next = `Call again after ${at} (in ${Math.ceil(waitMs / 1000)} s).`;
+  const details = { retryAfterSeconds: Math.ceil(waitMs / 1000) };
   if (scope === 'user') {
-    return new RateLimitError(
+    return new ToolError(
+      'rate_limited',
       `Your share of the Defender API budget is spent (${limits.perUserPerMinute} calls a minute per user); nothing was sent.`,
       next,
-      Math.ceil(waitMs / 1000),
+      {},
+      details,
     );
   }
-  return new RateLimitError(
+  return new ToolError(
+    'rate_limited',
     `This server's Defender API budget is spent (${limits.perMinute} calls a minute, ${limits.perHour} an hour); nothing was sent.`,
     next,
-    Math.ceil(waitMs / 1000),
+    {},
+    details,
   );
 }

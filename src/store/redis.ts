@@ -2,12 +2,12 @@
  * The state replicas share, in Redis (MDE_REDIS_URL). Loaded only when configured: the `redis` client is
  * a lazy chunk that a single-replica server never pays for.
  *
- * Failure rule: every operation either gets Redis's answer or throws StoreUnavailableError at once (no
+ * Failure rule: every operation either gets Redis's answer or throws a store_unavailable ToolError at once (no
  * offline queue, a command timeout), and callers send nothing to Defender without that answer. The client
  * reconnects by itself; calls work again as soon as Redis is back.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { StoreUnavailableError } from '../errors.js';
+import { isToolError, ToolError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { budgetSpent } from './budget.js';
 import { BUDGET, LOCK_ACQUIRE, LOCK_RELEASE, LOCK_RENEW, PAUSE, type Script } from './redis-scripts.js';
@@ -99,7 +99,8 @@ export async function connectRedisState(opts: RedisStateOptions): Promise<Shared
   }
 
   const unavailable = (reason: string) =>
-    new StoreUnavailableError(
+    new ToolError(
+      'store_unavailable',
       `The shared state store (Redis at ${where}) did not answer (${reason}), so nothing was sent to Defender: without the shared budget and device lock no replica sends anything.`,
       'Check that Redis is running and reachable at MDE_REDIS_URL (host, port or socket path, TLS, user and password), then call again: the server reconnects by itself.',
     );
@@ -128,7 +129,7 @@ export async function connectRedisState(opts: RedisStateOptions): Promise<Shared
     try {
       return await command(['EVALSHA', s.sha1, ...tail]);
     } catch (error) {
-      if (!(error instanceof StoreUnavailableError) || !error.message.includes('NOSCRIPT')) throw error;
+      if (!isToolError(error, 'store_unavailable') || !error.message.includes('NOSCRIPT')) throw error;
       return command(['EVAL', s.source, ...tail]);
     }
   }
@@ -193,7 +194,8 @@ export async function connectRedisState(opts: RedisStateOptions): Promise<Shared
         if (reply[0] === 1) break;
         awaited = String(reply[1] ?? '');
         if (Date.now() > deadline) {
-          throw new StoreUnavailableError(
+          throw new ToolError(
+            'store_unavailable',
             `Another call for this device has held its lock for over ${Math.round(lockWait / 1000)} s, so nothing was sent.`,
             'List the device\'s machine actions to see whether an action is pending, then call again if none is.',
           );
@@ -217,8 +219,8 @@ export async function connectRedisState(opts: RedisStateOptions): Promise<Shared
       }
       clearInterval(renew);
       const shared = shareable(value) ? JSON.stringify(value) : '';
-      await run(LOCK_RELEASE, keys, [owner, shared, 60_000, '1']).catch((error: Error) =>
-        opts.logger.warning(`Device lock release failed (${error.message.slice(0, 200)}); it lapses by itself within ${Math.ceil(lockTtl / 1000)} s.`),
+      await run(LOCK_RELEASE, keys, [owner, shared, 60_000, '1']).catch((error: unknown) =>
+        opts.logger.warning(`Device lock release failed (${(error as Error).message.slice(0, 200)}); it lapses by itself within ${Math.ceil(lockTtl / 1000)} s.`),
       );
       return { joined: false, value };
     },

@@ -2,14 +2,14 @@
  * The state replicas must share to keep the server's promises when several run for one app registration:
  * the Defender call budget, the ledger of spent confirmation tokens, one write per device at a time, and
  * pending approvals. Two implementations: in-process memory (one replica, the default) and Redis
- * (MDE_REDIS_URL). Every operation is atomic in both; a Redis failure throws StoreUnavailableError, and
+ * (MDE_REDIS_URL). Every operation is atomic in both; a Redis failure throws a store_unavailable ToolError, and
  * callers send nothing without the answer.
  */
 
 export interface BudgetOptions {
   perMinute: number;
   perHour: number;
-  /** A call whose slot is further away than this is refused at once (RateLimitError), reserving nothing. */
+  /** A call whose slot is further away than this is refused at once (rate_limited), reserving nothing. */
   maxWaitMs: number;
   /** Calls one user may make in any rolling minute (HTTP mode); undefined: no per-user share. */
   perUserPerMinute?: number | undefined;
@@ -31,7 +31,7 @@ export interface AcquireOptions {
  * and as early as the budget allows, never earlier), then waits for it.
  */
 export interface RateBudget {
-  /** Wait for a slot (bounded), then return. Throws RateLimitError when the wait would pass the bound. */
+  /** Wait for a slot (bounded), then return. Throws a rate_limited ToolError when the wait would pass the bound. */
   acquire(opts?: AcquireOptions): Promise<void>;
   /** After an upstream 429 with Retry-After: hold every call (every replica's) for this long. */
   pauseFor(ms: number): Promise<void>;

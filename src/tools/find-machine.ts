@@ -3,17 +3,16 @@
  * execution is restricted as far as the action history shows. Read-only.
  */
 import { z } from 'zod';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { DefenderApi } from '../defender/client.js';
 import { OPEN_ACTION_STATUSES, type Machine, type MachineAction } from '../defender/schemas.js';
-import { PermissionError } from '../errors.js';
+import { isToolError } from '../errors.js';
+import { defineTool } from './define.js';
 import { devicePreviewSchema, toPreview } from './shared.js';
 
-export const TOOL_NAME = 'find_machine';
 /** Restriction state is looked up per device (one call each); beyond this many matches it is skipped. */
-export const STATE_LOOKUP_LIMIT = 10;
+const STATE_LOOKUP_LIMIT = 10;
 
-export const inputShape = {
+const inputSchema = {
   name: z
     .string({ error: 'name is required: a host name such as finance-ws-017.contoso.com, or the start of one.' })
     .trim()
@@ -28,7 +27,7 @@ export const inputShape = {
 };
 
 const actionSummary = z.object({ id: z.string(), type: z.string(), status: z.string(), time: z.string().nullable(), requestor: z.string().nullable() });
-export const outputShape = {
+const outputSchema = {
   devices: z.array(
     devicePreviewSchema.omit({ note: true }).extend({
       appExecution: z.object({
@@ -42,19 +41,19 @@ export const outputShape = {
   matchedBy: z.enum(['exact', 'prefix', 'none']),
 };
 
-export const annotations = { title: 'Find a device by host name', readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true } as const;
+const annotations = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true } as const;
 
-export const description =
+const description =
   'Find Defender for Endpoint devices by host name (exact, or a prefix) and return their 40-hex device id, OS, device group, health, last seen, tags, and whether app execution is restricted as far as the action history shows. Use it before remove_app_restriction to get the machineId. Several matches are all listed; no match is an empty list, not an error.';
 
-type AppExecution = z.infer<typeof outputShape.devices>[number]['appExecution'];
+type AppExecution = z.infer<typeof outputSchema.devices>[number]['appExecution'];
 
 function summarise(a: MachineAction) {
   return { id: a.id, type: a.type ?? 'unknown', status: a.status ?? 'unknown', time: a.creationDateTimeUtc ?? null, requestor: a.requestor ?? null };
 }
 
 /** Restriction state from the action history: the newest succeeded restrict/unrestrict action decides. */
-export function appExecutionState(actions: readonly MachineAction[]): AppExecution {
+function appExecutionState(actions: readonly MachineAction[]): AppExecution {
   const relevant = actions
     .filter((a) => a.type === 'RestrictCodeExecution' || a.type === 'UnrestrictCodeExecution')
     .sort((a, b) => (b.creationDateTimeUtc ?? '').localeCompare(a.creationDateTimeUtc ?? ''));
@@ -67,33 +66,40 @@ export function appExecutionState(actions: readonly MachineAction[]): AppExecuti
   };
 }
 
-export function createFindMachineTool(deps: { api: DefenderApi }) {
-  async function stateOf(machine: Machine, index: number): Promise<AppExecution> {
-    if (index >= STATE_LOOKUP_LIMIT) {
-      return { state: 'unknown', lastAction: null, pendingAction: null, note: `Not looked up: more than ${STATE_LOOKUP_LIMIT} matches; narrow the name.` };
-    }
-    try {
-      return appExecutionState(await deps.api.listMachineActions({ machineId: machine.id }));
-    } catch (error) {
-      const why = error instanceof PermissionError ? 'the app cannot read machine actions (Machine.Read.All)' : (error as Error).message;
-      return { state: 'unknown', lastAction: null, pendingAction: null, note: `Action history unavailable: ${why}` };
-    }
+/** Restriction state of one device; beyond the look-up limit, or without the permission, it is unknown. */
+async function stateOf(api: DefenderApi, machine: Machine, index: number): Promise<AppExecution> {
+  if (index >= STATE_LOOKUP_LIMIT) {
+    return { state: 'unknown', lastAction: null, pendingAction: null, note: `Not looked up: more than ${STATE_LOOKUP_LIMIT} matches; narrow the name.` };
   }
+  try {
+    return appExecutionState(await api.listMachineActions({ machineId: machine.id }));
+  } catch (error) {
+    const why = isToolError(error, 'permission') ? 'the app cannot read machine actions (Machine.Read.All)' : (error as Error).message;
+    return { state: 'unknown', lastAction: null, pendingAction: null, note: `Action history unavailable: ${why}` };
+  }
+}
 
-  async function handler(args: { name: string; match: 'auto' | 'exact' | 'prefix' }): Promise<CallToolResult> {
+export const findMachine = defineTool({
+  name: 'find_machine',
+  title: 'Find a device by host name',
+  description,
+  inputSchema,
+  outputSchema,
+  annotations,
+  async handler(args, _ctx, { api }) {
     let matchedBy: 'exact' | 'prefix' | 'none' = 'none';
     let machines: Machine[] = [];
     if (args.match !== 'prefix') {
-      machines = await deps.api.findMachines(args.name, 'exact');
+      machines = await api.findMachines(args.name, 'exact');
       if (machines.length > 0) matchedBy = 'exact';
     }
     if (machines.length === 0 && args.match !== 'exact') {
-      machines = await deps.api.findMachines(args.name, 'prefix');
+      machines = await api.findMachines(args.name, 'prefix');
       if (machines.length > 0) matchedBy = 'prefix';
     }
     // One state look-up at a time: each is a Defender call under the shared budget.
     const devices = [];
-    for (const [i, m] of machines.entries()) devices.push({ ...toPreview(m.id, m), appExecution: await stateOf(m, i) });
+    for (const [i, m] of machines.entries()) devices.push({ ...toPreview(m.id, m), appExecution: await stateOf(api, m, i) });
 
     const lines =
       devices.length === 0
@@ -108,7 +114,5 @@ export function createFindMachineTool(deps: { api: DefenderApi }) {
             ...(devices.length > 1 ? ['Several devices match: confirm with the human which one is meant before acting.'] : []),
           ];
     return { content: [{ type: 'text', text: lines.join('\n') }], structuredContent: { devices, matchedBy } };
-  }
-
-  return { name: TOOL_NAME, config: { title: annotations.title, description, inputSchema: inputShape, outputSchema: outputShape, annotations }, handler };
-}
+  },
+});

@@ -4,15 +4,14 @@
  */
 import { z } from 'zod';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import type { DefenderApi } from '../defender/client.js';
 import { FINAL_ACTION_STATUSES, machineActionSchema, type MachineAction } from '../defender/schemas.js';
-import type { Logger } from '../log.js';
-import { actionIdSchema, type RequestContext } from './shared.js';
+import { defineTool } from './define.js';
+import { actionIdSchema } from './shared.js';
 
-export const TOOL_NAME = 'get_machine_action';
+/** How often waitForCompletion polls: the one default (the simulator's actions finish in seconds, so --simulator polls faster). */
 export const DEFAULT_POLL_INTERVAL_MS = 5_000;
 
-export const inputShape = {
+const inputSchema = {
   actionId: actionIdSchema,
   waitForCompletion: z.boolean().default(false).describe('Poll until the action is Succeeded, Failed, TimeOut or Cancelled (bounded by timeoutSeconds).'),
   timeoutSeconds: z
@@ -24,30 +23,27 @@ export const inputShape = {
     .describe('How long to wait at most, in seconds (1 to 600; default 50, under the 60-second request timeout many clients use; longer waits need a client that resets its timeout on progress).'),
 };
 
-export const outputShape = {
+const outputSchema = {
   machineAction: machineActionSchema,
   final: z.boolean().describe('Whether the action has reached a final state (Succeeded, Failed, TimeOut, Cancelled).'),
   waited: z.object({ seconds: z.number(), polls: z.number(), timedOut: z.boolean() }).optional(),
 };
 
-export const annotations = { title: 'Get a machine action', readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true } as const;
+const annotations = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true } as const;
 
-export const description =
+const description =
   'Get one Defender machine action by its id (for example the one remove_app_restriction returned): type, status, requestor, comment and times. With waitForCompletion it polls until the action reaches a final state or timeoutSeconds passes, sending progress notifications if the client asked for them.';
 
-export function createGetMachineActionTool(deps: {
-  api: DefenderApi;
-  logger: Logger;
-  pollIntervalMs?: number;
-  now?: () => number;
-  sleep?: (ms: number) => Promise<void>;
-}) {
-  const now = deps.now ?? Date.now;
-  const interval = deps.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
-  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-
-  async function handler(args: { actionId: string; waitForCompletion: boolean; timeoutSeconds: number }, ctx: RequestContext = {}): Promise<CallToolResult> {
-    let action = await deps.api.getMachineAction(args.actionId);
+export const getMachineAction = defineTool({
+  name: 'get_machine_action',
+  title: 'Get a machine action',
+  description,
+  inputSchema,
+  outputSchema,
+  annotations,
+  async handler(args, ctx, { api, logger, polling }) {
+    const { now, sleep, intervalMs: interval } = polling;
+    let action = await api.getMachineAction(args.actionId);
     const isFinal = (a: MachineAction) => FINAL_ACTION_STATUSES.has(a.status ?? '');
     if (!args.waitForCompletion) return result(action, isFinal(action));
 
@@ -66,17 +62,15 @@ export function createGetMachineActionTool(deps: {
         }).catch(() => undefined);
       }
       await sleep(interval);
-      action = await deps.api.getMachineAction(args.actionId);
+      action = await api.getMachineAction(args.actionId);
       polls++;
     }
     const final = isFinal(action);
     const waited = { seconds: Math.round((now() - started) / 1000), polls, timedOut: !final };
-    if (!final) deps.logger.info(`Stopped waiting for action ${action.id} after ${waited.seconds} s: still ${action.status}.`);
+    if (!final) logger.info(`Stopped waiting for action ${action.id} after ${waited.seconds} s: still ${action.status}.`);
     return result(action, final, waited);
-  }
-
-  return { name: TOOL_NAME, config: { title: annotations.title, description, inputSchema: inputShape, outputSchema: outputShape, annotations }, handler };
-}
+  },
+});
 
 function result(action: MachineAction, final: boolean, waited?: { seconds: number; polls: number; timedOut: boolean }): CallToolResult {
   const lines = [

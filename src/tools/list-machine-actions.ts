@@ -1,32 +1,27 @@
 /** `list_machine_actions`: a device's recent machine actions, newest first, filtered by type and status. Read-only. */
 import { z } from 'zod';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import type { DefenderApi } from '../defender/client.js';
 import { MACHINE_ACTION_STATUSES, MACHINE_ACTION_TYPES, machineActionSchema } from '../defender/schemas.js';
+import { defineTool } from './define.js';
 import { machineIdSchema } from './shared.js';
 
-export const TOOL_NAME = 'list_machine_actions';
-
-export const inputShape = {
-  machineId: machineIdSchema,
-  type: z.enum(MACHINE_ACTION_TYPES).optional().describe('Only actions of this type, e.g. UnrestrictCodeExecution.'),
-  status: z.enum(MACHINE_ACTION_STATUSES).optional().describe('Only actions in this status, e.g. Pending.'),
-  limit: z.number().int().min(1).max(100).default(20).describe('How many to return at most (1 to 100; default 20).'),
-};
-
-export const outputShape = {
-  actions: z.array(machineActionSchema),
-  total: z.number().describe('How many actions matched before the limit.'),
-};
-
-export const annotations = { title: 'List a device\'s machine actions', readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true } as const;
-
-export const description =
-  'List recent Defender machine actions for one device (restrict/unrestrict, isolation, scans, ...), newest first, optionally filtered by type and status. Use it to see whether an action is already pending before requesting one, or to find an action id to follow or cancel.';
-
-export function createListMachineActionsTool(deps: { api: DefenderApi }) {
-  async function handler(args: { machineId: string; type?: string; status?: string; limit: number }): Promise<CallToolResult> {
-    const all = await deps.api.listMachineActions({ machineId: args.machineId, type: args.type, status: args.status });
+export const listMachineActions = defineTool({
+  name: 'list_machine_actions',
+  title: 'List a device\'s machine actions',
+  description:
+    'List recent Defender machine actions for one device (restrict/unrestrict, isolation, scans, ...), newest first, optionally filtered by type and status. Use it to see whether an action is already pending before requesting one, or to find an action id to follow or cancel.',
+  inputSchema: {
+    machineId: machineIdSchema,
+    type: z.enum(MACHINE_ACTION_TYPES).optional().describe('Only actions of this type, e.g. UnrestrictCodeExecution.'),
+    status: z.enum(MACHINE_ACTION_STATUSES).optional().describe('Only actions in this status, e.g. Pending.'),
+    limit: z.number().int().min(1).max(100).default(20).describe('How many to return at most (1 to 100; default 20).'),
+  },
+  outputSchema: {
+    actions: z.array(machineActionSchema),
+    total: z.number().describe('How many actions matched before the limit.'),
+  },
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true },
+  async handler(args, _ctx, { api }) {
+    const all = await api.listMachineActions({ machineId: args.machineId, type: args.type, status: args.status });
     // Filter again here: a proxy or an older API version may ignore $filter.
     const matching = all.filter(
       (a) => (!args.type || a.type === args.type) && (!args.status || a.status === args.status) && (a.machineId == null || a.machineId.toLowerCase() === args.machineId),
@@ -41,6 +36,5 @@ export function createListMachineActionsTool(deps: { api: DefenderApi }) {
             ...actions.map((a) => `- ${a.creationDateTimeUtc ?? '?'} ${a.type ?? '?'} ${a.status ?? '?'} by ${a.requestor ?? '?'} (id ${a.id})${a.requestorComment ? `: "${a.requestorComment}"` : ''}`),
           ];
     return { content: [{ type: 'text', text: lines.join('\n') }], structuredContent: { actions, total: matching.length } };
-  }
-  return { name: TOOL_NAME, config: { title: annotations.title, description, inputSchema: inputShape, outputSchema: outputShape, annotations }, handler };
-}
+  },
+});

@@ -1,17 +1,9 @@
 /** Parameter and result schemas shared by the tools, so every tool validates the same way. */
 import { z } from 'zod';
-import type { ServerNotification } from '@modelcontextprotocol/sdk/types.js';
-import type { DevicePreview } from '../confirmation/gate.js';
+import type { DevicePreview } from '../confirmation/render.js';
 import type { Machine } from '../defender/schemas.js';
 
 export const COMMENT_MAX_LENGTH = 1000;
-
-/** What a handler may use of the MCP request: cancellation and progress reporting. */
-export interface RequestContext {
-  signal?: AbortSignal;
-  progressToken?: string | number;
-  sendNotification?: (notification: ServerNotification) => Promise<void>;
-}
 
 // Accepts the id in any case with surrounding whitespace, then normalises it; the JSON Schema pattern
 // clients see is the raw form. Anything else (host names, URLs, paths, inner spaces) is refused here,

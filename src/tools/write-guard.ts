@@ -1,29 +1,30 @@
 /**
  * The path every write tool takes, in this order, so no tool can skip a step:
- *   comment policy -> can we confirm at all? -> device preview -> device policy -> confirmation gate
- *   -> audit intent (flushed; refuse if it cannot be written) -> the write -> audit outcome.
- * Each refusal leaves a `not_sent` audit record and sends nothing to Defender.
+ *   comment policy -> device preview and device policy -> confirmation -> audit intent (flushed; refuse
+ *   if it cannot be written) -> the write -> audit outcome.
+ * How to confirm is decided first, offline (a bad token touches nothing upstream), but a token is spent
+ * only after the device passed the policy. Each refusal leaves a `not_sent` audit record and sends
+ * nothing to Defender.
  */
 import { randomUUID } from 'node:crypto';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { AuditRecord, AuditTrail } from '../audit.js';
 import type { Policy } from '../config.js';
-import { GateRefusal, type ActionRequest, type ConfirmationGate, type DevicePreview } from '../confirmation/gate.js';
+import { ask, decide, redeem, CONFIRMED_BY, type ConfirmationDeps, type Confirmed, type ConfirmedBy, type Refusal } from '../confirmation/confirm.js';
+import { confirmationRequiredText, type ActionRequest, type DevicePreview } from '../confirmation/render.js';
 import type { DefenderApi } from '../defender/client.js';
-import type { Machine } from '../defender/schemas.js';
-import { NotConfirmedError, PermissionError, PolicyError, ToolError } from '../errors.js';
+import { ToolError, isToolError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { checkComment, checkDevice, hasDevicePolicy } from '../policy.js';
+import type { RequestContext } from './define.js';
 import { toPreview } from './shared.js';
 
 export interface WriteGuardDeps {
   api: DefenderApi;
-  gate: ConfirmationGate;
+  confirmation: ConfirmationDeps;
   audit: AuditTrail;
   policy: Policy;
   logger: Logger;
-  /** The connected MCP client's name and version, for the audit trail. */
-  clientInfo: () => { name: string; version: string } | undefined;
 }
 
 export interface OutcomeFields {
@@ -33,136 +34,135 @@ export interface OutcomeFields {
   machineActionStatus?: string;
 }
 
-/** How a write was confirmed, as tools report it in `confirmedBy`. */
-export type ConfirmedBy = 'elicitation' | 'token' | 'skipped';
-const CONFIRMED_BY: Record<string, ConfirmedBy> = { elicitation_accepted: 'elicitation', token_redeemed: 'token', skipped_by_flag: 'skipped' };
-
 export interface WriteSpec {
   tool: string;
   request: ActionRequest;
   confirmationToken: string | undefined;
-  /** For actions on an action (cancel): the MachineAction targeted. */
-  targetActionId?: string;
+  /** How the agent repeats the call with the token, e.g. "machineId and comment". */
+  sameArguments: string;
   /** The write itself; returns the tool result and what the outcome record should say. */
   execute: (confirmedBy: ConfirmedBy) => Promise<{ result: CallToolResult; audit: OutcomeFields }>;
-  /** Aborted when the client cancels the tool call: nothing is sent after that. */
-  signal?: AbortSignal;
-  /** The result for a client without elicitation: nothing sent, here is what to approve. */
-  confirmationRequired: (c: { token: string; expiresAt: string; preview: DevicePreview }) => CallToolResult;
+  /** The result for a client without elicitation: nothing sent, here is what to approve (text rendered). */
+  confirmationRequired: (c: { token: string; expiresAt: string; preview: DevicePreview; text: string }) => CallToolResult;
 }
 
-export function createWriteGuard(deps: WriteGuardDeps) {
+export type WriteGuard = (spec: WriteSpec, ctx: RequestContext) => Promise<CallToolResult>;
+
+export function createWriteGuard(deps: WriteGuardDeps): WriteGuard {
   /** The device as the human will recognise it. A 403 falls back to the id: it must not block the action. */
   async function readDevice(machineId: string): Promise<{ preview: DevicePreview; available: boolean }> {
-    let machine: Machine;
     try {
-      machine = await deps.api.getMachine(machineId);
+      return { preview: toPreview(machineId, await deps.api.getMachine(machineId)), available: true };
     } catch (error) {
-      if (error instanceof PermissionError) {
-        deps.logger.warning('Device preview unavailable (HTTP 403 on GET /api/machines): the app may lack Machine.Read.All.');
-        return {
-          preview: {
-            ...toPreview(machineId, { id: machineId }),
-            note: 'Device details are unavailable: the app lacks the Machine.Read.All permission. Check the id in the Defender portal.',
-          },
-          available: false,
-        };
-      }
-      throw error; // 404 ends the call here: there is nothing to confirm.
+      if (!isToolError(error, 'permission')) throw error; // 404 ends the call here: there is nothing to confirm.
+      deps.logger.warning('Device preview unavailable (HTTP 403 on GET /api/machines): the app may lack Machine.Read.All.');
+      return {
+        preview: {
+          ...toPreview(machineId, { id: machineId }),
+          note: 'Device details are unavailable: the app lacks the Machine.Read.All permission. Check the id in the Defender portal.',
+        },
+        available: false,
+      };
     }
-    return { preview: toPreview(machineId, machine), available: true };
   }
 
-  return async function run(spec: WriteSpec): Promise<CallToolResult> {
+  return async function run(spec, ctx) {
     const { request } = spec;
-    const client = deps.clientInfo();
-    const base: Omit<AuditRecord, 'time' | 'event' | 'confirmation'> = {
+    const record: Omit<AuditRecord, 'time' | 'event' | 'confirmation'> = {
       requestId: randomUUID(),
       tool: spec.tool,
       action: request.action,
-      client: client ? { name: client.name, version: client.version } : null,
+      client: ctx.client ? { name: ctx.client.name, version: ctx.client.version } : null,
       machineId: request.machineId,
       hostName: null,
       comment: request.comment,
-      ...(spec.targetActionId ? { targetActionId: spec.targetActionId } : {}),
+      ...(request.target ? { targetActionId: request.target.id } : {}),
     };
-    let confirmation = 'none';
-
-    const notSent = async (error: unknown, extra: Partial<AuditRecord> = {}) => {
-      if (error instanceof GateRefusal) {
-        confirmation = error.path;
-        if (error.rejection) extra.tokenRejection = error.rejection;
-      }
-      const reason = error instanceof PolicyError ? error.rule : error instanceof ToolError ? error.kind : 'error';
-      try {
-        await deps.audit.write({ ...base, event: 'not_sent', confirmation, reason, ...extra });
-      } catch (auditError) {
-        deps.logger.error(`Audit record (not_sent) could not be written: ${(auditError as Error).message}`);
-      }
+    const notSent = async (confirmation: string, reason: string, extra: Partial<AuditRecord> = {}) => {
+      await deps.audit.write({ ...record, event: 'not_sent', confirmation, reason, ...extra }).catch((auditError: Error) => {
+        deps.logger.error(`Audit record (not_sent) could not be written: ${auditError.message}`);
+      });
+    };
+    let recorded = false;
+    const refuse = async (refusal: Refusal): Promise<never> => {
+      recorded = true;
+      await notSent(refusal.path, refusal.error.kind, refusal.rejection ? { tokenRejection: refusal.rejection } : {});
+      throw refusal.error;
     };
 
-    let confirmationId: string | undefined;
+    let confirmed: Confirmed | undefined;
     try {
       checkComment(deps.policy, request.comment);
-      const plan = deps.gate.plan(spec.confirmationToken);
-      if (plan === 'redeem_token') {
-        // Checked offline, before anything else: a bad token touches nothing upstream.
-        const decision = deps.gate.redeem(request, spec.confirmationToken ?? '');
-        confirmation = 'token_redeemed';
-        if (decision.kind === 'confirmed') {
-          confirmationId = decision.confirmationId;
-          base.hostName = decision.hostName ?? null;
-        }
-      }
+      const decision = await decide(deps.confirmation, request, spec.confirmationToken);
+      if (decision.kind === 'refuse') return await refuse(decision);
+
       let preview: DevicePreview | undefined;
-      if (plan === 'elicit' || plan === 'issue_token' || hasDevicePolicy(deps.policy)) {
+      if (decision.kind === 'ask' || decision.kind === 'issue_token' || hasDevicePolicy(deps.policy)) {
         const device = await readDevice(request.machineId);
         preview = device.preview;
-        base.hostName = preview.hostName;
+        record.hostName = preview.hostName;
         checkDevice(deps.policy, request.machineId, device.available ? preview : undefined);
       }
-      if (plan === 'skip') {
-        confirmation = 'skipped_by_flag';
-        deps.logger.warning(`Confirmation skipped by --dangerously-skip-confirmation: ${request.verb.toLowerCase()} on ${request.machineId}.`);
-      } else if (plan === 'elicit') {
-        await deps.gate.elicit(request, preview!, spec.signal);
-        confirmation = 'elicitation_accepted';
-      } else if (plan === 'issue_token') {
-        const decision = deps.gate.issue(request, preview!);
-        if (decision.kind !== 'token_issued') throw new Error('unreachable: issue() returns a token');
-        confirmation = 'token_issued';
-        deps.logger.info(`${spec.tool}: waiting for the human to approve: ${request.verb.toLowerCase()} on ${preview?.hostName ?? request.machineId} (confirmation token issued).`);
-        await notSent(undefined, { confirmationId: decision.confirmationId, reason: 'awaiting_human_approval' });
-        return spec.confirmationRequired({ token: decision.token, expiresAt: decision.expiresAt.toISOString(), preview: preview! });
+
+      let answer: Confirmed | Refusal;
+      switch (decision.kind) {
+        case 'skip':
+          deps.logger.warning(`Confirmation skipped by --dangerously-skip-confirmation: ${request.verb.toLowerCase()} on ${request.machineId}.`);
+          answer = { kind: 'confirmed', path: 'skipped_by_flag' };
+          break;
+        case 'ask':
+          answer = await ask(deps.confirmation, request, preview ?? toPreview(request.machineId, {}), ctx);
+          break;
+        case 'redeem_token':
+          answer = await redeem(deps.confirmation, decision.token);
+          break;
+        case 'issue_token': {
+          const shown = preview ?? toPreview(request.machineId, {});
+          const issued = deps.confirmation.tokens.issue(request, shown.hostName ?? undefined);
+          const expiresAt = issued.expiresAt.toISOString();
+          deps.logger.info(`${spec.tool}: waiting for the human to approve: ${request.verb.toLowerCase()} on ${shown.hostName ?? request.machineId} (token_issued).`);
+          await notSent('token_issued', 'awaiting_human_approval', { confirmationId: issued.confirmationId });
+          return spec.confirmationRequired({
+            token: issued.token,
+            expiresAt,
+            preview: shown,
+            text: confirmationRequiredText(request, shown, { tool: spec.tool, sameArguments: spec.sameArguments, token: issued.token, expiresAt }),
+          });
+        }
       }
-      if (spec.signal?.aborted) {
+      if (answer.kind === 'refuse') return await refuse(answer);
+      confirmed = answer;
+      record.hostName ??= confirmed.hostName ?? null;
+      if (ctx.signal?.aborted) {
         // Nobody is waiting for the answer any more (the client cancelled or timed out): send nothing.
-        throw new NotConfirmedError(
+        throw new ToolError(
+          'not_confirmed',
           'Not performed: the client cancelled the call before the request was sent. Nothing was sent to Defender.',
           'Call again if the action is still wanted.',
         );
       }
     } catch (error) {
-      await notSent(error);
+      // Refusals were recorded by refuse(); a policy rule, a 404 or a cancelled call is recorded here.
+      if (!recorded) await notSent(confirmed?.path ?? 'none', isToolError(error) ? (error.details.rule ?? error.kind) : 'error');
       throw error;
     }
 
-    deps.logger.info(`${spec.tool}: ${request.verb.toLowerCase()} on ${base.hostName ?? request.machineId}: confirmed (${confirmation}).`);
-    const confirmed = { ...base, confirmation, ...(confirmationId ? { confirmationId } : {}) };
+    deps.logger.info(`${spec.tool}: ${request.verb.toLowerCase()} on ${record.hostName ?? request.machineId}: confirmed (${confirmed.path}).`);
+    const intent = { ...record, confirmation: confirmed.path, ...(confirmed.confirmationId ? { confirmationId: confirmed.confirmationId } : {}) };
     // Written and flushed before the request: if it cannot be, the action is refused.
-    await deps.audit.write({ ...confirmed, event: 'intent' });
+    await deps.audit.write({ ...intent, event: 'intent' });
     try {
-      const { result, audit } = await spec.execute(CONFIRMED_BY[confirmation]!);
-      await deps.audit.write({ ...confirmed, event: 'outcome', ...audit }).catch((error: Error) => {
+      const { result, audit } = await spec.execute(CONFIRMED_BY[confirmed.path]);
+      await deps.audit.write({ ...intent, event: 'outcome', ...audit }).catch((error: Error) => {
         deps.logger.error(`Audit outcome record could not be written after the action was sent: ${error.message}`);
         result.content.push({ type: 'text', text: `Warning: the action was sent, but its outcome could not be written to the audit log (${error.message}).` });
       });
       return result;
     } catch (error) {
-      const e = error instanceof ToolError ? error : undefined;
+      const e = isToolError(error) ? error : undefined;
       await deps.audit
         .write({
-          ...confirmed,
+          ...intent,
           event: 'outcome',
           outcome: 'error',
           errorKind: e?.kind ?? 'internal',

@@ -17,7 +17,8 @@ import { DefenderClient } from '../../src/defender/client.js';
 import { RateLimiter, type RateLimiterOptions } from '../../src/defender/rate-limiter.js';
 import { createStderrLogger } from '../../src/log.js';
 import { createServer } from '../../src/server.js';
-import { DefenderSimulator, type SimulatorOptions } from '../../src/simulator/simulator.js';
+import type { Tool } from '../../src/tools/define.js';
+import { FakeTenant, type SimulatorOptions } from './fake-tenant.js';
 
 export const RESTRICTED_DEVICE = '1e5bc9d7e413ddd7902c2932e418702b84d0cc07'; // finance-ws-017, Active
 export const PENDING_DEVICE = '28001a0133878e92a6665e9ba00218e9aa7d25bc'; // hr-laptop-113, unrestrict pending
@@ -47,6 +48,8 @@ export interface HarnessOptions {
   audit?: AuditTrail;
   policy?: Partial<Policy>;
   readOnly?: boolean;
+  /** The tools to offer (default: the server's own). */
+  tools?: readonly Tool[];
   /** Sign in through MSAL (client secret) against the simulator's HTTPS token endpoint, instead of a fixed token. */
   msal?: boolean;
 }
@@ -55,7 +58,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
   // One fake clock for every wait (Retry-After, the rate budget, polling) and for the simulator's world
   // (action progress, its rate limit): sleeping advances it at once, so no test sleeps for real.
   const clock = { now: Date.now() };
-  const sim = new DefenderSimulator({ clientSecret: CLIENT_SECRET, now: () => clock.now, ...opts.simulator });
+  const sim = new FakeTenant({ clientSecret: CLIENT_SECRET, now: () => clock.now, ...opts.simulator });
   const apiUrl = await sim.listen();
   const logs: string[] = [];
   const logger = createStderrLogger({ level: 'debug', write: (line) => void logs.push(line) });
@@ -97,6 +100,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
     polling: { now: () => clock.now, sleep },
     policy: opts.policy ? { ...NO_POLICY, ...opts.policy } : undefined,
     readOnly: opts.readOnly,
+    tools: opts.tools,
   });
 
   const prompts: ElicitRequest['params'][] = [];

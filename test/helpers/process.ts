@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { ElicitRequestSchema, LoggingMessageNotificationSchema, type CallToolResult, type ElicitRequest } from '@modelcontextprotocol/sdk/types.js';
-import { DefenderSimulator, type SimulatorOptions } from '../../src/simulator/simulator.js';
+import { FakeTenant, type SimulatorOptions } from './fake-tenant.js';
 import { CLIENT_SECRET } from './harness.js';
 
 export { CLIENT_SECRET };
@@ -23,7 +23,7 @@ export const CLIENT_CERT_PASSWORD = 'test-cert-password';
 
 /** The Defender API fake over http and the Entra token endpoint fake over https, sharing one simulator. */
 export async function startFakes(opts: SimulatorOptions = {}) {
-  const sim = new DefenderSimulator({
+  const sim = new FakeTenant({
     clientSecret: CLIENT_SECRET,
     clientCertificatePem: readFileSync(CLIENT_CERT_PLAIN, 'utf8'),
     ...opts,
@@ -38,6 +38,13 @@ export const LOOPBACK_GUARD = fileURLToPath(new URL('./loopback-only.cjs', impor
 /** What every spawned server gets: PATH, the test CA, and the guard that refuses non-loopback connections. */
 export function baseEnv(): Record<string, string> {
   return { PATH: process.env.PATH ?? '', NODE_EXTRA_CA_CERTS: CA_PATH, NODE_OPTIONS: `--require ${LOOPBACK_GUARD}` };
+}
+
+/** Spawn the built server and close it with the test file's other cleanups. */
+export async function spawnTracked(cleanups: (() => Promise<void> | void)[], opts: Parameters<typeof spawnServer>[0]) {
+  const s = await spawnServer(opts);
+  cleanups.push(() => s.close());
+  return s;
 }
 
 export async function spawnServer(opts: {

@@ -8,9 +8,9 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SIM_ANALYST } from '../../src/simulator/simulator.js';
+import { SIM_ANALYST } from '../helpers/fake-tenant.js';
 import { RESTRICTED_DEVICE, PENDING_DEVICE } from '../helpers/harness.js';
-import { baseEnv, spawnServer, startFakes } from '../helpers/process.js';
+import { baseEnv, spawnServer, spawnTracked, startFakes } from '../helpers/process.js';
 
 const COMMENT = 'INC-4000: lifting after clean-up';
 const IDENTITY_HEADER = 'identity-header-secret-value';
@@ -23,11 +23,7 @@ async function fakes() {
   cleanups.push(() => f.sim.close());
   return f;
 }
-async function spawn(opts: Parameters<typeof spawnServer>[0]) {
-  const s = await spawnServer(opts);
-  cleanups.push(() => s.close());
-  return s;
-}
+const spawn = (opts: Parameters<typeof spawnServer>[0]) => spawnTracked(cleanups, opts);
 
 describe('managed identity', () => {
   it('system-assigned: takes a token from IDENTITY_ENDPOINT for the Defender resource, once', async () => {

@@ -3,8 +3,8 @@
  * token endpoint (self-signed CA trusted through NODE_EXTRA_CA_CERTS) and calling an HTTP fake of the
  * Defender API. Asserts what crossed the wire.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -16,6 +16,7 @@ import {
   baseEnv,
   runServer,
   spawnServer,
+  spawnTracked,
   startFakes,
 } from '../helpers/process.js';
 
@@ -44,11 +45,7 @@ function liveEnv(f: Fakes, credential: Record<string, string>): Record<string, s
     ...credential,
   };
 }
-async function spawn(opts: Parameters<typeof spawnServer>[0]) {
-  const s = await spawnServer(opts);
-  cleanups.push(() => s.close());
-  return s;
-}
+const spawn = (opts: Parameters<typeof spawnServer>[0]) => spawnTracked(cleanups, opts);
 
 describe('built server over stdio, client secret', () => {
   it('signs in once through MSAL, confirms by token, posts exactly {"Comment": ...}, and reuses the token', async () => {
@@ -170,7 +167,7 @@ describe('built server over stdio, certificate', () => {
     expect(form.get('client_assertion_type')).toBe('urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
     expect(form.get('client_assertion')).toMatch(/^eyJ/);
     expect(form.get('client_secret')).toBeNull();
-    expect(s.stderr()).toMatch(/--dangerously-skip-confirmation/);
+    expect(s.stderr()).toMatch(/DANGER: --dangerously-skip-confirmation is on. remove_app_restriction and cancel_machine_action will act WITHOUT asking a human/);
     expect(s.stderr()).not.toContain(CLIENT_CERT_PASSWORD);
   });
 
@@ -207,6 +204,17 @@ describe('start-up', () => {
     expect(r.stdout).toBe('');
   });
 
+  it('-h is --help; a mistyped flag gets one message naming the nearest flag; a bad tenant is refused', () => {
+    expect(runServer(['-h'], baseEnv())).toMatchObject({ status: 0, stdout: '' });
+    const typo = runServer(['--simulater'], baseEnv());
+    expect(typo.status).toBe(2);
+    expect(typo.stderr.match(/Did you mean --simulator\?/g)).toHaveLength(1);
+    expect(typo.stderr.match(/--help/g)).toHaveLength(1);
+    const tenant = runServer([], { ...baseEnv(), AZURE_TENANT_ID: 'not a tenant' });
+    expect(tenant.status).toBe(2);
+    expect(tenant.stderr).toMatch(/AZURE_TENANT_ID \(--tenant-id\) must be the tenant id/);
+  });
+
   it('--simulator serves the real tool with no credentials', async () => {
     const s = await spawn({ env: { PATH: process.env.PATH ?? '', NODE_OPTIONS: baseEnv().NODE_OPTIONS! }, args: ['--simulator'], elicit: 'accept' });
     const r = await s.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT });
@@ -214,8 +222,11 @@ describe('start-up', () => {
     expect(s.stderr()).toMatch(/Simulator mode/);
   });
 
-  it('npm run demo: connects, confirms by elicitation, and prints the MachineAction', () => {
-    const out = execFileSync(process.execPath, [new URL('../../scripts/demo.mjs', import.meta.url).pathname], {
+  it('npm run demo: builds from source, connects, confirms by elicitation, and prints the MachineAction', () => {
+    // Built into a temporary directory, so that the other suites' dist/ is not rebuilt under them.
+    const outdir = mkdtempSync(join(tmpdir(), 'mde-demo-'));
+    cleanups.push(async () => rmSync(outdir, { recursive: true, force: true }));
+    const out = execFileSync(process.execPath, [new URL('../../scripts/demo.mjs', import.meta.url).pathname, '--outdir', outdir], {
       encoding: 'utf8',
       env: { PATH: process.env.PATH ?? '', NODE_OPTIONS: baseEnv().NODE_OPTIONS! },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -223,11 +234,23 @@ describe('start-up', () => {
     expect(out).toContain('Confirmation prompt shown to the human');
     expect(out).toContain('"type": "UnrestrictCodeExecution"');
     expect(out).toContain('outcome: submitted, confirmed by: elicitation');
+    expect(out).toContain(`Building ${join(outdir, 'cli.js')}`);
+    expect(statSync(join(outdir, 'cli.js')).isFile()).toBe(true);
+  });
+
+  it('npm run demo without its dependencies: one clear line, no stack trace', () => {
+    const clone = mkdtempSync(join(tmpdir(), 'mde-clone-'));
+    cleanups.push(async () => rmSync(clone, { recursive: true, force: true }));
+    mkdirSync(join(clone, 'scripts'));
+    copyFileSync(new URL('../../scripts/demo.mjs', import.meta.url), join(clone, 'scripts', 'demo.mjs'));
+    const r = spawnSync(process.execPath, [join(clone, 'scripts', 'demo.mjs')], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim()).toBe(`Demo cannot run: esbuild is not installed. Run \`npm ci\` in ${clone} first.`);
   });
 });
 
 describe('package', () => {
-  it('packs only what runs, and the packed tarball starts with npx', () => {
+  it('packs only what runs plus the licences (LICENSE, notices, SBOM), no install scripts, and the tarball starts with npx', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mde-pack-'));
     cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
     const root = new URL('../..', import.meta.url).pathname;
@@ -236,10 +259,14 @@ describe('package', () => {
       files: { path: string }[];
     }[];
     const files = packed[0]!.files.map((f) => f.path);
-    expect(files).toContain('dist/cli.js');
-    expect(files).toContain('package.json');
-    expect(files.every((f) => f === 'package.json' || f === 'README.md' || /^dist\/.*\.js$/.test(f))).toBe(true);
+    const legal = ['LICENSE', 'dist/THIRD-PARTY-NOTICES.txt', 'dist/sbom.cdx.json'];
+    for (const f of ['dist/cli.js', 'package.json', 'README.md', ...legal]) expect(files).toContain(f);
+    expect(files.every((f) => f === 'package.json' || f === 'README.md' || legal.includes(f) || /^dist\/.*\.js$/.test(f))).toBe(true);
     expect(files.some((f) => f.endsWith('.map') || f.startsWith('test/') || f.startsWith('src/'))).toBe(false);
+    // The packed package.json runs nothing at install time for whoever installs it.
+    const packedPkg = JSON.parse(execFileSync('tar', ['-xzOf', join(dir, packed[0]!.filename), 'package/package.json'], { encoding: 'utf8' })) as { scripts?: Record<string, string> };
+    const lifecycle = ['preinstall', 'install', 'postinstall', 'prepare', 'preprepare', 'postprepare', 'prepublish'];
+    expect(Object.keys(packedPkg.scripts ?? {}).filter((k) => lifecycle.includes(k))).toEqual([]);
 
     const init = `${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } })}\n`;
     const out = execFileSync('npx', ['-y', `./${packed[0]!.filename}`, '--simulator'], {

@@ -4,7 +4,7 @@
  * The token-endpoint faults go through MSAL against the HTTPS fake (test CA via NODE_EXTRA_CA_CERTS).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Fault } from '../../src/simulator/simulator.js';
+import type { Fault } from '../helpers/fake-tenant.js';
 import { RESTRICTED_DEVICE, PENDING_DEVICE, startHarness, textOf, type Harness } from '../helpers/harness.js';
 
 const TIMEOUT_MS = 400;

@@ -3,7 +3,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { JsonlAuditTrail } from '../../src/audit.js';
+import { TOOLS } from '../../src/server.js';
+import { defineTool } from '../../src/tools/define.js';
 import { PENDING_DEVICE, RESTRICTED_DEVICE, useHarness, textOf, type Harness, type HarnessOptions } from '../helpers/harness.js';
 
 const COMMENT = 'INC-3100: lifting after clean-up';
@@ -41,6 +44,29 @@ describe('tools/list', () => {
     expect(r.isError).toBe(true);
     expect(textOf(r)).toMatch(/not found/i);
     expect(x.sim.requests).toHaveLength(0);
+  });
+
+  it('read-only mode follows each tool\'s own readOnlyHint: a newly added write tool is left out too', async () => {
+    let ran = 0;
+    const isolateEverything = defineTool({
+      name: 'isolate_everything',
+      title: 'A new write tool nobody listed anywhere',
+      description: 'Test-only.',
+      inputSchema: { machineId: z.string() },
+      outputSchema: {},
+      annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
+      handler: async () => {
+        ran++;
+        return { content: [{ type: 'text', text: 'done' }] };
+      },
+    });
+    const full = await harness({ tools: [...TOOLS, isolateEverything] });
+    expect((await full.client.listTools()).tools.map((t) => t.name)).toContain('isolate_everything');
+    const readOnly = await harness({ readOnly: true, tools: [...TOOLS, isolateEverything] });
+    expect((await readOnly.client.listTools()).tools.map((t) => t.name).sort()).toEqual([...READ_TOOLS].sort());
+    const r = await readOnly.tool('isolate_everything', { machineId: RESTRICTED_DEVICE });
+    expect(r.isError).toBe(true);
+    expect(ran).toBe(0);
   });
 });
 

@@ -216,6 +216,19 @@ describe('without elicitation (mode auto): confirmation tokens', () => {
     expect(x.sim.requests.length).toBe(before);
   });
 
+  it('names a token from an earlier run of the server, and a next step that does not loop', async () => {
+    const x = await harness();
+    const before = x.sim.requests.length;
+    const earlier = new ConfirmationTokens().issue({ action: 'unrestrict', machineId: RESTRICTED_DEVICE, comment: COMMENT }).token;
+    const r = await x.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT, confirmationToken: earlier });
+    expect(r.isError).toBe(true);
+    expect(textOf(r)).toMatch(/signed by an earlier run of this server/);
+    // Asking again helps after a restart, and the text says when it cannot (a server started per call).
+    expect(textOf(r)).toMatch(/Call again without confirmationToken/);
+    expect(textOf(r)).toMatch(/started anew for every call.*no token can ever be redeemed: stop/);
+    expect(x.sim.requests.length).toBe(before);
+  });
+
   it('treats an empty confirmationToken as absent (agents often fill optional fields with "")', async () => {
     const x = await harness();
     const r = await x.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT, confirmationToken: '  ' });

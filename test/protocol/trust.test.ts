@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { JsonlAuditTrail, type AuditRecord } from '../../src/audit.js';
+import { ConfirmationTokens } from '../../src/confirmation/token.js';
 import { PENDING_DEVICE, RESTRICTED_DEVICE, useHarness, textOf, type Harness, type HarnessOptions } from '../helpers/harness.js';
 
 const COMMENT = 'INC-2001: re-imaged, scans clean';
@@ -139,6 +140,20 @@ describe('policy guards (checked before the prompt; nothing sent when refused)',
     expect(x.prompts).toHaveLength(0);
     expect(posts(x)).toHaveLength(0);
     expect(audit.read()).toMatchObject([{ event: 'not_sent', reason: expect.stringMatching(/^MDE_/) }]);
+  });
+
+  it('spends a confirmation token only after the device passed the policy', async () => {
+    const tokens = new ConfirmationTokens();
+    const open = await harness({ tokens });
+    const first = await open.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT });
+    const token = (first.structuredContent as { confirmation: { token: string } }).confirmation.token;
+    // The same signer behind a policy that refuses the device: refused, nothing sent, token not spent.
+    const fenced = await harness({ tokens, policy: { denyTags: ['VIP'] } });
+    const refused = await fenced.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT, confirmationToken: token });
+    expect(textOf(refused)).toMatch(/Error \(policy\).*MDE_DENY_TAGS/);
+    expect(posts(fenced)).toHaveLength(0);
+    const ok = await open.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT, confirmationToken: token });
+    expect(ok.structuredContent).toMatchObject({ outcome: 'submitted', confirmedBy: 'token' });
   });
 
   it('lets a device through that passes every rule', async () => {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigProblems, DEFAULTS, SETTINGS, helpText, parseConfig } from '../../src/config.js';
+import { DEFAULTS, SETTINGS, helpText, parseConfig } from '../../src/config.js';
+import { StartupError } from '../../src/errors.js';
 
-const LIVE = { AZURE_TENANT_ID: 'tenant-1', AZURE_CLIENT_ID: 'client-1', AZURE_CLIENT_SECRET: 's3cret-value' };
+const LIVE = { AZURE_TENANT_ID: 'contoso.onmicrosoft.com', AZURE_CLIENT_ID: 'client-1', AZURE_CLIENT_SECRET: 's3cret-value' };
 
 function run(argv: string[], env: Record<string, string | undefined>) {
   const r = parseConfig(argv, env);
@@ -12,10 +13,10 @@ function problems(argv: string[], env: Record<string, string | undefined>): stri
   try {
     parseConfig(argv, env);
   } catch (error) {
-    if (error instanceof ConfigProblems) return [...error.problems];
+    if (error instanceof StartupError) return [...error.problems];
     throw error;
   }
-  throw new Error('expected ConfigProblems');
+  throw new Error('expected StartupError');
 }
 
 describe('parseConfig', () => {
@@ -23,7 +24,7 @@ describe('parseConfig', () => {
     const { config, warnings } = run([], LIVE);
     expect(config).toEqual({
       target: 'live',
-      tenantId: 'tenant-1',
+      tenantId: 'contoso.onmicrosoft.com',
       clientId: 'client-1',
       credential: { kind: 'secret', secret: 's3cret-value' },
       authorityHost: DEFAULTS.authorityHost,
@@ -36,6 +37,7 @@ describe('parseConfig', () => {
       auditLogPath: undefined,
       policy: { allowDeviceGroups: [], denyDeviceGroups: [], allowTags: [], denyTags: [], commentPattern: undefined },
       readOnly: false,
+      logLevel: 'info',
     });
     expect(warnings).toEqual([]);
   });
@@ -67,10 +69,10 @@ describe('parseConfig', () => {
 
   it('lets flags win over the environment', () => {
     const { config } = run(
-      ['--tenant-id', 'flag-tenant', '--api-url', 'http://127.0.0.1:8080/', '--http-timeout-ms', '1500', '--confirmation', 'elicitation', '--authority-host', 'https://login.microsoftonline.us/'],
+      ['--tenant-id', 'fabrikam.onmicrosoft.com', '--api-url', 'http://127.0.0.1:8080/', '--http-timeout-ms', '1500', '--confirmation', 'elicitation', '--authority-host', 'https://login.microsoftonline.us/'],
       { ...LIVE, MDE_API_URL: 'https://eu.api.security.microsoft.com', MDE_CONFIRMATION: 'auto' },
     );
-    expect(config.tenantId).toBe('flag-tenant');
+    expect(config.tenantId).toBe('fabrikam.onmicrosoft.com');
     expect(config.apiUrl).toBe('http://127.0.0.1:8080');
     expect(config.authorityHost).toBe('https://login.microsoftonline.us');
     expect(config.httpTimeoutMs).toBe(1500);
@@ -79,7 +81,7 @@ describe('parseConfig', () => {
 
   it('takes a certificate with an optional password', () => {
     const { config } = run([], {
-      AZURE_TENANT_ID: 't',
+      AZURE_TENANT_ID: '72f988bf-86f1-41af-91ab-2d7cd011db47',
       AZURE_CLIENT_ID: 'c',
       AZURE_CLIENT_CERTIFICATE_PATH: '/etc/app.pem',
       AZURE_CLIENT_CERTIFICATE_PASSWORD: 'pw',
@@ -173,13 +175,57 @@ describe('parseConfig', () => {
   it('selects the sign-in method', () => {
     expect(run([], { MDE_AUTH_METHOD: 'managed-identity' }).config.credential).toEqual({ kind: 'managed-identity', userAssignedClientId: undefined });
     expect(run([], { MDE_AUTH_METHOD: 'managed-identity', AZURE_CLIENT_ID: 'uai' }).config.credential).toEqual({ kind: 'managed-identity', userAssignedClientId: 'uai' });
-    expect(run(['--auth-method', 'device-code', '--token-cache-path', '/tmp/c.json'], { AZURE_TENANT_ID: 't', AZURE_CLIENT_ID: 'c' }).config.credential).toEqual({
+    expect(run(['--auth-method', 'device-code', '--token-cache-path', '/tmp/c.json'], { AZURE_TENANT_ID: '72f988bf-86f1-41af-91ab-2d7cd011db47', AZURE_CLIENT_ID: 'c' }).config.credential).toEqual({
       kind: 'device-code',
       tokenCachePath: '/tmp/c.json',
+      timeoutSeconds: 900,
     });
     expect(problems([], { MDE_AUTH_METHOD: 'device-code' })).toHaveLength(2);
-    expect(problems([], { MDE_AUTH_METHOD: 'device-code', AZURE_TENANT_ID: 't', AZURE_CLIENT_ID: 'c', AZURE_CLIENT_SECRET: 'x' })[0]).toMatch(/takes no AZURE_CLIENT_SECRET/);
+    expect(problems([], { MDE_AUTH_METHOD: 'device-code', AZURE_TENANT_ID: '72f988bf-86f1-41af-91ab-2d7cd011db47', AZURE_CLIENT_ID: 'c', AZURE_CLIENT_SECRET: 'x' })[0]).toMatch(/takes no AZURE_CLIENT_SECRET/);
     expect(problems([], { ...LIVE, MDE_TOKEN_CACHE_PATH: '/tmp/x' })[0]).toMatch(/only applies to MDE_AUTH_METHOD=device-code/);
     expect(problems([], { MDE_AUTH_METHOD: 'password' })[0]).toMatch(/client-credentials, managed-identity, device-code/);
+  });
+});
+
+describe('settings from one description (issue 10)', () => {
+  it('names the nearest flag for a typo, once, and tells a secret flag apart', () => {
+    const typo = problems(['--simulater'], {});
+    expect(typo).toEqual(['Unknown flag --simulater. Did you mean --simulator? Run with --help to list every setting.']);
+    expect(problems(['--client-secret', 'x'], LIVE)[0]).toMatch(/AZURE_CLIENT_SECRET is read only from the environment/);
+    let message = '';
+    try {
+      parseConfig(['--simulater'], {});
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message.match(/--help/g)).toHaveLength(1);
+    expect(parseConfig(['-h'], {}).kind).toBe('help');
+    expect(run(['--comment-pattern=-INC-\\d+'], LIVE).config.policy.commentPattern?.source).toBe('-INC-\\d+');
+    expect(problems(['--comment-pattern', '-INC'], LIVE)[0]).toMatch(/--comment-pattern=-XYZ/);
+  });
+
+  it('refuses a tenant that is neither a GUID nor a domain, naming the setting', () => {
+    expect(problems([], { ...LIVE, AZURE_TENANT_ID: 'my tenant' })[0]).toMatch(/AZURE_TENANT_ID \(--tenant-id\) must be the tenant id \(a GUID/);
+    expect(problems([], { ...LIVE, AZURE_TENANT_ID: 'contoso' })[0]).toMatch(/AZURE_TENANT_ID/);
+    expect(run([], { ...LIVE, AZURE_TENANT_ID: '72F988BF-86F1-41AF-91AB-2D7CD011DB47' }).config.tenantId).toBe('72F988BF-86F1-41AF-91AB-2D7CD011DB47');
+  });
+
+  it('reads MDE_LOG_LEVEL (and says that DEBUG is not read), the aea region and the device-code bound', () => {
+    expect(run([], { ...LIVE, MDE_LOG_LEVEL: 'DEBUG' }).config.logLevel).toBe('debug');
+    expect(problems([], { ...LIVE, MDE_LOG_LEVEL: 'verbose' })[0]).toMatch(/MDE_LOG_LEVEL \(--log-level\) must be one of debug, info, warning, error/);
+    expect(run([], { ...LIVE, DEBUG: '*' }).warnings[0]).toMatch(/MDE_LOG_LEVEL=debug/);
+    expect(run([], { ...LIVE, MDE_REGION: 'aea' }).config.apiUrl).toBe('https://aea.api.security.microsoft.com');
+    expect(problems([], { MDE_AUTH_METHOD: 'device-code', AZURE_TENANT_ID: 'contoso.com', AZURE_CLIENT_ID: 'c', MDE_DEVICE_CODE_TIMEOUT_SECONDS: '3600' })[0]).toMatch(/from 30 to 900/);
+  });
+
+  it('writes --help from the description: every setting, its accepted words or range, and per-cloud defaults', () => {
+    const text = helpText();
+    expect(text).toContain('MDE_LOG_LEVEL | --log-level VALUE');
+    expect(text).toContain('-h, --help');
+    expect(text).toContain('Accepts: 100 to 600,000 ms. Default: 30,000 ms.');
+    expect(text).toContain('1/true/yes/on (on)');
+    expect(text).toContain('gcc-high: https://login.microsoftonline.us');
+    expect(text).toContain('gcc: https://api-gcc.securitycenter.microsoft.us/.default');
+    for (const s of SETTINGS) if (s.env) expect(text).toContain(s.env);
   });
 });

@@ -1,20 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import { toAuthenticationError } from '../../src/auth/msal.js';
 import { mapErrorResponse, retryAfterMs } from '../../src/defender/client.js';
-import { AlreadyInProgressError, NotFoundError, PermissionError, UpstreamError, redact, renderError } from '../../src/errors.js';
+import { ToolError, redact, renderError } from '../../src/errors.js';
 
 const body = (code: string, message: string, target = 't-1') => JSON.stringify({ error: { code, message, target } });
 
 describe('mapErrorResponse', () => {
   it('recognises "already in progress" by code or by message', () => {
-    expect(mapErrorResponse('unrestrict', 400, body('ActiveRequestAlreadyExists', 'x'))).toBeInstanceOf(AlreadyInProgressError);
-    expect(mapErrorResponse('unrestrict', 400, body('BadRequest', 'Action is already in progress'))).toBeInstanceOf(AlreadyInProgressError);
-    expect(mapErrorResponse('unrestrict', 400, body('InvalidRequestBody', 'Request body is incorrect'))).toBeInstanceOf(UpstreamError);
+    expect(mapErrorResponse('unrestrict', 400, body('ActiveRequestAlreadyExists', 'x'))).toMatchObject({ kind: 'upstream', details: { alreadyInProgress: true } });
+    expect(mapErrorResponse('unrestrict', 400, body('BadRequest', 'Action is already in progress'))).toMatchObject({ kind: 'upstream', details: { alreadyInProgress: true } });
+    expect(mapErrorResponse('unrestrict', 400, body('InvalidRequestBody', 'Request body is incorrect'))).toMatchObject({ kind: 'upstream', details: {} });
   });
 
   it('names the permission each operation needs on 403', () => {
     const write = mapErrorResponse('unrestrict', 403, body('Forbidden', 'Missing application roles.'));
-    expect(write).toBeInstanceOf(PermissionError);
+    expect(write).toMatchObject({ kind: 'permission' });
     expect(write.message).toContain('Machine.RestrictExecution');
     expect(write.nextStep).toMatch(/Grant admin consent/);
     expect(mapErrorResponse('read_machine', 403, '').message).toContain('Machine.Read.All');
@@ -22,7 +22,7 @@ describe('mapErrorResponse', () => {
 
   it('maps 404, 5xx and unreadable bodies without leaking them', () => {
     const nf = mapErrorResponse('read_machine', 404, body('ResourceNotFound', 'Machine abc was not found', 'corr-9'));
-    expect(nf).toBeInstanceOf(NotFoundError);
+    expect(nf).toMatchObject({ kind: 'not_found' });
     expect(nf.upstream).toEqual({ status: 404, code: 'ResourceNotFound', target: 'corr-9' });
     const fivexx = mapErrorResponse('unrestrict', 502, '<html>bad gateway</html>');
     expect(fivexx.message).toBe('The Defender API failed (HTTP 502).');
@@ -32,17 +32,17 @@ describe('mapErrorResponse', () => {
 
 describe('retryAfterMs', () => {
   it('reads seconds and HTTP dates, and backs off exponentially without a header', () => {
-    expect(retryAfterMs('12', 0)).toBe(12_000);
-    expect(retryAfterMs('0.5', 0)).toBe(500);
+    expect(retryAfterMs('12', 0, 0)).toBe(12_000);
+    expect(retryAfterMs('0.5', 0, 0)).toBe(500);
     expect(retryAfterMs(new Date(Date.UTC(2026, 0, 1, 0, 0, 30)).toUTCString(), 0, Date.UTC(2026, 0, 1))).toBe(30_000);
-    expect([0, 1, 2].map((a) => retryAfterMs(null, a))).toEqual([1000, 2000, 4000]);
-    expect(retryAfterMs('soon', 1)).toBe(2000);
+    expect([0, 1, 2].map((a) => retryAfterMs(null, a, 0))).toEqual([1000, 2000, 4000]);
+    expect(retryAfterMs('soon', 1, 0)).toBe(2000);
   });
 });
 
 describe('renderError and redact', () => {
   it('says what happened, the ids support needs, and what to do next', () => {
-    const text = renderError(new PermissionError('No.', 'Grant it.', { status: 403, code: 'Forbidden', target: 'abc' }));
+    const text = renderError(new ToolError('permission', 'No.', 'Grant it.', { status: 403, code: 'Forbidden', target: 'abc' }));
     expect(text).toBe('Error (permission): No.\nDefender API: HTTP 403, code Forbidden, correlation id abc.\nNext step: Grant it.');
   });
 
@@ -61,7 +61,7 @@ describe('toAuthenticationError', () => {
       { errorCode: 'invalid_client', errorMessage: 'AADSTS7000215: Invalid client secret provided. Trace ID: 1 Correlation ID: 2' },
       'https://login.microsoftonline.com',
     );
-    expect(e.aadsts).toBe('AADSTS7000215');
+    expect(e.details.aadsts).toBe('AADSTS7000215');
     expect(e.message).toBe('Entra ID refused the sign-in (AADSTS7000215) [invalid_client]: Invalid client secret provided.');
     expect(e.nextStep).toMatch(/AZURE_CLIENT_SECRET/);
   });

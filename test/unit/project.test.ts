@@ -21,6 +21,13 @@ describe('project rules', () => {
     }
   });
 
+  it('keeps the README settings table equal to the one description of the settings (npm run docs)', async () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const { settingsMarkdown } = await import('../../src/settings.js');
+    const table = readme.split('<!-- settings:start -->\n')[1]?.split('\n<!-- settings:end -->')[0];
+    expect(table, 'README.md is out of date: run npm run docs').toBe(settingsMarkdown());
+  });
+
   it('has no stdout writes in src/ (stdout carries JSON-RPC)', () => {
     const srcDir = new URL('../../src', import.meta.url).pathname;
     const offenders: string[] = [];

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RateLimiter } from '../../src/defender/rate-limiter.js';
-import { RateLimitError } from '../../src/errors.js';
+import { ToolError } from '../../src/errors.js';
 
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
@@ -66,9 +66,9 @@ describe('RateLimiter', () => {
     await limiter.acquire();
     await limiter.acquire();
     const error = await limiter.acquire().catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(RateLimitError);
-    expect((error as RateLimitError).retryAfterSeconds).toBe(60);
-    expect((error as RateLimitError).nextStep).toContain(new Date(clock.now + MINUTE).toISOString());
+    expect(error).toMatchObject({ kind: 'rate_limited' });
+    expect((error as ToolError).details.retryAfterSeconds).toBe(60);
+    expect((error as ToolError).nextStep).toContain(new Date(clock.now + MINUTE).toISOString());
     expect(limiter.usage()).toEqual({ minute: 2, hour: 2 });
     clock.now += MINUTE;
     await limiter.acquire();

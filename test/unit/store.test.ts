@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { RateLimitError, StoreUnavailableError } from '../../src/errors.js';
+import { isToolError, type ToolError } from '../../src/errors.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import { createMemoryState } from '../../src/store/memory.js';
 import { connectRedisState } from '../../src/store/redis.js';
@@ -45,10 +45,10 @@ function contract(make: () => Promise<SharedState[]>) {
     await budgetB.acquire();
     await budgetA.acquire();
     const error = await errorOf(budgetB.acquire());
-    expect(error).toBeInstanceOf(RateLimitError);
-    expect((error as RateLimitError).message).toMatch(/3 calls a minute, 100 an hour\); nothing was sent/);
-    expect((error as RateLimitError).retryAfterSeconds).toBeGreaterThanOrEqual(59);
-    expect((error as RateLimitError).retryAfterSeconds).toBeLessThanOrEqual(60);
+    expect(isToolError(error, 'rate_limited')).toBe(true);
+    expect((error as ToolError).message).toMatch(/3 calls a minute, 100 an hour\); nothing was sent/);
+    expect((error as ToolError).details.retryAfterSeconds).toBeGreaterThanOrEqual(59);
+    expect((error as ToolError).details.retryAfterSeconds).toBeLessThanOrEqual(60);
     // The refusal reserved nothing: with a short minute the fourth call fits as soon as the first leaves.
   });
 
@@ -72,7 +72,7 @@ function contract(make: () => Promise<SharedState[]>) {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(295);
     // A pause longer than the bound refuses at once.
     await a!.budget(limits()).pauseFor(5_000);
-    expect(await errorOf(b!.budget(limits({ maxWaitMs: 1_000 })).acquire())).toBeInstanceOf(RateLimitError);
+    expect(isToolError(await errorOf(b!.budget(limits({ maxWaitMs: 1_000 })).acquire()), 'rate_limited')).toBe(true);
   });
 
   it('a user\'s fair share: one user cannot spend the whole budget, others still get theirs', async () => {
@@ -81,8 +81,8 @@ function contract(make: () => Promise<SharedState[]>) {
     await a!.budget(opts).acquire({ user: 'alice' });
     await b!.budget(opts).acquire({ user: 'alice' });
     const error = await errorOf(a!.budget(opts).acquire({ user: 'alice' }));
-    expect(error).toBeInstanceOf(RateLimitError);
-    expect((error as RateLimitError).message).toMatch(/Your share of the Defender API budget is spent \(2 calls a minute per user\)/);
+    expect(isToolError(error, 'rate_limited')).toBe(true);
+    expect((error as ToolError).message).toMatch(/Your share of the Defender API budget is spent \(2 calls a minute per user\)/);
     await a!.budget(opts).acquire({ user: 'bob' });
     await b!.budget(opts).acquire({ user: 'bob' });
     // Calls without a user (stdio) count only against the shared budget.
@@ -249,9 +249,8 @@ describeWithRedis('Redis shared state', (redis) => {
       const t0 = Date.now();
       for (const attempt of [budget.acquire(), a!.tokens.spend('c-1', Date.now() + 1000), a!.devices.run('dev', async () => 1), a!.approvals.get('x')]) {
         const error = await errorOf(attempt);
-        expect(error).toBeInstanceOf(StoreUnavailableError);
-        expect((error as StoreUnavailableError).kind).toBe('store_unavailable');
-        expect((error as StoreUnavailableError).nextStep).toMatch(/MDE_REDIS_URL/);
+        expect(isToolError(error, 'store_unavailable')).toBe(true);
+        expect((error as ToolError).nextStep).toMatch(/MDE_REDIS_URL/);
       }
       expect(Date.now() - t0).toBeLessThan(500);
       expect(a!.ready()).toBe(false);

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { RENEW_BEFORE_EXPIRY_MS, cachedTokenProvider } from '../../src/auth/token-provider.js';
-import { AuthenticationError } from '../../src/errors.js';
 
 describe('cachedTokenProvider', () => {
   it('reuses one token until five minutes before it expires, then renews', async () => {
@@ -36,7 +35,7 @@ describe('cachedTokenProvider', () => {
       { timeoutMs: 50, authorityHost: 'https://login.example' },
     );
     const error = await provider.getToken().catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(AuthenticationError);
+    expect(error).toMatchObject({ name: 'ToolError', kind: 'authentication' });
     expect((error as Error).message).toMatch(/https:\/\/login\.example did not answer within 50 ms/);
     expect(await provider.getToken()).toBe('ok');
   });

@@ -31,10 +31,14 @@ describe('ConfirmationTokens', () => {
     expect(tokens.redeem(b.token, subject)).toEqual({ ok: false, reason: 'expired' });
   });
 
-  it('rejects tokens signed with another key, and any altered payload', () => {
+  it('rejects tokens signed with another key (named as from an earlier run), and any altered payload', () => {
     const mine = new ConfirmationTokens();
-    const theirs = new ConfirmationTokens();
-    expect(mine.redeem(theirs.issue(subject).token, subject)).toEqual({ ok: false, reason: 'bad_signature' });
+    const theirs = new ConfirmationTokens(); // e.g. this server before a restart
+    expect(theirs.keyId).not.toBe(mine.keyId);
+    expect(mine.redeem(theirs.issue(subject).token, subject)).toEqual({ ok: false, reason: 'earlier_run' });
+    // The same key (a restarted server given the same key) keeps its id.
+    const key = Buffer.alloc(32, 7);
+    expect(new ConfirmationTokens({ key }).keyId).toBe(new ConfirmationTokens({ key }).keyId);
     const { token } = mine.issue(subject);
     const [p, v, body, sig] = token.split('.');
     const payload = JSON.parse(Buffer.from(body!, 'base64url').toString());
@@ -42,6 +46,10 @@ describe('ConfirmationTokens', () => {
     const altered = `${p}.${v}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.${sig}`;
     expect(mine.redeem(altered, subject)).toEqual({ ok: false, reason: 'bad_signature' });
     expect(mine.redeem('garbage', subject)).toEqual({ ok: false, reason: 'malformed' });
+    // Claiming another key id only changes the words of the refusal, never lets a token in.
+    payload.k = 'someone';
+    const relabelled = `${p}.${v}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.${sig}`;
+    expect(mine.redeem(relabelled, subject)).toEqual({ ok: false, reason: 'earlier_run' });
   });
 
   it('never puts the comment itself into the token', () => {
