@@ -5,12 +5,15 @@
  */
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { helpText, parseConfig, type Config } from './config.js';
-import { NO_AUDIT, JsonlAuditTrail, type AuditTrail } from './audit.js';
+import { createHash } from 'node:crypto';
+import { NO_AUDIT, JsonlAuditTrail, REPLICA, type AuditTrail } from './audit.js';
+import { ConfirmationTokens } from './confirmation/token.js';
 import { DefenderClient } from './defender/client.js';
-import { RateLimiter } from './defender/rate-limiter.js';
 import { StartupError } from './errors.js';
 import { createStderrLogger, type Logger } from './log.js';
 import { createServer } from './server.js';
+import { createMemoryState } from './store/memory.js';
+import type { SharedState } from './store/types.js';
 import { useProxyFromEnvironment } from './net/proxy.js';
 import { VERSION } from './version.js';
 
@@ -53,16 +56,21 @@ async function start(): Promise<number> {
   }
   if (config.target !== 'simulator') await useProxyFromEnvironment(process.env, logger); // HTTPS_PROXY etc.: src/net/proxy.ts
   const connection = await connect(config, logger);
+  const state = await sharedState(config, logger);
 
-  const limiter = new RateLimiter({
+  const limiter = state.budget({
     ...config.rateLimit,
     onWait: (ms) => logger.info(`Waiting ${Math.ceil(ms / 1000)} s for the Defender API budget (${config.rateLimit.perMinute}/min, ${config.rateLimit.perHour}/h).`),
   });
   const api = new DefenderClient({ baseUrl: connection.apiUrl, tokens: connection.tokens, timeoutMs: config.httpTimeoutMs, logger, limiter });
+  const keys = config.confirmationKeys;
   const server = createServer({
     api,
     logger,
     confirmation: { mode: config.confirmation, skip: config.skipConfirmation },
+    ...(keys ? { tokens: new ConfirmationTokens({ key: keys.current, previousKeys: keys.previous }) } : {}),
+    ledger: state.tokens,
+    flights: state.devices,
     secrets,
     audit,
     policy: config.policy,
@@ -79,7 +87,8 @@ async function start(): Promise<number> {
   logger.info(
     `mde-app-restriction-mcp ${VERSION} on stdio: API ${connection.apiUrl}; sign-in: ${connection.tokens.description}; ` +
       `confirmation: ${config.skipConfirmation ? 'SKIPPED' : config.confirmation}; ${config.readOnly ? 'read-only; ' : ''}` +
-      `audit: ${config.auditLogPath ?? 'off'}; budget: ${config.rateLimit.perMinute}/min, ${config.rateLimit.perHour}/h.`,
+      `audit: ${config.auditLogPath ?? 'off'}; budget: ${config.rateLimit.perMinute}/min, ${config.rateLimit.perHour}/h; ` +
+      `state: ${state.description}; replica ${REPLICA.host} pid ${REPLICA.pid}.`,
   );
 
   const transport = new StdioServerTransport();
@@ -89,6 +98,7 @@ async function start(): Promise<number> {
     closing = true;
     await server.close().catch(() => undefined);
     await connection.close().catch(() => undefined);
+    await state.close().catch(() => undefined);
     process.exit(0);
   };
   transport.onclose = () => void shutdown();
@@ -116,12 +126,31 @@ async function connect(config: Config, logger: Logger) {
   return { apiUrl: config.apiUrl, tokens, close: async () => undefined };
 }
 
+/**
+ * The state replicas share: in Redis when MDE_REDIS_URL is set (the client is loaded only then), else in
+ * this process. Keys are namespaced by app registration: the Defender budget is the registration's.
+ */
+async function sharedState(config: Config, logger: Logger): Promise<SharedState> {
+  if (!config.redisUrl) return createMemoryState();
+  const { connectRedisState } = await import('./store/redis.js');
+  return connectRedisState({
+    url: config.redisUrl,
+    namespace: createHash('sha256').update(`${config.tenantId}/${config.clientId}`).digest('base64url').slice(0, 16),
+    replicaId: `${REPLICA.host}:${REPLICA.pid}`,
+    logger,
+  });
+}
+
 function secretValues(config: Config): string[] {
+  const secrets: string[] = [];
   const c = config.credential;
-  if (!c) return [];
-  if (c.kind === 'secret') return [c.secret];
-  if (c.kind === 'certificate' && c.password) return [c.password];
-  return [];
+  if (c?.kind === 'secret') secrets.push(c.secret);
+  if (c?.kind === 'certificate' && c.password) secrets.push(c.password);
+  const password = config.redisUrl ? /^[a-z]+:\/\/[^@/]*:([^@/]+)@/i.exec(config.redisUrl)?.[1] : undefined;
+  if (password) secrets.push(password, decodeURIComponent(password));
+  const keys = config.confirmationKeys;
+  if (keys) for (const key of [keys.current, ...keys.previous]) secrets.push(key.toString('base64'), key.toString('base64url'));
+  return secrets;
 }
 
 main().then(

@@ -13,8 +13,8 @@ import {
   type SingleFlight,
   type SingleFlightContext,
   type SingleFlightResult,
-  type TokenLedger,
 } from './types.js';
+import { MemoryTokenLedger } from '../confirmation/token.js';
 
 export interface Clock {
   now?: () => number;
@@ -34,6 +34,7 @@ export class BudgetSlots {
 
 export class MemoryRateBudget implements RateBudget {
   private readonly now: () => number;
+  protected readonly clockNow: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly minute: number;
   private readonly hour: number;
@@ -44,6 +45,7 @@ export class MemoryRateBudget implements RateBudget {
     private readonly state = new BudgetSlots(),
   ) {
     this.now = clock.now ?? Date.now;
+    this.clockNow = this.now;
     this.sleep = clock.sleep ?? realSleep;
     this.minute = opts.minuteMs ?? MINUTE_MS;
     this.hour = opts.hourMs ?? HOUR_MS;
@@ -95,20 +97,6 @@ export class MemoryRateBudget implements RateBudget {
     let mine = this.state.userSlots.get(user);
     if (!mine) this.state.userSlots.set(user, (mine = []));
     return mine;
-  }
-}
-
-export class MemoryTokenLedger implements TokenLedger {
-  /** Spent ids, kept until their token would have expired anyway. */
-  private readonly spent = new Map<string, number>();
-  constructor(private readonly now: () => number = Date.now) {}
-
-  async spend(id: string, expiresAt: number): Promise<boolean> {
-    const now = this.now();
-    for (const [key, expiry] of this.spent) if (expiry <= now) this.spent.delete(key);
-    if (this.spent.has(id)) return false;
-    this.spent.set(id, expiresAt);
-    return true;
   }
 }
 

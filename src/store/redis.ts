@@ -1,6 +1,7 @@
 /**
  * The state replicas share, in Redis (MDE_REDIS_URL). Loaded only when configured: the `redis` client is
- * a lazy chunk that a single-replica server never pays for.
+ * a lazy chunk that a single-replica server never pays for (@redis/client: node-redis 6 without the
+ * RedisJSON/Search/Bloom/TimeSeries modules that the `redis` meta-package adds).
  *
  * Failure rule: every operation either gets Redis's answer or throws a store_unavailable ToolError at once (no
  * offline queue, a command timeout), and callers send nothing to Defender without that answer. The client
@@ -67,7 +68,7 @@ interface Client {
 }
 
 export async function connectRedisState(opts: RedisStateOptions): Promise<SharedState> {
-  const { createClient } = await import('redis');
+  const { createClient } = await import('@redis/client');
   const where = describeRedisUrl(opts.url);
   const timeoutMs = opts.commandTimeoutMs ?? 2_000;
   const client = createClient({
@@ -171,9 +172,13 @@ export async function connectRedisState(opts: RedisStateOptions): Promise<Shared
 
   // Kept past the token's own expiry, so a replica whose clock lags Redis's cannot see it lapse early.
   const LEDGER_MARGIN_MS = 120_000;
+  // Keyed by a hash of the nonce: nothing in Redis helps rebuild or recognise a token.
   const tokens: TokenLedger = {
-    async spend(id, expiresAt) {
-      const reply = await command(['SET', `${prefix}token:${id}`, '1', 'NX', 'PXAT', String(Math.ceil(expiresAt + LEDGER_MARGIN_MS))]);
+    async isSpent(nonce) {
+      return Number(await command(['EXISTS', `${prefix}token:${hashed(nonce)}`])) === 1;
+    },
+    async spend(nonce, expiresAtMs) {
+      const reply = await command(['SET', `${prefix}token:${hashed(nonce)}`, '1', 'NX', 'PXAT', String(Math.ceil(expiresAtMs + LEDGER_MARGIN_MS))]);
       return reply === 'OK';
     },
   };

@@ -6,6 +6,10 @@
  * callers send nothing without the answer.
  */
 
+import type { TokenLedger } from '../confirmation/token.js';
+
+export type { TokenLedger };
+
 export interface BudgetOptions {
   perMinute: number;
   perHour: number;
@@ -35,15 +39,6 @@ export interface RateBudget {
   acquire(opts?: AcquireOptions): Promise<void>;
   /** After an upstream 429 with Retry-After: hold every call (every replica's) for this long. */
   pauseFor(ms: number): Promise<void>;
-}
-
-/** Spent confirmation tokens: each may be redeemed once, on any replica. */
-export interface TokenLedger {
-  /**
-   * Mark a token spent. True the first time for this id, false when it was spent already. `expiresAt`
-   * (epoch ms) is when the token stops being valid anyway; the entry is kept a little longer.
-   */
-  spend(id: string, expiresAt: number): Promise<boolean>;
 }
 
 export interface SingleFlightContext {
@@ -79,6 +74,7 @@ export interface SharedState {
   /** Where the state lives, for logs and errors (never a password). */
   readonly description: string;
   budget(options: BudgetOptions): RateBudget;
+  /** Spent confirmation tokens (by nonce): each token is redeemed once, on any replica. */
   readonly tokens: TokenLedger;
   readonly devices: SingleFlight;
   readonly approvals: ApprovalStore;
