@@ -68,7 +68,9 @@ interface Client {
 }
 
 export async function connectRedisState(opts: RedisStateOptions): Promise<SharedState> {
-  const { createClient } = await import('@redis/client');
+  // A CommonJS package: bundled, its exports may sit on the namespace or on its default export.
+  const loaded = (await import('@redis/client')) as unknown as { createClient?: unknown; default?: { createClient?: unknown } };
+  const createClient = (loaded.createClient ?? loaded.default?.createClient) as (options: Record<string, unknown>) => unknown;
   const where = describeRedisUrl(opts.url);
   const timeoutMs = opts.commandTimeoutMs ?? 2_000;
   const client = createClient({

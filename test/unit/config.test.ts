@@ -128,9 +128,10 @@ describe('parseConfig', () => {
     expect(run(['--simulator'], LIVE).warnings[0]).toMatch(/ignoring AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET/);
   });
 
-  it('keeps secrets out of argv: there is no flag for the secret or the certificate password', () => {
-    const flags = SETTINGS.filter((s) => s.secret).map((s) => s.flag);
-    expect(flags).toEqual([undefined, undefined]);
+  it('keeps secrets out of argv: there is no flag for the secret, the certificate password or the confirmation keys', () => {
+    const secrets = SETTINGS.filter((s) => s.secret);
+    expect(secrets.map((s) => s.env)).toEqual(['AZURE_CLIENT_SECRET', 'AZURE_CLIENT_CERTIFICATE_PASSWORD', 'MDE_CONFIRMATION_KEY', 'MDE_CONFIRMATION_KEY_PREVIOUS']);
+    expect(secrets.map((s) => s.flag)).toEqual([undefined, undefined, undefined, undefined]);
   });
 
   it('answers --help with every variable and flag, and --version', () => {

@@ -295,11 +295,13 @@ describeWithRedis('Redis shared state', (redis) => {
 
   it('keeps no secret in Redis: keys and values hold ids, times and shared results only', async () => {
     const [a] = await connect(1);
-    await a!.tokens.spend('c-abc', Date.now() + 60_000);
+    await a!.tokens.spend('nonce-of-a-token', Date.now() + 60_000);
+    expect(await a!.tokens.isSpent('nonce-of-a-token')).toBe(true);
     await a!.budget({ perMinute: 10, perHour: 10, maxWaitMs: 0, perUserPerMinute: 5 }).acquire({ user: 'alice@example.com' });
     const keys = await redis().command('KEYS *');
-    expect(keys).not.toMatch(/alice/);
-    expect(keys).toMatch(/token:c-abc/);
+    expect(keys).toMatch(/:token:/);
+    expect(keys).toMatch(/:budget:user:/);
+    expect(keys).not.toMatch(/nonce-of-a-token|alice/);
   });
 });
 
