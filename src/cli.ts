@@ -5,15 +5,13 @@
  */
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { helpText, parseConfig, type Config } from './config.js';
-import { createHash } from 'node:crypto';
 import { NO_AUDIT, JsonlAuditTrail, REPLICA, type AuditTrail } from './audit.js';
 import { ConfirmationTokens } from './confirmation/token.js';
 import { DefenderClient } from './defender/client.js';
 import { StartupError } from './errors.js';
 import { createStderrLogger, type Logger } from './log.js';
 import { createServer } from './server.js';
-import { createMemoryState } from './store/memory.js';
-import type { SharedState } from './store/types.js';
+import { callBudget, openSharedState } from './store/open.js';
 import { useProxyFromEnvironment } from './net/proxy.js';
 import { VERSION } from './version.js';
 
@@ -56,12 +54,11 @@ async function start(): Promise<number> {
   }
   if (config.target !== 'simulator') await useProxyFromEnvironment(process.env, logger); // HTTPS_PROXY etc.: src/net/proxy.ts
   const connection = await connect(config, logger);
-  const state = await sharedState(config, logger);
-
-  const limiter = state.budget({
-    ...config.rateLimit,
-    onWait: (ms) => logger.info(`Waiting ${Math.ceil(ms / 1000)} s for the Defender API budget (${config.rateLimit.perMinute}/min, ${config.rateLimit.perHour}/h).`),
-  });
+  // The budget, spent tokens and device locks: this process's, or shared by replicas through Redis.
+  const state = await openSharedState(config, logger);
+  const limiter = callBudget(state, config, (ms) =>
+    logger.info(`Waiting ${Math.ceil(ms / 1000)} s for the Defender API budget (${config.rateLimit.perMinute}/min, ${config.rateLimit.perHour}/h).`),
+  );
   const api = new DefenderClient({ baseUrl: connection.apiUrl, tokens: connection.tokens, timeoutMs: config.httpTimeoutMs, logger, limiter });
   const keys = config.confirmationKeys;
   const server = createServer({
@@ -124,21 +121,6 @@ async function connect(config: Config, logger: Logger) {
   const { createTokenProvider } = await import('./auth/providers.js');
   const tokens = createTokenProvider(config, logger);
   return { apiUrl: config.apiUrl, tokens, close: async () => undefined };
-}
-
-/**
- * The state replicas share: in Redis when MDE_REDIS_URL is set (the client is loaded only then), else in
- * this process. Keys are namespaced by app registration: the Defender budget is the registration's.
- */
-async function sharedState(config: Config, logger: Logger): Promise<SharedState> {
-  if (!config.redisUrl) return createMemoryState();
-  const { connectRedisState } = await import('./store/redis.js');
-  return connectRedisState({
-    url: config.redisUrl,
-    namespace: createHash('sha256').update(`${config.tenantId}/${config.clientId}`).digest('base64url').slice(0, 16),
-    replicaId: `${REPLICA.host}:${REPLICA.pid}`,
-    logger,
-  });
 }
 
 function secretValues(config: Config): string[] {

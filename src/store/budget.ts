@@ -29,8 +29,9 @@ export function planSlot(
   limits: BudgetOptions,
   maxWaitMs = limits.maxWaitMs,
 ): SlotDecision {
-  const minute = limits.minuteMs ?? MINUTE_MS;
-  const hour = limits.hourMs ?? HOUR_MS;
+  const guard = limits.guardMs ?? 0;
+  const minute = (limits.minuteMs ?? MINUTE_MS) + guard;
+  const hour = (limits.hourMs ?? HOUR_MS) + guard;
   const n = slots.length;
   let at = Math.max(now, pausedUntil, slots[n - 1] ?? 0);
   if (n >= limits.perMinute) at = Math.max(at, slots[n - limits.perMinute]! + minute);

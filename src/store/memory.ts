@@ -47,8 +47,9 @@ export class MemoryRateBudget implements RateBudget {
     this.now = clock.now ?? Date.now;
     this.clockNow = this.now;
     this.sleep = clock.sleep ?? realSleep;
-    this.minute = opts.minuteMs ?? MINUTE_MS;
-    this.hour = opts.hourMs ?? HOUR_MS;
+    // Slots are kept as long as they constrain the next one: a window plus the guard.
+    this.minute = (opts.minuteMs ?? MINUTE_MS) + (opts.guardMs ?? 0);
+    this.hour = (opts.hourMs ?? HOUR_MS) + (opts.guardMs ?? 0);
   }
 
   async acquire(options: AcquireOptions = {}): Promise<void> {

@@ -143,8 +143,9 @@ export async function connectRedisState(opts: RedisStateOptions): Promise<Shared
 
   let members = 0;
   const budget = (options: BudgetOptions): RateBudget => {
-    const minute = options.minuteMs ?? MINUTE_MS;
-    const hour = options.hourMs ?? HOUR_MS;
+    // The guard lengthens both windows, as in planSlot (src/store/budget.ts).
+    const minute = (options.minuteMs ?? MINUTE_MS) + (options.guardMs ?? 0);
+    const hour = (options.hourMs ?? HOUR_MS) + (options.guardMs ?? 0);
     return {
       async acquire(acquire: AcquireOptions = {}) {
         const start = Date.now();

@@ -17,6 +17,12 @@ export interface BudgetOptions {
   maxWaitMs: number;
   /** Calls one user may make in any rolling minute (HTTP mode); undefined: no per-user share. */
   perUserPerMinute?: number | undefined;
+  /**
+   * Extra spacing between a slot and the one a full window later, absorbing the spread of network paths
+   * (replicas to Defender): without it, a burst sent exactly a minute after the previous one can reach
+   * Defender a few milliseconds inside its window and draw a 429. 0 (the default): exact windows.
+   */
+  guardMs?: number;
   /** Window lengths; only tests shorten them. */
   minuteMs?: number;
   hourMs?: number;
