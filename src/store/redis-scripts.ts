@@ -65,18 +65,18 @@ return 1
 `);
 
 /**
- * Take a device lock, or learn who holds it, or (for a caller that was waiting for owner ARGV[4]) get
- * that owner's shared result.
- * KEYS: lock, dirty, result. ARGV: owner, lockTtlMs, dirtyTtlMs, awaited owner ('' if none).
+ * Take a device lock, or learn that someone holds it, or (for a caller waiting since Redis time ARGV[4])
+ * get the result of a write that finished after it started waiting.
+ * KEYS: lock, dirty, result. ARGV: owner, lockTtlMs, dirtyTtlMs, waiting since ('' if not waiting).
  * Returns {1, previous dirty owner or nil}: taken (a dirty marker means its last holder never finished);
- * {0, holder}: held by someone else; {2, json}: the awaited holder's result.
+ * {0, now}: held by someone else; {2, json}: a result to share.
  */
-export const LOCK_ACQUIRE = script(`
+export const LOCK_ACQUIRE = script(`${NOW}
 if ARGV[4] ~= '' then
   local r = redis.call('GET', KEYS[3])
   if r then
     local sep = string.find(r, '\\n', 1, true)
-    if sep and string.sub(r, 1, sep - 1) == ARGV[4] then return {2, string.sub(r, sep + 1)} end
+    if sep and tonumber(string.sub(r, 1, sep - 1)) >= tonumber(ARGV[4]) then return {2, string.sub(r, sep + 1)} end
   end
 end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
@@ -84,7 +84,7 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[3])
   return {1, previous}
 end
-return {0, redis.call('GET', KEYS[1])}
+return {0, now}
 `);
 
 /** KEYS: lock. ARGV: owner, ttlMs. Extends the lock only if the caller still holds it. */
@@ -94,16 +94,16 @@ return 0
 `);
 
 /**
- * Release a lock (only the owner's), publish the holder's result for waiters, and clear the dirty marker
- * when the write finished cleanly.
+ * Release a lock (only the owner's), publish the holder's result for waiters (stamped with Redis's time),
+ * and clear the dirty marker when the write finished cleanly.
  * KEYS: lock, dirty, result. ARGV: owner, result ('' = none), resultTtlMs, clean ('1' or '0').
  * Returns 1 if the caller still held the lock.
  */
-export const LOCK_RELEASE = script(`
+export const LOCK_RELEASE = script(`${NOW}
 local held = redis.call('GET', KEYS[1]) == ARGV[1]
 if held then redis.call('DEL', KEYS[1]) end
 if ARGV[4] == '1' and redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
-if ARGV[2] ~= '' then redis.call('SET', KEYS[3], ARGV[1] .. '\\n' .. ARGV[2], 'PX', ARGV[3]) end
+if ARGV[2] ~= '' then redis.call('SET', KEYS[3], now .. '\\n' .. ARGV[2], 'PX', ARGV[3]) end
 if held then return 1 end
 return 0
 `);

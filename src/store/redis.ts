@@ -193,14 +193,15 @@ export async function connectRedisState(opts: RedisStateOptions): Promise<Shared
       const keys = [`${prefix}lock:${key}`, `${prefix}dirty:${key}`, `${prefix}result:${key}`];
       const owner = `${opts.replicaId}:${randomUUID()}`;
       const deadline = Date.now() + lockWait;
-      let awaited = '';
+      let waitingSince = '';
       let pollMs = 20;
       let reply: unknown[];
       for (;;) {
-        reply = (await run(LOCK_ACQUIRE, keys, [owner, lockTtl, HOUR_MS, awaited])) as unknown[];
+        reply = (await run(LOCK_ACQUIRE, keys, [owner, lockTtl, HOUR_MS, waitingSince])) as unknown[];
         if (reply[0] === 2) return { joined: true, value: JSON.parse(String(reply[1])) as T };
         if (reply[0] === 1) break;
-        awaited = String(reply[1] ?? '');
+        // Held: wait, and take the result of any write that finishes from now on (Redis's clock).
+        if (waitingSince === '') waitingSince = String(reply[1]);
         if (Date.now() > deadline) {
           throw new ToolError(
             'store_unavailable',

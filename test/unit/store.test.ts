@@ -96,7 +96,7 @@ function contract(make: () => Promise<SharedState[]>) {
     const t0 = Date.now();
     const alice = a!.budget(opts).acquire({ user: 'alice' }).then(() => Date.now() - t0);
     const bob = await b!.budget(opts).acquire({ user: 'bob' }).then(() => Date.now() - t0);
-    expect(bob).toBeLessThan(150);
+    expect(bob).toBeLessThan(300); // queued behind alice it would wait 400 ms or more
     expect(await alice).toBeGreaterThanOrEqual(350);
   });
 
