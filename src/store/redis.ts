@@ -104,7 +104,7 @@ export async function connectRedisState(opts: RedisStateOptions): Promise<Shared
   const unavailable = (reason: string) =>
     new ToolError(
       'store_unavailable',
-      `The shared state store (Redis at ${where}) did not answer (${reason}), so nothing was sent to Defender: without the shared budget and device lock no replica sends anything.`,
+      `The shared state store (Redis at ${where}) could not be used (${reason}), so nothing was sent to Defender: without the shared budget and device lock no replica sends anything.`,
       'Check that Redis is running and reachable at MDE_REDIS_URL (host, port or socket path, TLS, user and password), then call again: the server reconnects by itself.',
     );
 
