@@ -26,6 +26,6 @@ export class RateLimiter extends MemoryRateBudget {
 
   /** Hold every call until `time` (epoch ms on this limiter's clock). */
   pauseUntil(time: number): void {
-    void this.pauseFor(time - this.clockNow());
+    void this.pauseFor(time - this.now());
   }
 }

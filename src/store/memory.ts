@@ -33,8 +33,7 @@ export class BudgetSlots {
 }
 
 export class MemoryRateBudget implements RateBudget {
-  private readonly now: () => number;
-  protected readonly clockNow: () => number;
+  protected readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly minute: number;
   private readonly hour: number;
@@ -45,7 +44,6 @@ export class MemoryRateBudget implements RateBudget {
     private readonly state = new BudgetSlots(),
   ) {
     this.now = clock.now ?? Date.now;
-    this.clockNow = this.now;
     this.sleep = clock.sleep ?? realSleep;
     // Slots are kept as long as they constrain the next one: a window plus the guard.
     this.minute = (opts.minuteMs ?? MINUTE_MS) + (opts.guardMs ?? 0);
