@@ -1,18 +1,23 @@
 #!/usr/bin/env node
 /**
- * Entry point (the package's bin): configuration -> dependencies -> stdio transport.
+ * Entry point (the package's bin): configuration -> dependencies -> stdio transport, or with
+ * `--transport http` the remote server (src/http/, loaded only then).
  * stdout carries JSON-RPC only; everything human-readable goes to stderr.
  */
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { helpText, parseConfig, type Config } from './config.js';
 import { NO_AUDIT, JsonlAuditTrail, REPLICA, type AuditTrail } from './audit.js';
+import { principalKey } from './auth/caller.js';
 import { ConfirmationTokens } from './confirmation/token.js';
 import { DefenderClient } from './defender/client.js';
 import { StartupError } from './errors.js';
 import { createStderrLogger, type Logger } from './log.js';
-import { createServer } from './server.js';
-import { callBudget, openSharedState } from './store/open.js';
+import { createServer, type ServerDeps } from './server.js';
+import type { TokenProvider } from './auth/token-provider.js';
 import { useProxyFromEnvironment } from './net/proxy.js';
+import { currentCall } from './request-scope.js';
+import { callBudget, openSharedState } from './store/open.js';
+import type { SharedState } from './store/types.js';
 import { VERSION } from './version.js';
 
 async function main(): Promise<number> {
@@ -54,14 +59,26 @@ async function start(): Promise<number> {
   }
   if (config.target !== 'simulator') await useProxyFromEnvironment(process.env, logger); // HTTPS_PROXY etc.: src/net/proxy.ts
   const connection = await connect(config, logger);
+
   // The budget, spent tokens and device locks: this process's, or shared by replicas through Redis.
   const state = await openSharedState(config, logger);
   const limiter = callBudget(state, config, (ms) =>
     logger.info(`Waiting ${Math.ceil(ms / 1000)} s for the Defender API budget (${config.rateLimit.perMinute}/min, ${config.rateLimit.perHour}/h).`),
   );
-  const api = new DefenderClient({ baseUrl: connection.apiUrl, tokens: connection.tokens, timeoutMs: config.httpTimeoutMs, logger, limiter });
+  const remote = config.transport === 'http';
+  // Remote mode: each call's Defender identity comes from its caller (On-Behalf-Of, or the app's own).
+  const tokens = remote ? (await import('./auth/caller-tokens.js')).perCallTokenProvider(connection.tokens.description) : connection.tokens;
+  const api = new DefenderClient({
+    baseUrl: connection.apiUrl,
+    tokens,
+    timeoutMs: config.httpTimeoutMs,
+    logger,
+    limiter,
+    // Remote mode: each caller's calls count against their fair share too (MDE_RATE_LIMIT_PER_USER_PER_MINUTE).
+    ...(remote ? { budgetUser: () => callerKey() } : {}),
+  });
   const keys = config.confirmationKeys;
-  const server = createServer({
+  const serverDeps: ServerDeps = {
     api,
     logger,
     confirmation: { mode: config.confirmation, skip: config.skipConfirmation },
@@ -74,13 +91,15 @@ async function start(): Promise<number> {
     readOnly: config.readOnly,
     // Simulated actions finish in seconds: poll them faster than the default.
     ...(config.target === 'simulator' ? { polling: { pollIntervalMs: 1_000 } } : {}),
-  });
+  };
 
   if (config.skipConfirmation) {
     logger.warning(
       'DANGER: --dangerously-skip-confirmation is on. remove_app_restriction and cancel_machine_action will act WITHOUT asking a human. Use only behind your own approval workflow.',
     );
   }
+  if (remote) return serveRemote(config, serverDeps, connection, state, logger);
+  const server = createServer(serverDeps);
   logger.info(
     `mde-app-restriction-mcp ${VERSION} on stdio: API ${connection.apiUrl}; sign-in: ${connection.tokens.description}; ` +
       `confirmation: ${config.skipConfirmation ? 'SKIPPED' : config.confirmation}; ${config.readOnly ? 'read-only; ' : ''}` +
@@ -106,6 +125,49 @@ async function start(): Promise<number> {
   return -1; // keep running
 }
 
+/** Remote mode (loaded only with --transport http): one MCP server per session, everything else shared. */
+async function serveRemote(
+  config: Config,
+  deps: ServerDeps,
+  connection: { apiUrl: string; tokens: TokenProvider; close: () => Promise<void> },
+  state: SharedState,
+  logger: Logger,
+): Promise<number> {
+  const { prepareRemoteAuth, remoteSessionFactory, serveHttp } = await import('./http/run.js');
+  const remote = prepareRemoteAuth(
+    config.http,
+    config.target === 'simulator'
+      ? undefined
+      : { tenantId: config.tenantId, clientId: config.clientId, authorityHost: config.authorityHost, scope: config.scope, credential: config.credential, timeoutMs: config.httpTimeoutMs },
+    connection.tokens,
+    logger,
+  );
+  const http = await serveHttp({
+    settings: config.http,
+    remote,
+    createMcpServer: remoteSessionFactory(deps, remote),
+    logger,
+    // Without the shared store nothing can be sent: /readyz answers 503 until it is back.
+    readiness: async () => state.ready(),
+    onClosed: async () => {
+      await connection.close();
+      await state.close();
+    },
+  });
+  const signIn =
+    config.http.auth === 'none'
+      ? 'none (MDE_HTTP_AUTH=none, loopback only)'
+      : `Entra ID tenant ${config.tenantId}, audience ${config.clientId} or ${config.http.appIdUri}, scope ${config.http.requiredScope}; Defender calls On-Behalf-Of each user` +
+        (config.http.appCallerRole ? `, app callers with role ${config.http.appCallerRole} as ${connection.tokens.description}` : '; app-only callers refused');
+  logger.info(
+    `mde-app-restriction-mcp ${VERSION} on ${http.url} (resource ${http.resourceUrl}): API ${connection.apiUrl}; sign-in: ${signIn}; ` +
+      `confirmation: ${config.skipConfirmation ? 'SKIPPED' : config.confirmation}; ${config.readOnly ? 'read-only; ' : ''}` +
+      `audit: ${config.auditLogPath ?? 'off'}; budget: ${config.rateLimit.perMinute}/min, ${config.rateLimit.perHour}/h (shared by all callers` +
+      `${config.rateLimit.perUserPerMinute ? `, ${config.rateLimit.perUserPerMinute}/min per user` : ''}); state: ${state.description}; replica ${REPLICA.host} pid ${REPLICA.pid}.`,
+  );
+  return -1; // keep running until SIGTERM
+}
+
 async function connect(config: Config, logger: Logger) {
   if (config.target === 'simulator') {
     // Loaded only in simulator mode: the live server never pays for it at start-up.
@@ -121,6 +183,12 @@ async function connect(config: Config, logger: Logger) {
   const { createTokenProvider } = await import('./auth/providers.js');
   const tokens = createTokenProvider(config, logger);
   return { apiUrl: config.apiUrl, tokens, close: async () => undefined };
+}
+
+/** Whose fair share a remote call counts against: the signed-in principal (none over stdio). */
+function callerKey(): string | undefined {
+  const caller = currentCall()?.caller;
+  return caller && caller.kind !== 'anonymous' ? principalKey(caller) : undefined;
 }
 
 function secretValues(config: Config): string[] {

@@ -32,6 +32,8 @@ export interface ActionRequest {
   comment: string;
   /** For an action on an action (cancel): the MachineAction it targets, shown to the human. */
   target?: MachineAction;
+  /** Remote mode: who asks (`principalKey`), bound into confirmation tokens so only they can redeem them. */
+  principal?: string;
 }
 
 const INVISIBLE = /[\u0000-\u001F\u007F-\u009F\u200B-\u200F\u202A-\u202E\u2066-\u2069\uFEFF]/gu;

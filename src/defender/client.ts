@@ -49,8 +49,8 @@ export interface DefenderClientOptions {
   maxRetryWaitMs?: number;
   /** The call budget (this process's, or the replicas' shared one); every attempt, retries included, takes a slot. */
   limiter?: CallBudget;
-  /** Whose fair share of the budget this client's calls count against (a per-user client in HTTP mode). */
-  budgetUser?: string;
+  /** Whose fair share of the budget the current call counts against (remote mode: the signed-in caller). */
+  budgetUser?: () => string | undefined;
   now?: () => number;
 }
 
@@ -142,7 +142,7 @@ export class DefenderClient implements DefenderApi {
     let rateLimited = 0; // 429s so far: each is retried (bounded); the one re-sign-in after a 401 is not counted
     for (;;) {
       const token = await this.opts.tokens.getToken();
-      await this.opts.limiter?.acquire(this.opts.budgetUser !== undefined ? { user: this.opts.budgetUser } : {});
+      await this.opts.limiter?.acquire({ user: this.opts.budgetUser?.() });
       const controller = new AbortController();
       const timer = setTimeout(() => controller.abort(), this.opts.timeoutMs);
       let status: number;

@@ -33,7 +33,13 @@ export interface UnrestrictSubmitter {
  * `flights`: one write per device at a time: in this process by default, across replicas with the Redis
  * store (a lock with expiry and owner check).
  */
-export function createUnrestrictSubmitter(deps: { api: DefenderApi; now?: () => number; flights?: SingleFlight }): UnrestrictSubmitter {
+export function createUnrestrictSubmitter(deps: {
+  api: DefenderApi;
+  now?: () => number;
+  flights?: SingleFlight;
+  /** Scopes the device key (remote mode: per user, so one user's call is never folded into another's). */
+  flightScope?: string;
+}): UnrestrictSubmitter {
   const now = deps.now ?? Date.now;
   const flights = deps.flights ?? new MemorySingleFlight();
   const submittedIds = new Set<string>();
@@ -103,7 +109,7 @@ export function createUnrestrictSubmitter(deps: { api: DefenderApi; now?: () => 
     /** At most one POST per device at a time; a concurrent call gets the same action as already_pending. */
     async submit(machineId, comment) {
       const flight = await flights.run<Sent>(
-        machineId,
+        deps.flightScope ? `${deps.flightScope}:${machineId}` : machineId,
         async ({ recovering }) => {
           if (recovering) {
             // The last holder of this device's lock stopped mid-write (a replica died): its POST may have

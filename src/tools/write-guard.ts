@@ -8,7 +8,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import type { AuditRecord, AuditTrail } from '../audit.js';
+import { auditCaller, type AuditRecord, type AuditTrail } from '../audit.js';
+import { principalKey } from '../auth/caller.js';
 import type { Policy } from '../config.js';
 import { ask, decide, redeem, CONFIRMED_BY, type ConfirmationDeps, type Confirmed, type ConfirmedBy, type Refusal } from '../confirmation/confirm.js';
 import { confirmationRequiredText, type ActionRequest, type DevicePreview } from '../confirmation/render.js';
@@ -67,12 +68,14 @@ export function createWriteGuard(deps: WriteGuardDeps): WriteGuard {
   }
 
   return async function run(spec, ctx) {
-    const { request } = spec;
+    // Remote mode: a confirmation token is bound to the caller who asked for it.
+    const request = ctx.caller ? { ...spec.request, principal: principalKey(ctx.caller) } : spec.request;
     const record: Omit<AuditRecord, 'time' | 'event' | 'confirmation'> = {
       requestId: randomUUID(),
       tool: spec.tool,
       action: request.action,
       client: ctx.client ? { name: ctx.client.name, version: ctx.client.version } : null,
+      ...auditCaller(ctx.caller),
       machineId: request.machineId,
       hostName: null,
       comment: request.comment,
