@@ -7,7 +7,6 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { helpText, parseConfig, type Config } from './config.js';
 import { NO_AUDIT, JsonlAuditTrail, REPLICA, type AuditTrail } from './audit.js';
-import { principalKey } from './auth/caller.js';
 import { ConfirmationTokens } from './confirmation/token.js';
 import { DefenderClient } from './defender/client.js';
 import { StartupError } from './errors.js';
@@ -15,7 +14,7 @@ import { createStderrLogger, type Logger } from './log.js';
 import { createServer, type ServerDeps } from './server.js';
 import type { TokenProvider } from './auth/token-provider.js';
 import { useProxyFromEnvironment } from './net/proxy.js';
-import { currentCall } from './request-scope.js';
+import { currentPrincipal } from './request-scope.js';
 import { callBudget, openSharedState } from './store/open.js';
 import type { SharedState } from './store/types.js';
 import { VERSION } from './version.js';
@@ -75,7 +74,7 @@ async function start(): Promise<number> {
     logger,
     limiter,
     // Remote mode: each caller's calls count against their fair share too (MDE_RATE_LIMIT_PER_USER_PER_MINUTE).
-    ...(remote ? { budgetUser: () => callerKey() } : {}),
+    ...(remote ? { budgetUser: currentPrincipal } : {}),
   });
   const keys = config.confirmationKeys;
   const serverDeps: ServerDeps = {
@@ -183,12 +182,6 @@ async function connect(config: Config, logger: Logger) {
   const { createTokenProvider } = await import('./auth/providers.js');
   const tokens = createTokenProvider(config, logger);
   return { apiUrl: config.apiUrl, tokens, close: async () => undefined };
-}
-
-/** Whose fair share a remote call counts against: the signed-in principal (none over stdio). */
-function callerKey(): string | undefined {
-  const caller = currentCall()?.caller;
-  return caller && caller.kind !== 'anonymous' ? principalKey(caller) : undefined;
 }
 
 function secretValues(config: Config): string[] {

@@ -3,6 +3,7 @@
  * one app registration would be) sharing one real redis-server, against the Defender and Entra fakes.
  * What crossed the wire to the fake is the evidence: how many calls, how many POSTs.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,7 @@ import { join } from 'node:path';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, expect, it } from 'vitest';
 import { RESTRICTED_DEVICE, textOf } from '../helpers/harness.js';
-import { CLIENT_SECRET, baseEnv, spawnTracked, startFakes } from '../helpers/process.js';
+import { CLIENT_SECRET, ENTRY, baseEnv, spawnTracked, startFakes } from '../helpers/process.js';
 import { describeWithRedis } from '../helpers/redis-server.js';
 
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
@@ -143,5 +144,38 @@ describeWithRedis('three replicas sharing one Redis', (redis) => {
       expect(r.isError).toBeFalsy();
     }
     expect(servers[0]!.stderr()).toMatch(/Redis at unix:\/\/\S+ is reachable again/);
+  });
+
+  it('remote mode: /readyz answers 503 while Redis is away, and 200 again when it is back', async () => {
+    const env = { ...baseEnv(), MDE_REDIS_URL: redis().url, MDE_CONFIRMATION_KEY: KEY };
+    const child = spawn(process.execPath, [ENTRY, '--simulator', '--transport', 'http', '--port', '0'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    cleanups.push(async () => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await exited;
+    });
+    let stderr = '';
+    const base = await new Promise<string>((resolve, reject) => {
+      child.stderr!.on('data', (c: Buffer) => {
+        stderr += c.toString();
+        const m = /on (http:\/\/127\.0\.0\.1:\d+)\/mcp/.exec(stderr);
+        if (m) resolve(m[1]!);
+      });
+      void exited.then(() => reject(new Error(`server exited before listening:\n${stderr}`)));
+    });
+    expect(stderr).toMatch(/state: Redis at unix:\/\//);
+    const ready = async () => (await fetch(`${base}/readyz`)).status;
+    expect(await ready()).toBe(200);
+    await redis().stop({ crash: true });
+    try {
+      let status = await ready();
+      for (let i = 0; i < 40 && status !== 503; i++) status = (await new Promise((r) => setTimeout(r, 50)), await ready());
+      expect(status).toBe(503);
+    } finally {
+      await redis().restart();
+    }
+    let status = await ready();
+    for (let i = 0; i < 60 && status !== 200; i++) status = (await new Promise((r) => setTimeout(r, 100)), await ready());
+    expect(status).toBe(200);
   });
 });
