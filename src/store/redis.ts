@@ -8,6 +8,7 @@
  * reconnects by itself; calls work again as soon as Redis is back.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { redactUrl } from '../config.js';
 import { isToolError, ToolError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { budgetSpent } from './budget.js';
@@ -49,11 +50,6 @@ export interface RedisStateOptions {
   clientOptions?: Record<string, unknown>;
 }
 
-/** The URL without user or password, for messages. */
-export function describeRedisUrl(url: string): string {
-  return url.replace(/^([a-z]+:\/\/)[^@/]*@/i, '$1');
-}
-
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** The parts of the node-redis client this module uses (typed here so the library stays a lazy import). */
@@ -71,7 +67,7 @@ export async function connectRedisState(opts: RedisStateOptions): Promise<Shared
   // A CommonJS package: bundled, its exports may sit on the namespace or on its default export.
   const loaded = (await import('@redis/client')) as unknown as { createClient?: unknown; default?: { createClient?: unknown } };
   const createClient = (loaded.createClient ?? loaded.default?.createClient) as (options: Record<string, unknown>) => unknown;
-  const where = describeRedisUrl(opts.url);
+  const where = redactUrl(opts.url);
   const timeoutMs = opts.commandTimeoutMs ?? 2_000;
   const client = createClient({
     url: opts.url,
