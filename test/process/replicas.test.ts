@@ -101,7 +101,7 @@ describeWithRedis('three replicas sharing one Redis', (redis) => {
   it('one write per device: three concurrent confirmed calls for one device on three replicas send one POST; the others get that action as already_pending', async () => {
     const f = await fakes();
     // Slow answers keep the first POST in flight while the other replicas arrive.
-    f.sim.injectFault({ method: 'POST', path: /unrestrictCodeExecution/ }, { kind: 'delay', ms: 800 });
+    f.sim.injectFault({ method: 'POST', path: /unrestrictCodeExecution/ }, { kind: 'delay', ms: 2_500 });
     const servers = await replicas(f, { elicit: 'accept' });
     const results = await Promise.all(servers.map((s) => s.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT })));
     expect(f.sim.apiRequests('POST', 'unrestrictCodeExecution')).toHaveLength(1);
