@@ -6,7 +6,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { ServerNotification } from '@modelcontextprotocol/sdk/types.js';
-import type { Caller } from './auth/caller.js';
+import { principalKey, type Caller } from './auth/caller.js';
 import type { LogFields } from './log.js';
 import type { TokenProvider } from './auth/token-provider.js';
 
@@ -50,4 +50,10 @@ export function callLogFields(): LogFields | undefined {
     // A prefix, as the text lines give it: the id itself lets its holder use the session.
     ...(call.sessionId ? { session: call.sessionId.slice(0, 8) } : {}),
   };
+}
+
+/** Whose fair share of the API budget the call in progress counts against: its signed-in principal. */
+export function currentPrincipal(): string | undefined {
+  const caller = currentCall()?.caller;
+  return caller && caller.kind !== 'anonymous' ? principalKey(caller) : undefined;
 }

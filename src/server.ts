@@ -23,6 +23,7 @@ import { DEFAULT_POLL_INTERVAL_MS, getMachineAction } from './tools/get-machine-
 import { listMachineActions } from './tools/list-machine-actions.js';
 import { removeAppRestriction } from './tools/remove-app-restriction.js';
 import { createWriteGuard } from './tools/write-guard.js';
+import type { SingleFlight } from './store/types.js';
 import { VERSION } from './version.js';
 
 /** Every tool the server offers, one definition per file. */
@@ -44,6 +45,8 @@ export interface ServerDeps {
   tokens?: ConfirmationTokens;
   /** Where spent tokens are remembered; the signer's in-memory ledger when omitted. */
   ledger?: TokenLedger;
+  /** One write per device at a time; in this process when omitted, across replicas with the Redis store. */
+  flights?: SingleFlight;
   /** Values that must never appear in a result (client secret, certificate password). */
   secrets?: readonly string[];
   now?: () => number;
@@ -102,7 +105,7 @@ export function createServer(deps: ServerDeps): McpServer {
   const toolDeps: ToolDeps = {
     api: deps.api,
     logger: deps.logger,
-    unrestrict: deps.unrestrict ?? createUnrestrictSubmitter({ api: deps.api, now }),
+    unrestrict: deps.unrestrict ?? createUnrestrictSubmitter({ api: deps.api, now, ...(deps.flights ? { flights: deps.flights } : {}) }),
     guard: createWriteGuard({
       api: deps.api,
       confirmation: { ...deps.confirmation, tokens, ledger: deps.ledger ?? tokens.ledger, elicitor },
@@ -181,13 +184,12 @@ export function createServer(deps: ServerDeps): McpServer {
   return server;
 }
 
-/** A failed call, by error kind; a failed Entra sign-in also by its AADSTS code, a store failure as such. */
+/** A failed call, by error kind; a failed Entra sign-in also by its AADSTS code. */
 function countFailure(metrics: Metrics, tool: string, error: unknown, started: number): void {
   const kind = isToolError(error) ? error.kind : 'internal';
   metrics.toolCall(tool, kind, (performance.now() - started) / 1000);
   // An authentication error without an HTTP status came from the token endpoint, not from Defender (401).
   if (isToolError(error, 'authentication') && error.upstream.status === undefined) metrics.signInFailure(error.details.aadsts ?? 'none');
-  if ((kind as string) === 'store_unavailable') metrics.storeError('call');
 }
 
 /** Honour the client's logging/setLevel for notifications sent on a call's stream. */

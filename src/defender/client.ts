@@ -48,8 +48,10 @@ export interface DefenderClientOptions {
    * fails fast with the time to wait, so a tool call ends before a typical client's 60-second timeout.
    */
   maxRetryWaitMs?: number;
-  /** The process-wide call budget; every attempt, retries included, takes a slot. */
+  /** The call budget (this process's, or the replicas' shared one); every attempt, retries included, takes a slot. */
   limiter?: CallBudget;
+  /** Whose fair share of the budget the current call counts against (remote mode: the signed-in caller). */
+  budgetUser?: () => string | undefined;
   now?: () => number;
   /** Requests by operation and status, their latency, and time waiting on the budget. */
   metrics?: Metrics;
@@ -178,7 +180,8 @@ export class DefenderClient implements DefenderApi {
         const waitMs = retryAfterMs(headers.get('retry-after'), rateLimited, this.now());
         rateLimited++;
         // Hold every other call too: Defender counts them against the same budget.
-        this.opts.limiter?.pauseUntil(this.now() + Math.min(waitMs, this.maxRetryWaitMs));
+        // (If the shared store is down, the next acquire fails with store_unavailable anyway.)
+        await this.opts.limiter?.pauseFor(Math.min(waitMs, this.maxRetryWaitMs)).catch(() => undefined);
         if (rateLimited <= this.max429Retries && waited + waitMs <= this.maxRetryWaitMs) {
           waited += waitMs;
           this.opts.logger.info(`Defender API rate limit (429) on ${op}; retrying in ${Math.ceil(waitMs / 1000)} s.`);
@@ -219,7 +222,7 @@ export class DefenderClient implements DefenderApi {
   private async acquire(limiter: CallBudget): Promise<void> {
     const start = this.now();
     try {
-      await limiter.acquire();
+      await limiter.acquire({ user: this.opts.budgetUser?.() });
     } catch (error) {
       if (isToolError(error, 'rate_limited')) this.metrics.budgetRefused();
       throw error;

@@ -12,11 +12,12 @@ import { perCallTokenProvider } from '../../src/auth/caller-tokens.js';
 import { createMsalTokenProvider } from '../../src/auth/msal.js';
 import type { ConfirmationMode } from '../../src/config.js';
 import { DefenderClient } from '../../src/defender/client.js';
+import { RateLimiter } from '../../src/defender/rate-limiter.js';
+import { callLogFields, currentPrincipal } from '../../src/request-scope.js';
 import { prepareRemoteAuth, remoteSessionFactory, type HttpSettings } from '../../src/http/run.js';
 import { startHttpServer, type HttpServerOptions, type RunningHttpServer } from '../../src/http/server.js';
 import { createStderrLogger } from '../../src/log.js';
 import type { Metrics } from '../../src/metrics/metrics.js';
-import { callLogFields } from '../../src/request-scope.js';
 import { FakeTenant } from './fake-tenant.js';
 import { API_CLIENT_ID, API_SECRET, FakeEntra } from '../fakes/entra-id.js';
 import { CLIENT_SECRET } from './harness.js';
@@ -42,6 +43,8 @@ export interface RemoteOptions {
   metrics?: Metrics;
   /** The server's log lines (default: human-readable, collected in `logs`). */
   logFormat?: 'text' | 'json';
+  /** The call budget, with each caller's fair share (as cli.ts wires it); none when omitted. */
+  budget?: { perMinute: number; perHour: number; maxWaitMs: number; perUserPerMinute?: number };
 }
 
 export async function startRemote(opts: RemoteOptions) {
@@ -88,7 +91,14 @@ export async function startRemote(opts: RemoteOptions) {
   );
   // The product's wiring: one Defender client and one confirmation-token key for every session; each
   // call's Defender identity is looked up from the call in progress.
-  const api = new DefenderClient({ baseUrl: apiUrl, tokens: perCallTokenProvider('per caller'), timeoutMs: 5_000, logger, ...(opts.metrics ? { metrics: opts.metrics } : {}) });
+  const api = new DefenderClient({
+    baseUrl: apiUrl,
+    tokens: perCallTokenProvider('per caller'),
+    timeoutMs: 5_000,
+    logger,
+    ...(opts.budget ? { limiter: new RateLimiter(opts.budget), budgetUser: currentPrincipal } : {}),
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
+  });
   const productServer = remoteSessionFactory(
     {
       api,
