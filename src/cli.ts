@@ -16,7 +16,6 @@ import { createServer, type ServerDeps } from './server.js';
 import type { TokenProvider } from './auth/token-provider.js';
 import { useProxyFromEnvironment } from './net/proxy.js';
 import { callLogFields, currentPrincipal } from './request-scope.js';
-import { MemoryRateBudget } from './store/memory.js';
 import { callBudget, openSharedState } from './store/open.js';
 import type { SharedState } from './store/types.js';
 import { VERSION } from './version.js';
@@ -71,8 +70,8 @@ async function start(): Promise<number> {
   const remote = config.transport === 'http';
   // Remote mode: each call's Defender identity comes from its caller (On-Behalf-Of, or the app's own).
   const tokens = remote ? (await import('./auth/caller-tokens.js')).perCallTokenProvider(connection.tokens.description) : connection.tokens;
-  // The in-process budget can say what it has used; the shared one (Redis) is not read at scrape time.
-  if (limiter instanceof MemoryRateBudget) metrics.watchBudget(() => limiter.usage(), config.rateLimit);
+  // Read at scrape time: this process's budget, or the replicas' shared one in Redis.
+  if (limiter.usage) metrics.watchBudget(() => limiter.usage!(), config.rateLimit);
   const api = new DefenderClient({
     baseUrl: connection.apiUrl,
     tokens,

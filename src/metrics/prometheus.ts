@@ -52,9 +52,14 @@ export function createPrometheusMetrics(opts: { processMetrics?: boolean } = {})
     registers,
     async collect() {
       if (!readBudget) return;
-      const used = await readBudget();
-      this.set({ window: 'minute' }, used.minute);
-      this.set({ window: 'hour' }, used.hour);
+      try {
+        const used = await readBudget();
+        this.set({ window: 'minute' }, used.minute);
+        this.set({ window: 'hour' }, used.hour);
+      } catch {
+        // The shared store cannot be read (counted in mde_store_errors_total): no value rather than a stale one.
+        this.reset();
+      }
     },
   });
   new Gauge({
@@ -83,7 +88,12 @@ export function createPrometheusMetrics(opts: { processMetrics?: boolean } = {})
     help: 'Two-person approvals waiting for a second person.',
     registers,
     async collect() {
-      if (readApprovals) this.set(await readApprovals());
+      if (!readApprovals) return;
+      try {
+        this.set(await readApprovals());
+      } catch {
+        this.reset();
+      }
     },
   });
 

@@ -13,7 +13,7 @@ import { isToolError, ToolError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { budgetSpent } from './budget.js';
-import { BUDGET, LOCK_ACQUIRE, LOCK_RELEASE, LOCK_RENEW, PAUSE, type Script } from './redis-scripts.js';
+import { BUDGET, LOCK_ACQUIRE, LOCK_RELEASE, LOCK_RENEW, PAUSE, USAGE, type Script } from './redis-scripts.js';
 import {
   HOUR_MS,
   MINUTE_MS,
@@ -175,6 +175,10 @@ export async function connectRedisState(opts: RedisStateOptions): Promise<Shared
       },
       async pauseFor(ms: number) {
         await run(PAUSE, [`${prefix}budget:pause`], [Math.max(0, Math.ceil(ms))]);
+      },
+      async usage() {
+        const reply = (await run(USAGE, [`${prefix}budget:slots`], [minute, hour])) as number[];
+        return { minute: Number(reply[0]), hour: Number(reply[1]) };
       },
     };
   };
