@@ -1,0 +1,68 @@
+/**
+ * Attacks on the Redis shared state (issue 12): script cache flushed, keys without expiry, a password
+ * that must never show, a wait whose call is abandoned.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, expect, it } from 'vitest';
+import { redactUrl } from '../../src/config.js';
+import { silentLogger, type Logger } from '../../src/log.js';
+import { connectRedisState } from '../../src/store/redis.js';
+import type { SharedState } from '../../src/store/types.js';
+import { describeWithRedis, freePort } from '../helpers/redis-server.js';
+
+describeWithRedis('Redis shared state, hardened', (redis) => {
+  const open: SharedState[] = [];
+  const connect = async (overrides: Partial<Parameters<typeof connectRedisState>[0]> = {}) => {
+    const state = await connectRedisState({ url: redis().url, namespace: randomUUID(), replicaId: 'test', logger: silentLogger, ...overrides });
+    open.push(state);
+    return state;
+  };
+  afterAll(async () => {
+    await Promise.all(open.map((s) => s.close()));
+  });
+
+  it('works on after Redis forgets its scripts (SCRIPT FLUSH, as after a restart)', async () => {
+    const a = await connect();
+    const budget = a.budget({ perMinute: 10, perHour: 10, maxWaitMs: 0 });
+    await budget.acquire();
+    expect(await redis().command('SCRIPT FLUSH')).toMatch(/^\+OK/);
+    await budget.acquire();
+    await budget.pauseFor(1);
+    expect(await a.devices.run('dev-flush', async () => 'ok')).toEqual({ joined: false, value: 'ok' });
+  });
+
+  it('every key it writes expires: nothing grows without bound', async () => {
+    await redis().command('FLUSHALL');
+    const a = await connect();
+    const budget = a.budget({ perMinute: 10, perHour: 10, maxWaitMs: 0, perUserPerMinute: 5 });
+    await budget.acquire({ user: 'u1' });
+    await budget.pauseFor(50);
+    await a.tokens.spend('n-1', Date.now() + 60_000);
+    await a.devices.run('dev-ttl', async () => 'ok');
+    await a.devices.run('dev-ttl-fail', async () => { throw new Error('x'); }).catch(() => undefined);
+    await a.approvals.put('ap-1', { x: 1 }, 60_000);
+    const keys = (await redis().command('KEYS *')).split('\r\n').filter((l) => l.startsWith('mde:'));
+    expect(keys.length).toBeGreaterThanOrEqual(6);
+    for (const key of keys) {
+      const ttl = await redis().command(`PTTL ${key}`);
+      expect(Number(ttl.replace(/^:/, '')), key).toBeGreaterThan(0);
+    }
+  });
+});
+
+it('a Redis password with a raw "@" never shows in messages', async () => {
+  expect(redactUrl('redis://user:p@ss@127.0.0.1:6379/0')).toBe('redis://127.0.0.1:6379/0');
+  expect(redactUrl('rediss://:s3cr@t@redis.example.com:6380')).toBe('rediss://redis.example.com:6380');
+  const port = await freePort();
+  const logs: string[] = [];
+  const logger: Logger = { ...silentLogger, warning: (m) => logs.push(m), info: (m) => logs.push(m) };
+  const state = await connectRedisState({ url: `redis://user:p@ss@127.0.0.1:${port}`, namespace: 'n', replicaId: 'r', logger, connectWaitMs: 300 });
+  try {
+    const error = await state.budget({ perMinute: 1, perHour: 1, maxWaitMs: 0 }).acquire().then(() => undefined, (e: unknown) => e);
+    const text = [state.description, ...logs, (error as Error).message, JSON.stringify(error)].join('\n');
+    expect(text).toMatch(/127\.0\.0\.1/);
+    expect(text).not.toMatch(/p@ss|ss@|user:/);
+  } finally {
+    await state.close();
+  }
+});
