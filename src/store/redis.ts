@@ -89,7 +89,27 @@ export async function connectRedisState(opts: RedisStateOptions): Promise<Shared
   client.on('ready', () => {
     if (down) opts.logger.info(`Redis at ${where} is reachable again.`);
     down = false;
+    void checkEviction();
   });
+
+  // Every key here has an expiry, so any policy but noeviction (Azure Cache for Redis defaults to
+  // volatile-lru) may drop spent-token markers and device locks under memory pressure: a replayed token,
+  // a second POST. Warn once; a managed Redis that refuses INFO is not an error.
+  let evictionWarned = false;
+  async function checkEviction(): Promise<void> {
+    if (evictionWarned) return;
+    try {
+      const info = String(await client.sendCommand(['INFO', 'memory'], { timeout: timeoutMs }));
+      const policy = /maxmemory_policy:(\S+)/.exec(info)?.[1];
+      if (!policy || policy === 'noeviction') return;
+      evictionWarned = true;
+      opts.logger.warning(
+        `Redis at ${where} runs with maxmemory-policy ${policy}: under memory pressure it may evict spent confirmation tokens and device locks (a token redeemed twice, two POSTs for one device). Set maxmemory-policy to noeviction.`,
+      );
+    } catch {
+      // INFO disabled or Redis gone again: nothing to learn.
+    }
+  }
 
   const connecting = client.connect().catch(() => undefined);
   await Promise.race([connecting, sleep(opts.connectWaitMs ?? 3_000)]);

@@ -66,3 +66,25 @@ it('a Redis password with a raw "@" never shows in messages', async () => {
     await state.close();
   }
 });
+
+describeWithRedis('Redis shared state, eviction', (redis) => {
+  it('warns when Redis may evict keys (any maxmemory-policy but noeviction): spent tokens and locks would go', async () => {
+    expect(await redis().command('CONFIG SET maxmemory-policy volatile-lru')).toMatch(/^\+OK/);
+    const logs: string[] = [];
+    const logger: Logger = { ...silentLogger, warning: (m) => logs.push(m) };
+    const state = await connectRedisState({ url: redis().url, namespace: randomUUID(), replicaId: 'r', logger });
+    try {
+      for (let i = 0; i < 40 && logs.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(logs.join('\n')).toMatch(/maxmemory-policy volatile-lru.*Set maxmemory-policy to noeviction/);
+    } finally {
+      await state.close();
+    }
+    // With noeviction, nothing to say.
+    expect(await redis().command('CONFIG SET maxmemory-policy noeviction')).toMatch(/^\+OK/);
+    const quiet: string[] = [];
+    const calm = await connectRedisState({ url: redis().url, namespace: randomUUID(), replicaId: 'r', logger: { ...silentLogger, warning: (m) => quiet.push(m) } });
+    await new Promise((r) => setTimeout(r, 200));
+    await calm.close();
+    expect(quiet).toEqual([]);
+  });
+});
