@@ -11,7 +11,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { redactUrl } from '../config.js';
 import { isToolError, ToolError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { budgetSpent } from './budget.js';
+import { budgetSpent, cancelledWait, waitUnlessAborted } from './budget.js';
 import { BUDGET, LOCK_ACQUIRE, LOCK_RELEASE, LOCK_RENEW, PAUSE, type Script } from './redis-scripts.js';
 import {
   HOUR_MS,
@@ -166,19 +166,30 @@ export async function connectRedisState(opts: RedisStateOptions): Promise<Shared
       async acquire(acquire: AcquireOptions = {}) {
         const start = Date.now();
         const user = acquire.user !== undefined && options.perUserPerMinute ? acquire.user : undefined;
+        const keys = [`${prefix}budget:slots`, `${prefix}budget:pause`, `${prefix}budget:user:${hashed(user ?? '')}`];
+        if (acquire.signal?.aborted) throw cancelledWait();
         for (;;) {
           const remaining = options.maxWaitMs - (Date.now() - start);
+          const member = `${opts.replicaId}:${++members}:${randomUUID()}`;
           const reply = (await run(
             BUDGET,
-            [`${prefix}budget:slots`, `${prefix}budget:pause`, `${prefix}budget:user:${hashed(user ?? '')}`],
-            [options.perMinute, options.perHour, Math.max(0, remaining), `${opts.replicaId}:${++members}:${randomUUID()}`, user ? options.perUserPerMinute! : 0, minute, hour],
+            keys,
+            [options.perMinute, options.perHour, Math.max(0, remaining), member, user ? options.perUserPerMinute! : 0, minute, hour],
           )) as number[];
           const [status, waitMs] = [Number(reply[0]), Number(reply[1])];
           if (status === 0) throw budgetSpent(options, waitMs, Date.now(), 'shared');
           if (status === 2 && waitMs > remaining) throw budgetSpent(options, waitMs, Date.now(), 'user');
           if (waitMs > 0) {
             options.onWait?.(waitMs);
-            await sleep(waitMs);
+            if (await waitUnlessAborted(sleep(waitMs), acquire.signal)) {
+              // Give the slot back to every replica (a subset of the schedule keeps the limits); if Redis
+              // cannot be reached it lapses as a spent slot, which wastes budget but never exceeds it.
+              if (status === 1) {
+                await command(['ZREM', keys[0]!, member]).catch(() => undefined);
+                if (user) await command(['ZREM', keys[2]!, member]).catch(() => undefined);
+              }
+              throw cancelledWait();
+            }
           }
           if (status === 1) return;
         }

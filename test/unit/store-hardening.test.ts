@@ -3,9 +3,11 @@
  * that must never show, a wait whose call is abandoned.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { isToolError, type ToolError } from '../../src/errors.js';
 import { redactUrl } from '../../src/config.js';
 import { silentLogger, type Logger } from '../../src/log.js';
+import { createMemoryState } from '../../src/store/memory.js';
 import { connectRedisState } from '../../src/store/redis.js';
 import type { SharedState } from '../../src/store/types.js';
 import { describeWithRedis, freePort } from '../helpers/redis-server.js';
@@ -87,4 +89,42 @@ describeWithRedis('Redis shared state, eviction', (redis) => {
     await calm.close();
     expect(quiet).toEqual([]);
   });
+});
+
+/** A call cancelled while it waits for its slot sends nothing and gives the slot back to the next call. */
+function cancelledWaitGivesSlotBack(make: () => Promise<SharedState>) {
+  it('a call cancelled while it waits for its slot fails at once and gives the slot back', async () => {
+    const state = await make();
+    try {
+      const opts = { perMinute: 1, perHour: 100, maxWaitMs: 5_000, minuteMs: 400, hourMs: 10_000, perUserPerMinute: 5 };
+      const budget = state.budget(opts);
+      const t0 = Date.now();
+      await budget.acquire({ user: 'u' });
+      const controller = new AbortController();
+      const waiting = budget.acquire({ user: 'u', signal: controller.signal }).then(() => 'granted', (e: unknown) => e);
+      await new Promise((r) => setTimeout(r, 50));
+      controller.abort();
+      const error = await waiting;
+      expect(isToolError(error, 'not_confirmed'), String(error)).toBe(true);
+      expect((error as ToolError).message).toMatch(/cancelled.*Nothing was sent/);
+      expect(Date.now() - t0).toBeLessThan(300);
+      // The slot it held (about 400 ms after the first) goes to the next call, not one a window later.
+      await budget.acquire({ user: 'u' });
+      expect(Date.now() - t0).toBeLessThan(700);
+      // Already cancelled: nothing reserved at all.
+      const gone = new AbortController();
+      gone.abort();
+      expect(isToolError(await budget.acquire({ signal: gone.signal }).then(() => undefined, (e: unknown) => e), 'not_confirmed')).toBe(true);
+    } finally {
+      await state.close();
+    }
+  });
+}
+
+describe('in-memory budget, cancelled waits', () => {
+  cancelledWaitGivesSlotBack(async () => createMemoryState());
+});
+
+describeWithRedis('Redis budget, cancelled waits', (redis) => {
+  cancelledWaitGivesSlotBack(() => connectRedisState({ url: redis().url, namespace: randomUUID(), replicaId: 'r', logger: silentLogger }));
 });
