@@ -128,3 +128,49 @@ describe('in-memory budget, cancelled waits', () => {
 describeWithRedis('Redis budget, cancelled waits', (redis) => {
   cancelledWaitGivesSlotBack(() => connectRedisState({ url: redis().url, namespace: randomUUID(), replicaId: 'r', logger: silentLogger }));
 });
+
+describeWithRedis('Redis down at start', (redis) => {
+  it('a replica started while Redis is down refuses calls at once, then works when Redis comes up', async () => {
+    const server = redis();
+    await server.stop();
+    const state = await connectRedisState({ url: server.url, namespace: randomUUID(), replicaId: 'r', logger: silentLogger, connectWaitMs: 200 });
+    try {
+      expect(state.ready()).toBe(false);
+      const t0 = Date.now();
+      const error = await state.tokens.spend('n', Date.now() + 1000).then(() => undefined, (e: unknown) => e);
+      expect(isToolError(error, 'store_unavailable')).toBe(true);
+      expect(Date.now() - t0).toBeLessThan(200);
+      await server.restart();
+      for (let i = 0; i < 100 && !state.ready(); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(state.ready()).toBe(true);
+      expect(await state.tokens.spend('n', Date.now() + 1000)).toBe(true);
+      expect(await state.tokens.spend('n', Date.now() + 1000)).toBe(false);
+    } finally {
+      await state.close();
+    }
+  });
+});
+
+describeWithRedis('slow Redis', (redis) => {
+  it('a Redis that does not answer fails the call within the command timeout, and the state recovers', async () => {
+    const state = await connectRedisState({ url: redis().url, namespace: randomUUID(), replicaId: 'r', logger: silentLogger, commandTimeoutMs: 300 });
+    try {
+      const budget = state.budget({ perMinute: 100, perHour: 1000, maxWaitMs: 0 });
+      await budget.acquire();
+      const paused = redis().command('CLIENT PAUSE 1200 ALL');
+      await new Promise((r) => setTimeout(r, 50));
+      const t0 = Date.now();
+      const error = await budget.acquire().then(() => undefined, (e: unknown) => e);
+      expect(isToolError(error, 'store_unavailable'), String(error)).toBe(true);
+      expect(Date.now() - t0).toBeLessThan(800);
+      await paused;
+      for (let i = 0; i < 40; i++) {
+        if (await budget.acquire().then(() => true, () => false)) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await budget.acquire();
+    } finally {
+      await state.close();
+    }
+  });
+});
