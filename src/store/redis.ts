@@ -217,7 +217,7 @@ export async function connectRedisState(opts: RedisStateOptions): Promise<Shared
   const lockWait = opts.lockWaitMs ?? 120_000;
   const devices: SingleFlight = {
     async run<T>(key: string, fn: (ctx: SingleFlightContext) => Promise<T>, shareable: (value: T) => boolean = () => true): Promise<SingleFlightResult<T>> {
-      const keys = [`${prefix}lock:${key}`, `${prefix}dirty:${key}`, `${prefix}result:${key}`];
+      const keys = [`${prefix}lock:${key}`, `${prefix}dirty:${key}`, `${prefix}result:${key}`, `${prefix}locks-known`];
       const owner = `${opts.replicaId}:${randomUUID()}`;
       const deadline = Date.now() + lockWait;
       let waitingSince = '';

@@ -174,3 +174,29 @@ describeWithRedis('slow Redis', (redis) => {
     }
   });
 });
+
+describeWithRedis('Redis loses its state while a device lock is held', (redis) => {
+  it('the next holder is told to look for a pending action before sending', async () => {
+    const namespace = randomUUID();
+    const [a, b] = await Promise.all(['a', 'b'].map((r) => connectRedisState({ url: redis().url, namespace, replicaId: r, logger: silentLogger })));
+    try {
+      await a!.devices.run('dev-warm', async () => 'ok'); // the namespace has taken locks before
+      const seen: boolean[] = [];
+      await b!.devices.run('dev-warm', async ({ recovering }) => void seen.push(recovering));
+      expect(seen).toEqual([false]);
+      let release!: () => void;
+      const inFlight = new Promise<void>((resolve) => (release = resolve));
+      let entered!: () => void;
+      const started = new Promise<void>((resolve) => (entered = resolve));
+      const slow = a!.devices.run('dev-lost', async () => (entered(), await inFlight, 'first'));
+      await started;
+      expect(await redis().command('FLUSHALL')).toMatch(/^\+OK/); // a restart without persistence
+      await b!.devices.run('dev-lost', async ({ recovering }) => void seen.push(recovering));
+      expect(seen).toEqual([false, true]);
+      release();
+      await slow;
+    } finally {
+      await Promise.all([a!.close(), b!.close()]);
+    }
+  });
+});
