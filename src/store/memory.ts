@@ -76,6 +76,12 @@ export class MemoryRateBudget implements RateBudget {
           if (mine) removeOne(mine, decision.at);
           throw cancelledWait();
         }
+        // A 429 while this call waited holds it too: give the slot back and reserve again after the pause.
+        if (this.state.pausedUntil > this.now()) {
+          removeOne(this.state.slots, decision.at);
+          if (mine) removeOne(mine, decision.at);
+          continue;
+        }
       }
       return;
     }

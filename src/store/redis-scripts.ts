@@ -65,6 +65,20 @@ return 1
 `);
 
 /**
+ * After waiting for a slot: if a pause (an upstream 429, on any replica) began meanwhile and still holds,
+ * give the slot back so the caller reserves again after the pause. KEYS: slots, pause, user slots.
+ * ARGV: member. Returns 1 when the slot was given back.
+ */
+export const RECHECK_PAUSE = script(`${NOW}
+if tonumber(redis.call('GET', KEYS[2]) or '0') > now then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  return 1
+end
+return 0
+`);
+
+/**
  * Take a device lock, or learn that someone holds it, or (for a caller waiting since Redis time ARGV[4])
  * get the result of a write that finished after it started waiting.
  * KEYS: lock, dirty, result, known (the namespace's marker that Redis still holds its lock state).

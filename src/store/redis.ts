@@ -12,7 +12,7 @@ import { redactUrl } from '../config.js';
 import { isToolError, ToolError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { budgetSpent, cancelledWait, waitUnlessAborted } from './budget.js';
-import { BUDGET, LOCK_ACQUIRE, LOCK_RELEASE, LOCK_RENEW, PAUSE, type Script } from './redis-scripts.js';
+import { BUDGET, LOCK_ACQUIRE, LOCK_RELEASE, LOCK_RENEW, PAUSE, RECHECK_PAUSE, type Script } from './redis-scripts.js';
 import {
   HOUR_MS,
   MINUTE_MS,
@@ -190,6 +190,8 @@ export async function connectRedisState(opts: RedisStateOptions): Promise<Shared
               }
               throw cancelledWait();
             }
+            // A 429 on any replica while this call waited holds it too: reserve again after the pause.
+            if (status === 1 && Number(await run(RECHECK_PAUSE, keys, [member])) === 1) continue;
           }
           if (status === 1) return;
         }

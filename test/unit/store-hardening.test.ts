@@ -200,3 +200,35 @@ describeWithRedis('Redis loses its state while a device lock is held', (redis) =
     }
   });
 });
+
+/** The pause after an upstream 429 holds calls already waiting for their slot, not only new ones. */
+function pauseHoldsWaiters(make: () => Promise<SharedState[]>) {
+  it('a 429 pause that begins while a call waits for its slot holds that call too', async () => {
+    const [a, b] = await make();
+    try {
+      const opts = { perMinute: 1, perHour: 100, maxWaitMs: 5_000, minuteMs: 300, hourMs: 10_000 };
+      const t0 = Date.now();
+      await a!.budget(opts).acquire();
+      const waiting = b!.budget(opts).acquire().then(() => Date.now() - t0);
+      await new Promise((r) => setTimeout(r, 100));
+      await a!.budget(opts).pauseFor(600); // until about 700 ms
+      expect(await waiting).toBeGreaterThanOrEqual(680);
+    } finally {
+      await Promise.all([...new Set([a!, b!])].map((s) => s.close()));
+    }
+  });
+}
+
+describe('in-memory budget, 429 pause', () => {
+  pauseHoldsWaiters(async () => {
+    const s = createMemoryState();
+    return [s, s];
+  });
+});
+
+describeWithRedis('Redis budget, 429 pause', (redis) => {
+  pauseHoldsWaiters(async () => {
+    const namespace = randomUUID();
+    return Promise.all(['a', 'b'].map((r) => connectRedisState({ url: redis().url, namespace, replicaId: r, logger: silentLogger })));
+  });
+});
