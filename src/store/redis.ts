@@ -46,6 +46,8 @@ export interface RedisStateOptions {
   lockTtlMs?: number;
   /** How long a caller waits for another replica's write to the same device (default 120 s). */
   lockWaitMs?: number;
+  /** This replica's clock (tests: a replica whose clock differs from Redis's). */
+  now?: () => number;
   /** Extra options for the node-redis client (tests: TLS material). */
   clientOptions?: Record<string, unknown>;
 }
@@ -202,15 +204,20 @@ export async function connectRedisState(opts: RedisStateOptions): Promise<Shared
     };
   };
 
-  // Kept past the token's own expiry, so a replica whose clock lags Redis's cannot see it lapse early.
+  // Kept past the token's own expiry, so a replica whose clock lags this one's cannot see it lapse early.
+  // The expiry is relative (PX, the token's remaining life on this replica's clock, which just accepted
+  // it): an absolute PXAT from a clock behind Redis's would lie in Redis's past, and the marker would
+  // vanish at once, leaving the token redeemable again and again.
   const LEDGER_MARGIN_MS = 120_000;
+  const localNow = opts.now ?? Date.now;
   // Keyed by a hash of the nonce: nothing in Redis helps rebuild or recognise a token.
   const tokens: TokenLedger = {
     async isSpent(nonce) {
       return Number(await command(['EXISTS', `${prefix}token:${hashed(nonce)}`])) === 1;
     },
     async spend(nonce, expiresAtMs) {
-      const reply = await command(['SET', `${prefix}token:${hashed(nonce)}`, '1', 'NX', 'PXAT', String(Math.ceil(expiresAtMs + LEDGER_MARGIN_MS))]);
+      const ttl = Math.max(0, Math.ceil(expiresAtMs - localNow())) + LEDGER_MARGIN_MS;
+      const reply = await command(['SET', `${prefix}token:${hashed(nonce)}`, '1', 'NX', 'PX', String(ttl)]);
       return reply === 'OK';
     },
   };

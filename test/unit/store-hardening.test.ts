@@ -232,3 +232,18 @@ describeWithRedis('Redis budget, 429 pause', (redis) => {
     return Promise.all(['a', 'b'].map((r) => connectRedisState({ url: redis().url, namespace, replicaId: r, logger: silentLogger })));
   });
 });
+
+describeWithRedis('Redis token ledger, clocks apart', (redis) => {
+  it('a replica whose clock is 10 minutes behind Redis\'s still spends a token once', async () => {
+    const now = () => Date.now() - 10 * 60_000;
+    const state = await connectRedisState({ url: redis().url, namespace: randomUUID(), replicaId: 'late', logger: silentLogger, now });
+    try {
+      const expiresAt = now() + 60_000; // valid for another minute on this replica's clock
+      expect(await state.tokens.spend('nonce-late', expiresAt)).toBe(true);
+      expect(await state.tokens.isSpent('nonce-late')).toBe(true);
+      expect(await state.tokens.spend('nonce-late', expiresAt)).toBe(false);
+    } finally {
+      await state.close();
+    }
+  });
+});
