@@ -23,6 +23,8 @@ export interface CallScope {
   caller: Caller | undefined;
   /** Remote mode: the identity Defender calls of this caller use (OBO, or the app's own). */
   tokens: TokenProvider | undefined;
+  /** Aborted when the client cancels the call (or its connection goes). */
+  signal?: AbortSignal;
   /** Send a notification related to this call. */
   notify(notification: ServerNotification): Promise<void>;
 }
@@ -50,6 +52,11 @@ export function callLogFields(): LogFields | undefined {
     // A prefix, as the text lines give it: the id itself lets its holder use the session.
     ...(call.sessionId ? { session: call.sessionId.slice(0, 8) } : {}),
   };
+}
+
+/** The cancellation of the call in progress (remote mode). */
+export function currentSignal(): AbortSignal | undefined {
+  return currentCall()?.signal;
 }
 
 /** Whose fair share of the API budget the call in progress counts against: its signed-in principal. */

@@ -160,12 +160,12 @@ export function createServer(deps: ServerDeps): McpServer {
       const counted = (result: CallToolResult) => (metrics.toolCall(name, outcomeOf(result), (performance.now() - started) / 1000), result);
       // Over stdio there is one client and one identity: no call scope (and no async-context cost),
       // unless JSON log lines must name the call.
-      if (!deps.remote && deps.scopeCalls) return counted(await runInCall({ server, sessionId: undefined, requestId: extra.requestId, tool: name, caller: undefined, tokens: undefined, notify: ctx.sendNotification }, () => run(ctx)));
+      if (!deps.remote && deps.scopeCalls) return counted(await runInCall({ server, sessionId: undefined, requestId: extra.requestId, tool: name, caller: undefined, tokens: undefined, signal: extra.signal, notify: ctx.sendNotification }, () => run(ctx)));
       if (!deps.remote) return counted(await run(ctx));
       if (!caller) throw new Error('remote mode: a call arrived without a caller');
       // Code shared by every session (the Defender client's token lookup, the log sink) finds the call
       // in progress, and with it this caller's Defender identity and this call's stream.
-      const scope = { server, sessionId: extra.sessionId, requestId: extra.requestId, tool: name, caller, tokens: deps.remote.tokensFor(caller), notify: ctx.sendNotification };
+      const scope = { server, sessionId: extra.sessionId, requestId: extra.requestId, tool: name, caller, tokens: deps.remote.tokensFor(caller), signal: extra.signal, notify: ctx.sendNotification };
       return counted(await runInCall(scope, () => run(ctx)));
     } catch (error) {
       countFailure(metrics, name, error, started);

@@ -52,6 +52,8 @@ export interface DefenderClientOptions {
   limiter?: CallBudget;
   /** Whose fair share of the budget the current call counts against (remote mode: the signed-in caller). */
   budgetUser?: () => string | undefined;
+  /** The current call's cancellation: a call cancelled while waiting for the budget sends nothing. */
+  callSignal?: () => AbortSignal | undefined;
   now?: () => number;
   /** Requests by operation and status, their latency, and time waiting on the budget. */
   metrics?: Metrics;
@@ -222,7 +224,7 @@ export class DefenderClient implements DefenderApi {
   private async acquire(limiter: CallBudget): Promise<void> {
     const start = this.now();
     try {
-      await limiter.acquire({ user: this.opts.budgetUser?.() });
+      await limiter.acquire({ user: this.opts.budgetUser?.(), signal: this.opts.callSignal?.() });
     } catch (error) {
       if (isToolError(error, 'rate_limited')) this.metrics.budgetRefused();
       throw error;

@@ -13,7 +13,7 @@ import { createMsalTokenProvider } from '../../src/auth/msal.js';
 import type { ConfirmationMode } from '../../src/config.js';
 import { DefenderClient } from '../../src/defender/client.js';
 import { RateLimiter } from '../../src/defender/rate-limiter.js';
-import { callLogFields, currentPrincipal } from '../../src/request-scope.js';
+import { callLogFields, currentPrincipal, currentSignal } from '../../src/request-scope.js';
 import { prepareRemoteAuth, remoteSessionFactory, type HttpSettings } from '../../src/http/run.js';
 import { startHttpServer, type HttpServerOptions, type RunningHttpServer } from '../../src/http/server.js';
 import { createStderrLogger } from '../../src/log.js';
@@ -44,7 +44,7 @@ export interface RemoteOptions {
   /** The server's log lines (default: human-readable, collected in `logs`). */
   logFormat?: 'text' | 'json';
   /** The call budget, with each caller's fair share (as cli.ts wires it); none when omitted. */
-  budget?: { perMinute: number; perHour: number; maxWaitMs: number; perUserPerMinute?: number };
+  budget?: { perMinute: number; perHour: number; maxWaitMs: number; perUserPerMinute?: number; minuteMs?: number };
 }
 
 export async function startRemote(opts: RemoteOptions) {
@@ -96,7 +96,7 @@ export async function startRemote(opts: RemoteOptions) {
     tokens: perCallTokenProvider('per caller'),
     timeoutMs: 5_000,
     logger,
-    ...(opts.budget ? { limiter: new RateLimiter(opts.budget), budgetUser: currentPrincipal } : {}),
+    ...(opts.budget ? { limiter: new RateLimiter(opts.budget), budgetUser: currentPrincipal, callSignal: currentSignal } : {}),
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
   });
   const productServer = remoteSessionFactory(
