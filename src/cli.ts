@@ -75,6 +75,11 @@ async function start(): Promise<number> {
     // Simulated actions finish in seconds: poll them faster than the default.
     ...(config.target === 'simulator' ? { polling: { pollIntervalMs: 1_000 } } : {}),
   };
+  if (config.approval) {
+    // The two-person rule (remote mode only, checked in config): one store for every session.
+    const [{ Approvals }, { MemoryApprovalStore }] = await Promise.all([import('./approval/approvals.js'), import('./approval/store.js')]);
+    serverDeps.approvals = new Approvals({ store: new MemoryApprovalStore(), settings: config.approval, audit });
+  }
 
   if (config.skipConfirmation) {
     logger.warning(
@@ -107,7 +112,12 @@ async function start(): Promise<number> {
 }
 
 /** Remote mode (loaded only with --transport http): one MCP server per session, everything else shared. */
-async function serveRemote(config: Config, deps: ServerDeps, connection: { apiUrl: string; tokens: TokenProvider; close: () => Promise<void> }, logger: Logger): Promise<number> {
+async function serveRemote(
+  config: Config,
+  deps: ServerDeps,
+  connection: { apiUrl: string; tokens: TokenProvider; close: () => Promise<void>; userTokens?: (requestor: string) => TokenProvider },
+  logger: Logger,
+): Promise<number> {
   const { prepareRemoteAuth, remoteSessionFactory, serveHttp } = await import('./http/run.js');
   const remote = prepareRemoteAuth(
     config.http,
@@ -116,6 +126,7 @@ async function serveRemote(config: Config, deps: ServerDeps, connection: { apiUr
       : { tenantId: config.tenantId, clientId: config.clientId, authorityHost: config.authorityHost, scope: config.scope, credential: config.credential, timeoutMs: config.httpTimeoutMs },
     connection.tokens,
     logger,
+    connection.userTokens ? { tokensFor: connection.userTokens, approverRole: config.approval?.approverRole ?? 'MDE.Approver' } : undefined,
   );
   const http = await serveHttp({
     settings: config.http,
@@ -127,11 +138,14 @@ async function serveRemote(config: Config, deps: ServerDeps, connection: { apiUr
   const signIn =
     config.http.auth === 'none'
       ? 'none (MDE_HTTP_AUTH=none, loopback only)'
-      : `Entra ID tenant ${config.tenantId}, audience ${config.clientId} or ${config.http.appIdUri}, scope ${config.http.requiredScope}; Defender calls On-Behalf-Of each user` +
+      : config.http.auth === 'simulated-users'
+        ? 'SIMULATED users ada, bob (approver), carol (MDE_HTTP_AUTH=simulated-users, simulator and loopback only)'
+        : `Entra ID tenant ${config.tenantId}, audience ${config.clientId} or ${config.http.appIdUri}, scope ${config.http.requiredScope}; Defender calls On-Behalf-Of each user` +
         (config.http.appCallerRole ? `, app callers with role ${config.http.appCallerRole} as ${connection.tokens.description}` : '; app-only callers refused');
   logger.info(
     `mde-app-restriction-mcp ${VERSION} on ${http.url} (resource ${http.resourceUrl}): API ${connection.apiUrl}; sign-in: ${signIn}; ` +
       `confirmation: ${config.skipConfirmation ? 'SKIPPED' : config.confirmation}; ${config.readOnly ? 'read-only; ' : ''}` +
+      `${config.approval ? `approval: two-person (role ${config.approval.approverRole}, expires after ${config.approval.ttlMs / 60_000} min); ` : ''}` +
       `audit: ${config.auditLogPath ?? 'off'}; budget: ${config.rateLimit.perMinute}/min, ${config.rateLimit.perHour}/h (shared by all callers).`,
   );
   return -1; // keep running until SIGTERM
@@ -146,8 +160,19 @@ async function connect(config: Config, logger: Logger) {
     ]);
     const simulator = new DefenderSimulator();
     const apiUrl = await simulator.listen();
+    const personas = new Map<string, TokenProvider>();
     logger.info(`Simulator mode: serving a simulated Defender tenant at ${apiUrl} (no real devices are touched).`);
-    return { apiUrl, tokens: simulatorTokenProvider(simulator.token), close: () => simulator.close() };
+    return {
+      apiUrl,
+      tokens: simulatorTokenProvider(simulator.token),
+      // Stand-in analysts (MDE_HTTP_AUTH=simulated-users): the simulator records each as requestor.
+      userTokens: (requestor: string) => {
+        let tokens = personas.get(requestor);
+        if (!tokens) personas.set(requestor, (tokens = simulatorTokenProvider(simulator.tokenFor(requestor))));
+        return tokens;
+      },
+      close: () => simulator.close(),
+    };
   }
   const { createTokenProvider } = await import('./auth/providers.js');
   const tokens = createTokenProvider(config, logger);

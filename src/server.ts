@@ -10,22 +10,29 @@ import type { Elicitor } from './confirmation/confirm.js';
 import { ConfirmationTokens, type TokenLedger } from './confirmation/token.js';
 import type { DefenderApi } from './defender/client.js';
 import { createUnrestrictSubmitter, type UnrestrictSubmitter } from './defender/unrestrict.js';
+import type { Approvals } from './approval/approvals.js';
 import type { Caller } from './auth/caller.js';
 import type { TokenProvider } from './auth/token-provider.js';
 import { currentCall, runInCall } from './request-scope.js';
 import { isToolError, renderError } from './errors.js';
 import type { Logger } from './log.js';
+import { approveAction } from './tools/approve-action.js';
 import { cancelMachineAction } from './tools/cancel-machine-action.js';
 import type { Boundary, Tool, ToolDeps } from './tools/define.js';
 import { findMachine } from './tools/find-machine.js';
+import { getApproval } from './tools/get-approval.js';
 import { DEFAULT_POLL_INTERVAL_MS, getMachineAction } from './tools/get-machine-action.js';
 import { listMachineActions } from './tools/list-machine-actions.js';
+import { listPendingApprovals } from './tools/list-pending-approvals.js';
+import { rejectAction } from './tools/reject-action.js';
 import { removeAppRestriction } from './tools/remove-app-restriction.js';
 import { createWriteGuard } from './tools/write-guard.js';
 import { VERSION } from './version.js';
 
 /** Every tool the server offers, one definition per file. */
 export const TOOLS: readonly Tool[] = [findMachine, getMachineAction, listMachineActions, removeAppRestriction, cancelMachineAction];
+/** The two-person rule's tools, offered only with MDE_APPROVAL=two-person. */
+export const APPROVAL_TOOLS: readonly Tool[] = [listPendingApprovals, getApproval, approveAction, rejectAction];
 
 export interface ServerDeps {
   api: DefenderApi;
@@ -57,6 +64,8 @@ export interface ServerDeps {
   remote?: { tokensFor(caller: Caller): TokenProvider };
   /** One write per device at a time across every session (remote mode shares one); per server when omitted. */
   unrestrict?: UnrestrictSubmitter;
+  /** The two-person rule (shared by every session): lifting a restriction waits for a second analyst. */
+  approvals?: Approvals;
 }
 
 export const ELICITATION_TIMEOUT_MS = 5 * 60_000;
@@ -99,6 +108,7 @@ export function createServer(deps: ServerDeps): McpServer {
       policy: deps.policy ?? NO_POLICY,
       logger: deps.logger,
     }),
+    ...(deps.approvals ? { approvals: deps.approvals } : {}),
     polling: {
       intervalMs: deps.polling?.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS,
       now: deps.polling?.now ?? Date.now,
@@ -153,7 +163,7 @@ export function createServer(deps: ServerDeps): McpServer {
   };
 
   // In read-only mode a tool that is not read-only by its own hint is not registered: clients never see it.
-  for (const tool of deps.tools ?? TOOLS) {
+  for (const tool of [...(deps.tools ?? TOOLS), ...(deps.approvals ? APPROVAL_TOOLS : [])]) {
     if (deps.readOnly && !tool.annotations.readOnlyHint) continue;
     tool.register(server, toolDeps, boundary);
   }

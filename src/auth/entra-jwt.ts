@@ -94,6 +94,7 @@ export function createEntraVerifier(opts: EntraVerifierOptions): TokenVerifier {
     const tid = String(payload.tid);
     const expiresAt = payload.exp!;
     const scp = typeof payload.scp === 'string' ? payload.scp.split(' ').filter(Boolean) : undefined;
+    const roles = Array.isArray(payload.roles) ? payload.roles.filter((r): r is string => typeof r === 'string') : [];
     if (scp !== undefined) {
       if (!scp.includes(opts.requiredScope)) {
         throw new BearerError(403, 'insufficient_scope', `The token lacks the delegated scope ${opts.requiredScope}.`);
@@ -104,12 +105,12 @@ export function createEntraVerifier(opts: EntraVerifierOptions): TokenVerifier {
         tid,
         preferredUsername: typeof payload.preferred_username === 'string' ? payload.preferred_username : undefined,
         name: typeof payload.name === 'string' ? payload.name : undefined,
+        roles,
         token,
         expiresAt,
       };
     }
     // No delegated scope: an application calling with its own identity (client credentials).
-    const roles = Array.isArray(payload.roles) ? payload.roles.filter((r): r is string => typeof r === 'string') : [];
     if (!opts.appCallerRole || !roles.includes(opts.appCallerRole)) {
       throw new BearerError(
         403,

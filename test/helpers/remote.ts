@@ -7,10 +7,12 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ElicitRequestSchema, LoggingMessageNotificationSchema, type CallToolResult, type ElicitRequest, type ElicitResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach } from 'vitest';
-import type { AuditTrail } from '../../src/audit.js';
+import { NO_AUDIT, type AuditTrail } from '../../src/audit.js';
 import { perCallTokenProvider } from '../../src/auth/caller-tokens.js';
 import { createMsalTokenProvider } from '../../src/auth/msal.js';
-import type { ConfirmationMode } from '../../src/config.js';
+import { Approvals } from '../../src/approval/approvals.js';
+import { MemoryApprovalStore, type ApprovalStore } from '../../src/approval/store.js';
+import type { ApprovalSettings, ConfirmationMode } from '../../src/config.js';
 import { DefenderClient } from '../../src/defender/client.js';
 import { prepareRemoteAuth, remoteSessionFactory, type HttpSettings } from '../../src/http/run.js';
 import { startHttpServer, type HttpServerOptions, type RunningHttpServer } from '../../src/http/server.js';
@@ -36,6 +38,8 @@ export interface RemoteOptions {
   audit?: AuditTrail;
   /** One fake clock for the simulator's world and get_machine_action's polling: waits pass at once. */
   fakeClock?: boolean;
+  /** MDE_APPROVAL=two-person with these settings (defaults: every device, 60 min, role MDE.Approver), on its own fake clock. */
+  approval?: Partial<ApprovalSettings> & { store?: ApprovalStore };
 }
 
 export async function startRemote(opts: RemoteOptions) {
@@ -83,12 +87,23 @@ export async function startRemote(opts: RemoteOptions) {
   // The product's wiring: one Defender client and one confirmation-token key for every session; each
   // call's Defender identity is looked up from the call in progress.
   const api = new DefenderClient({ baseUrl: apiUrl, tokens: perCallTokenProvider('per caller'), timeoutMs: 5_000, logger });
+  // The approvals' clock: tests move it to expire an approval without waiting.
+  const approvalClock = { offsetMs: 0 };
+  const approvals = opts.approval
+    ? new Approvals({
+        store: opts.approval.store ?? new MemoryApprovalStore({ now: () => Date.now() + approvalClock.offsetMs }),
+        settings: { deviceGroups: [], tags: [], ttlMs: 60 * 60_000, approverRole: 'MDE.Approver', ...opts.approval },
+        audit: opts.audit ?? NO_AUDIT,
+        now: () => Date.now() + approvalClock.offsetMs,
+      })
+    : undefined;
   const productServer = remoteSessionFactory(
     {
       api,
       logger,
       confirmation: { mode: opts.confirmation ?? 'auto', skip: opts.skipConfirmation ?? false },
       ...(opts.audit ? { audit: opts.audit } : {}),
+      ...(approvals ? { approvals } : {}),
       ...(opts.fakeClock ? { polling: { now: () => clock.now, sleep: async (ms: number) => void (clock.now += ms) } } : {}),
     },
     remote,
@@ -163,6 +178,11 @@ export async function startRemote(opts: RemoteOptions) {
     logs,
     upstream,
     connect,
+    approvals,
+    /** Move the approvals' clock forward. */
+    advanceApprovalClock(ms: number) {
+      approvalClock.offsetMs += ms;
+    },
     /** A raw request to the server (for what an SDK client would never send). */
     raw(path: string, init: RequestInit = {}) {
       return fetch(new URL(path, http.url), init);
