@@ -67,7 +67,7 @@ export function approvalText(a: Approval): string {
   const device = a.preview.hostName ? displayText(a.preview.hostName) : `device ${a.machineId}`;
   const lines = [
     `Approval ${a.id}: ${a.status}. Lift the app restriction on ${device} (device ${a.machineId}).`,
-    `  Requested by ${displayText(a.requestedBy.name)} at ${a.requestedAt}; ${a.status === 'pending' ? 'expires' : 'expiry was'} ${a.expiresAt}.`,
+    `  Requested by ${displayText(a.requestedBy.name)} at ${a.requestedAt}; ${a.status === 'pending' ? 'expires' : 'deadline was'} ${a.expiresAt}.`,
     `  Device: ${describeDevice(a.preview)}`,
     `  Comment: ${quoteForDisplay(a.comment)}`,
   ];
