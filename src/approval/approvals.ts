@@ -81,9 +81,17 @@ export class Approvals {
     return lower(deviceGroups).includes((device.deviceGroup ?? '').toLowerCase()) || device.tags.some((t) => lower(tags).includes(t.toLowerCase()));
   }
 
-  /** Record a request (audit first, flushed: if it cannot be written, nothing is stored). */
+  /**
+   * Record a request (audit first, flushed: if it cannot be written, nothing is stored). The same person
+   * asking again for the same device and comment while their request is pending gets that request back.
+   */
   async request(r: { tool: string; caller: Caller; machineId: string; comment: string; preview: DevicePreview; record: AuditBase; confirmation: string }): Promise<Approval> {
     const nowMs = this.now();
+    const principal = principalKey(r.caller);
+    const same = (await this.store.pending()).find(
+      (a) => a.requestedBy.principal === principal && a.machineId === r.machineId && a.comment === r.comment && nowMs < Date.parse(a.expiresAt),
+    );
+    if (same) return same;
     const approval: Approval = {
       id: randomUUID(),
       status: 'pending',

@@ -74,7 +74,7 @@ export const removeAppRestriction = defineTool({
   inputSchema,
   outputSchema,
   annotations,
-  async handler(args, ctx, { guard, unrestrict, approvals }) {
+  async handler(args, ctx, { guard, unrestrict, approvals, logger }) {
     return guard(
       {
         tool: TOOL_NAME,
@@ -97,6 +97,7 @@ export const removeAppRestriction = defineTool({
                   record: { ...record, ...(confirmed.confirmationId ? { confirmationId: confirmed.confirmationId } : {}) },
                   confirmation: confirmed.path,
                 });
+                logger.info(`${TOOL_NAME}: approval ${approval.id} requested by ${approval.requestedBy.name} for ${approval.preview.hostName ?? args.machineId}; nothing sent until another analyst approves it.`);
                 return pending(approval, approvals.settings.approverRole, CONFIRMED_BY[confirmed.path]);
               },
             }

@@ -167,6 +167,24 @@ describe('two-person rule: a second analyst approves', () => {
     expect(audit.records().find((x) => x.event === 'approval_rejected')).toMatchObject({ requester: { oid: ANALYST.oid }, approver: { oid: SECOND_ANALYST.oid }, reason: 'Re-scan still shows the implant' });
   });
 
+  it('the requester may withdraw their own request; asking twice while it is pending returns the same approval', async () => {
+    const r = await remote({ approval: {} });
+    const { ada, id } = await request(r);
+    const again = await ada.tool('remove_app_restriction', { machineId: RESTRICTED_DEVICE, comment: COMMENT });
+    expect(out(again).approval!.id).toBe(id);
+    expect((await ada.tool('list_pending_approvals', {})).structuredContent).toMatchObject({ count: 1 });
+    const withdrawn = await ada.tool('reject_action', { approvalId: id, reason: 'Asked by mistake' });
+    expect(withdrawn.isError, textOf(withdrawn)).toBeFalsy();
+    expect(out(withdrawn).approval).toMatchObject({ status: 'rejected', decidedBy: { name: ANALYST.preferred_username } });
+    // Someone without the approver role cannot reject another's request.
+    const { id: second } = await request(r, ENG_DEVICE);
+    const bob = await r.connect(await r.entra.userToken({ user: SECOND_ANALYST }));
+    const refused = await bob.tool('reject_action', { approvalId: second, reason: 'no' });
+    expect(refused.isError).toBe(true);
+    expect(textOf(refused)).toMatch(/needs the app role MDE\.Approver/);
+    expect(r.sim.apiRequests('POST')).toHaveLength(0);
+  });
+
   it('two approvers at once: one POST; the second learns who decided first', async () => {
     const r = await remote({ approval: {} });
     const { id } = await request(r);
