@@ -40,18 +40,22 @@ export interface RemoteOptions {
   fakeClock?: boolean;
   /** MDE_APPROVAL=two-person with these settings (defaults: every device, 60 min, role MDE.Approver), on its own fake clock. */
   approval?: Partial<ApprovalSettings> & { store?: ApprovalStore };
+  /** Another replica of this deployment: its fakes (Entra ID, Defender) are shared; close this one first. */
+  replicaOf?: { entra: FakeEntra; sim: FakeTenant; apiUrl: string };
 }
 
 export async function startRemote(opts: RemoteOptions) {
-  const entra = new FakeEntra();
-  await entra.start();
+  // Another replica of the same deployment: the same Entra ID and Defender fakes, its own server.
+  const shared = opts.replicaOf;
+  const entra = shared?.entra ?? new FakeEntra();
+  if (!shared) await entra.start();
   const clock = { now: Date.now() };
-  const sim = new FakeTenant({ clientSecret: CLIENT_SECRET, ...(opts.fakeClock ? { now: () => clock.now } : {}) });
-  const apiUrl = await sim.listen();
+  const sim = shared?.sim ?? new FakeTenant({ clientSecret: CLIENT_SECRET, ...(opts.fakeClock ? { now: () => clock.now } : {}) });
+  const apiUrl = shared?.apiUrl ?? (await sim.listen());
   const logs: string[] = [];
   const logger = createStderrLogger({ level: 'debug', write: (line) => void logs.push(line) });
   // What Entra issues (OBO and app tokens), Defender accepts, standing for whom Entra says.
-  entra.onIssue = (token, who) => sim.acceptToken(token, who);
+  if (!shared) entra.onIssue = (token, who) => sim.acceptToken(token, who);
   // The server's own identity (client credentials), for app callers and MDE_HTTP_AUTH=none.
   const appTokens = createMsalTokenProvider({
     tenantId: entra.tenant,
@@ -190,6 +194,7 @@ export async function startRemote(opts: RemoteOptions) {
     async close() {
       for (const c of clients.splice(0)) await c.close().catch(() => undefined);
       await http.shutdown(100);
+      if (shared) return; // the first replica closes the fakes
       await sim.close();
       await entra.close();
     },
@@ -202,7 +207,7 @@ export type Remote = Awaited<ReturnType<typeof startRemote>>;
 export function useRemote(): (opts: RemoteOptions) => Promise<Remote> {
   const open: Remote[] = [];
   afterEach(async () => {
-    for (const r of open.splice(0)) await r.close();
+    for (const r of open.splice(0).reverse()) await r.close(); // replicas before the one whose fakes they share
   });
   return async (opts) => {
     const r = await startRemote(opts);

@@ -41,4 +41,11 @@ describe('npm run demo:approval', () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/MDE_HTTP_AUTH=simulated-users .*works only with --simulator on a loopback bind/);
   });
+
+  it('two-person over stdio (one identity) refuses to start, saying why (exit 2)', () => {
+    const r = spawnSync(process.execPath, [ENTRY, '--simulator', '--approval', 'two-person'], { encoding: 'utf8', env: baseEnv(), timeout: 20_000 });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/MDE_APPROVAL=two-person .*needs remote mode with Entra sign-in.*one identity cannot be two people/);
+    expect(r.stdout).toBe('');
+  });
 });
