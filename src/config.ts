@@ -185,7 +185,8 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
 function httpSettingsOf(v: SettingValues, simulator: boolean, credential: Credential | undefined, problems: string[], warnings: string[]): HttpSettings {
   // The simulator has no tenant to sign in against: it serves without sign-in, on loopback only.
   const auth = v.httpAuth ?? (simulator ? 'none' : 'entra');
-  const host = v.httpHost ?? '127.0.0.1';
+  // An IPv6 literal is bound without brackets ("[::1]" would be looked up as a name and fail).
+  const host = (v.httpHost ?? '127.0.0.1').trim().replace(/^\[(.*)\]$/, '$1');
   const resourceUrl = v.resourceUrl === undefined ? undefined : checkUrl(v.resourceUrl, named('resourceUrl'), true, problems);
   for (const origin of v.allowedOrigins) {
     let ok = false;
@@ -206,6 +207,17 @@ function httpSettingsOf(v: SettingValues, simulator: boolean, credential: Creden
       problems.push(
         `MDE_HTTP_AUTH=simulated-users (stand-in analysts for the approval demo) works only with --simulator on a loopback bind${simulator ? `, not on ${host}` : ''}: against a real tenant use MDE_HTTP_AUTH=entra.`,
       );
+    }
+    // Against a real tenant, a public name for a loopback bind means a proxy or tunnel in front: anyone
+    // reaching it would act with the app's own identity, without sign-in.
+    if (auth === 'none' && !simulator) {
+      const publicNames = [
+        ...(resourceUrl && !isLoopbackHost(new URL(resourceUrl).hostname) ? [`MDE_RESOURCE_URL names ${new URL(resourceUrl).hostname}`] : []),
+        ...(v.allowedHosts.some((h) => !isLoopbackHost(h.replace(/:\d+$/, ''))) ? [`MDE_ALLOWED_HOSTS names ${v.allowedHosts.filter((h) => !isLoopbackHost(h.replace(/:\d+$/, ''))).join(', ')}`] : []),
+      ];
+      if (publicNames.length > 0) {
+        problems.push(`MDE_HTTP_AUTH=none serves without sign-in, so only loopback names may reach it, but ${publicNames.join(' and ')}: use MDE_HTTP_AUTH=entra behind a proxy or tunnel.`);
+      }
     }
     if (simulator && auth === 'entra') {
       problems.push('The simulator has no tenant to sign in against: with --simulator, use MDE_HTTP_AUTH=none (the default) on a loopback bind.');

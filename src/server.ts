@@ -66,6 +66,11 @@ export interface ServerDeps {
   unrestrict?: UnrestrictSubmitter;
   /** The two-person rule (shared by every session): lifting a restriction waits for a second analyst. */
   approvals?: Approvals;
+  /**
+   * Remote mode: every tool call is passed through here, so shutdown waits for it to end even when its
+   * client went away (a write may be on its way to Defender).
+   */
+  trackCall?: <T>(work: Promise<T>) => Promise<T>;
 }
 
 export const ELICITATION_TIMEOUT_MS = 5 * 60_000;
@@ -134,7 +139,11 @@ export function createServer(deps: ServerDeps): McpServer {
   server.server.onclose = () => removeSink?.();
 
   /** The error boundary: typed errors become `isError` results; nothing escapes to crash the server. */
-  const boundary: Boundary = (name, run) => async (extra) => {
+  const boundary: Boundary = (name, run) => {
+    const handle = inBoundary(name, run);
+    return (extra) => (deps.trackCall ? deps.trackCall(handle(extra)) : handle(extra));
+  };
+  const inBoundary: Boundary = (name, run) => async (extra) => {
     try {
       const client = server.server.getClientVersion();
       const caller = extra.authInfo?.extra?.caller as Caller | undefined;

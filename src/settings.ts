@@ -52,7 +52,7 @@ export const CLOUD_DEFAULTS = {
 export const DEVICE_CODE_MAX_SECONDS = 900;
 
 const SPEC = {
-  tenantId: { env: 'AZURE_TENANT_ID', flag: 'tenant-id', kind: 'text', help: 'Entra ID tenant: its id (a GUID) or a verified domain such as contoso.onmicrosoft.com. Required except with managed-identity.' },
+  tenantId: { env: 'AZURE_TENANT_ID', flag: 'tenant-id', kind: 'text', help: 'Entra ID tenant: its id (a GUID) or a verified domain such as contoso.onmicrosoft.com (remote mode with Entra sign-in needs the GUID). Required except with managed-identity.' },
   clientId: { env: 'AZURE_CLIENT_ID', flag: 'client-id', kind: 'text', help: 'Application (client) id of the app registration; with managed-identity, the client id of a user-assigned identity.' },
   clientSecret: { env: 'AZURE_CLIENT_SECRET', kind: 'secret', help: 'Client secret (environment only); or use a certificate.' },
   certificatePath: { env: 'AZURE_CLIENT_CERTIFICATE_PATH', flag: 'client-certificate-path', kind: 'path', help: 'PEM file with the private key and its certificate, instead of a secret; checked at start (readable, key matches certificate).' },

@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { auditCaller, type AuditRecord, type AuditTrail } from '../audit.js';
-import { principalKey } from '../auth/caller.js';
+import { displayValue, principalKey } from '../auth/caller.js';
 import type { Policy } from '../config.js';
 import { ask, decide, redeem, CONFIRMED_BY, type ConfirmationDeps, type Confirmed, type ConfirmedBy, type Refusal } from '../confirmation/confirm.js';
 import { confirmationRequiredText, type ActionRequest, type DevicePreview } from '../confirmation/render.js';
@@ -90,7 +90,8 @@ export function createWriteGuard(deps: WriteGuardDeps): WriteGuard {
       requestId: randomUUID(),
       tool: spec.tool,
       action: request.action,
-      client: ctx.client ? { name: ctx.client.name, version: ctx.client.version } : null,
+      // Declared by the client: bounded and stripped of control characters like any caller-chosen text.
+      client: ctx.client ? { name: displayValue(ctx.client.name) ?? '', version: displayValue(ctx.client.version) ?? '' } : null,
       ...auditCaller(ctx.caller),
       machineId: request.machineId,
       hostName: null,

@@ -280,6 +280,20 @@ describe('parseConfig: remote mode', () => {
     });
   });
 
+  it('refuses MDE_HTTP_AUTH=none against a real tenant when clients reach it by a non-loopback name (a proxy or tunnel in front)', () => {
+    const none = ['--transport', 'http', '--http-auth', 'none'];
+    expect(problems([...none, '--resource-url', 'https://mcp.contoso.com/mcp'], LIVE)).toEqual([expect.stringMatching(/MDE_HTTP_AUTH=none .*MDE_RESOURCE_URL .*mcp\.contoso\.com/)]);
+    expect(problems([...none, '--allowed-hosts', 'localhost,tunnel.example.net'], LIVE)).toEqual([expect.stringMatching(/MDE_HTTP_AUTH=none .*MDE_ALLOWED_HOSTS .*tunnel\.example\.net/)]);
+    // Loopback names stay fine; so does the simulator (no real devices) behind a tunnel for a demo.
+    expect(run([...none, '--resource-url', 'http://localhost:3000/mcp', '--allowed-hosts', '127.0.0.1'], LIVE).config.http.auth).toBe('none');
+    expect(run(['--simulator', '--transport', 'http', '--resource-url', 'https://demo.example.net/mcp'], {}).config.http.auth).toBe('none');
+  });
+
+  it('binds an IPv6 literal given in brackets (as in a URL) without them', () => {
+    expect(run(['--simulator', '--transport', 'http', '--host', '[::1]'], {}).config.http.host).toBe('::1');
+    expect(problems(['--simulator', '--transport', 'http', '--host', '[::]'], {})).toEqual([expect.stringMatching(/refused on ::/)]);
+  });
+
   it('serves the simulator without sign-in, on loopback only', () => {
     expect(run(['--simulator', '--transport', 'http'], {}).config.http.auth).toBe('none');
     expect(problems(['--simulator', '--transport', 'http', '--host', '0.0.0.0'], {})).toEqual([
