@@ -30,7 +30,11 @@ export interface Config {
   httpTimeoutMs: number;
   confirmation: ConfirmationMode;
   skipConfirmation: boolean;
-  rateLimit: { perMinute: number; perHour: number; maxWaitMs: number };
+  rateLimit: { perMinute: number; perHour: number; maxWaitMs: number; perUserPerMinute: number | undefined };
+  /** Where replicas share their state (MDE_REDIS_URL); undefined: this process keeps its own. */
+  redisUrl: string | undefined;
+  /** MDE_CONFIRMATION_KEY (and the previous one, for rotation), decoded; undefined: a random key per process. */
+  confirmationKeys: { current: Buffer; previous: Buffer[] } | undefined;
   /** Append-only JSON Lines audit file; undefined: no audit trail. */
   auditLogPath: string | undefined;
   policy: Policy;
@@ -142,6 +146,9 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
   }
   if (v.rateLimitPerHour < v.rateLimitPerMinute) problems.push('MDE_RATE_LIMIT_PER_HOUR must not be smaller than MDE_RATE_LIMIT_PER_MINUTE.');
 
+  const redisUrl = v.redisUrl === undefined ? undefined : checkRedisUrl(v.redisUrl, argv.some((a) => a.startsWith('--redis-url')), problems);
+  const confirmationKeys = keysOf(v, redisUrl !== undefined, problems);
+
   let commentPattern: RegExp | undefined;
   if (v.commentPattern !== undefined) {
     try {
@@ -168,7 +175,14 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
       httpTimeoutMs: v.httpTimeoutMs,
       confirmation: v.confirmation,
       skipConfirmation: v.skipConfirmation,
-      rateLimit: { perMinute: v.rateLimitPerMinute, perHour: v.rateLimitPerHour, maxWaitMs: v.rateLimitMaxWaitMs },
+      rateLimit: {
+        perMinute: v.rateLimitPerMinute,
+        perHour: v.rateLimitPerHour,
+        maxWaitMs: v.rateLimitMaxWaitMs,
+        perUserPerMinute: v.rateLimitPerUserPerMinute > 0 ? v.rateLimitPerUserPerMinute : undefined,
+      },
+      redisUrl,
+      confirmationKeys,
       auditLogPath: v.auditLog,
       policy: { allowDeviceGroups: v.allowDeviceGroups, denyDeviceGroups: v.denyDeviceGroups, allowTags: v.allowTags, denyTags: v.denyTags, commentPattern },
       readOnly: v.readOnly,
@@ -322,4 +336,60 @@ function checkUrl(text: string, names: string, allowHttpLoopback: boolean, probl
     problems.push(`${names} must not contain a query, fragment or credentials (got "${url.origin}...").`);
   }
   return url.toString().replace(/\/+$/, '');
+}
+
+/** redis://, rediss:// or unix:///absolute/path; a password only from the environment (argv is public). */
+function checkRedisUrl(text: string, fromFlag: boolean, problems: string[]): string | undefined {
+  const name = named('redisUrl');
+  const unix = /^unix:\/\/(?:[^@/]*@)?(\/[^?#]*)/i.exec(text);
+  if (/^unix:/i.test(text)) {
+    if (!unix || unix[1] === '/') {
+      problems.push(`${name} with a Unix socket must be unix:///absolute/path/to/redis.sock (got "${redactUrl(text)}").`);
+      return undefined;
+    }
+  } else {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      problems.push(`${name} must be a URL such as redis://host:6379, rediss://host:6380 or unix:///path/to/redis.sock (got "${redactUrl(text)}").`);
+      return undefined;
+    }
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+      problems.push(`${name} must start with redis://, rediss:// (TLS) or unix:// (got "${url.protocol}//...").`);
+      return undefined;
+    }
+  }
+  if (fromFlag && /^[a-z]+:\/\/[^@/]*:[^@/]*@/i.test(text)) {
+    problems.push('--redis-url carries a password, which every user of the machine can read in the process list: put the URL in MDE_REDIS_URL instead.');
+  }
+  return text;
+}
+
+/** The URL without its user and password, for messages. */
+export function redactUrl(text: string): string {
+  return text.replace(/^([a-z]+:\/\/)[^@/]*@/i, '$1');
+}
+
+/** MDE_CONFIRMATION_KEY(_PREVIOUS): base64 of at least 32 bytes; required when replicas share state. */
+function keysOf(v: SettingValues, shared: boolean, problems: string[]): Config['confirmationKeys'] {
+  const decode = (text: string | undefined, name: string): Buffer | undefined => {
+    if (text === undefined || text.trim() === '') return undefined;
+    const t = text.trim();
+    const bytes = /^[A-Za-z0-9+/_-]+={0,2}$/.test(t) ? Buffer.from(t, t.includes('-') || t.includes('_') ? 'base64url' : 'base64') : undefined;
+    if (!bytes || bytes.length < 32) {
+      problems.push(`${name} must be base64 of at least 32 random bytes (got ${bytes ? `${bytes.length} bytes` : 'text that is not base64'}); generate one with: openssl rand -base64 32`);
+      return undefined;
+    }
+    return bytes;
+  };
+  const current = decode(v.confirmationKey, 'MDE_CONFIRMATION_KEY');
+  const previous = decode(v.confirmationKeyPrevious, 'MDE_CONFIRMATION_KEY_PREVIOUS');
+  if (previous && !current && v.confirmationKey === undefined) problems.push('MDE_CONFIRMATION_KEY_PREVIOUS is set without MDE_CONFIRMATION_KEY: set the new key too.');
+  if (shared && v.confirmationKey === undefined) {
+    problems.push(
+      `${named('redisUrl')} needs MDE_CONFIRMATION_KEY, the same on every replica, so a token issued by one is accepted by another (base64 of at least 32 random bytes: openssl rand -base64 32).`,
+    );
+  }
+  return current ? { current, previous: previous ? [previous] : [] } : undefined;
 }

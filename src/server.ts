@@ -27,6 +27,7 @@ import { listPendingApprovals } from './tools/list-pending-approvals.js';
 import { rejectAction } from './tools/reject-action.js';
 import { removeAppRestriction } from './tools/remove-app-restriction.js';
 import { createWriteGuard } from './tools/write-guard.js';
+import type { SingleFlight } from './store/types.js';
 import { VERSION } from './version.js';
 
 /** Every tool the server offers, one definition per file. */
@@ -50,6 +51,8 @@ export interface ServerDeps {
   tokens?: ConfirmationTokens;
   /** Where spent tokens are remembered; the signer's in-memory ledger when omitted. */
   ledger?: TokenLedger;
+  /** One write per device at a time; in this process when omitted, across replicas with the Redis store. */
+  flights?: SingleFlight;
   /** Values that must never appear in a result (client secret, certificate password). */
   secrets?: readonly string[];
   now?: () => number;
@@ -105,7 +108,7 @@ export function createServer(deps: ServerDeps): McpServer {
   const toolDeps: ToolDeps = {
     api: deps.api,
     logger: deps.logger,
-    unrestrict: deps.unrestrict ?? createUnrestrictSubmitter({ api: deps.api, now }),
+    unrestrict: deps.unrestrict ?? createUnrestrictSubmitter({ api: deps.api, now, ...(deps.flights ? { flights: deps.flights } : {}) }),
     guard: createWriteGuard({
       api: deps.api,
       confirmation: { ...deps.confirmation, tokens, ledger: deps.ledger ?? tokens.ledger, elicitor },

@@ -2,6 +2,7 @@
  * Remote mode's entry, loaded by cli.ts only with `--transport http`: the Entra verifier and the
  * On-Behalf-Of source from the settings, the HTTP server, the start-up line, and graceful SIGTERM.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { Credential, HttpSettings } from '../config.js';
@@ -115,7 +116,13 @@ export function remoteSessionFactory(deps: ServerDeps, remote: RemoteAuth): (cal
   return (caller, hooks) => {
     const key = principalKey(caller);
     let unrestrict = submitters.get(key);
-    if (!unrestrict) submitters.set(key, (unrestrict = createUnrestrictSubmitter({ api: deps.api, ...(deps.now ? { now: deps.now } : {}) })));
+    if (!unrestrict) {
+      // With Redis (deps.flights), one write per user and device across replicas too; the scope is a hash,
+      // so no user id is stored in Redis.
+      const scope = createHash('sha256').update(key).digest('base64url').slice(0, 16);
+      unrestrict = createUnrestrictSubmitter({ api: deps.api, ...(deps.now ? { now: deps.now } : {}), ...(deps.flights ? { flights: deps.flights, flightScope: scope } : {}) });
+      submitters.set(key, unrestrict);
+    }
     return createServer({ ...deps, tokens, unrestrict, remote: { tokensFor: remote.tokensFor }, ...(hooks ? { trackCall: hooks.trackCall } : {}) });
   };
 }

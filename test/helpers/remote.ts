@@ -14,6 +14,8 @@ import { Approvals } from '../../src/approval/approvals.js';
 import { MemoryApprovalStore, type ApprovalStore } from '../../src/approval/store.js';
 import type { ApprovalSettings, ConfirmationMode } from '../../src/config.js';
 import { DefenderClient } from '../../src/defender/client.js';
+import { RateLimiter } from '../../src/defender/rate-limiter.js';
+import { currentPrincipal } from '../../src/request-scope.js';
 import { prepareRemoteAuth, remoteSessionFactory, type HttpSettings } from '../../src/http/run.js';
 import { startHttpServer, type HttpServerOptions, type RunningHttpServer } from '../../src/http/server.js';
 import { createStderrLogger } from '../../src/log.js';
@@ -42,6 +44,8 @@ export interface RemoteOptions {
   approval?: Partial<ApprovalSettings> & { store?: ApprovalStore };
   /** Another replica of this deployment: its fakes (Entra ID, Defender) are shared; close this one first. */
   replicaOf?: { entra: FakeEntra; sim: FakeTenant; apiUrl: string };
+  /** The call budget, with each caller's fair share (as cli.ts wires it); none when omitted. */
+  budget?: { perMinute: number; perHour: number; maxWaitMs: number; perUserPerMinute?: number };
 }
 
 export async function startRemote(opts: RemoteOptions) {
@@ -90,7 +94,6 @@ export async function startRemote(opts: RemoteOptions) {
   );
   // The product's wiring: one Defender client and one confirmation-token key for every session; each
   // call's Defender identity is looked up from the call in progress.
-  const api = new DefenderClient({ baseUrl: apiUrl, tokens: perCallTokenProvider('per caller'), timeoutMs: 5_000, logger });
   // The approvals' clock: tests move it to expire an approval without waiting.
   const approvalClock = { offsetMs: 0 };
   const approvals = opts.approval
@@ -101,6 +104,13 @@ export async function startRemote(opts: RemoteOptions) {
         now: () => Date.now() + approvalClock.offsetMs,
       })
     : undefined;
+  const api = new DefenderClient({
+    baseUrl: apiUrl,
+    tokens: perCallTokenProvider('per caller'),
+    timeoutMs: 5_000,
+    logger,
+    ...(opts.budget ? { limiter: new RateLimiter(opts.budget), budgetUser: currentPrincipal } : {}),
+  });
   const productServer = remoteSessionFactory(
     {
       api,

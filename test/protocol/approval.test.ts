@@ -7,7 +7,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
 import { JsonlAuditTrail } from '../../src/audit.js';
+import { silentLogger } from '../../src/log.js';
+import { connectRedisState } from '../../src/store/redis.js';
+import type { SharedState } from '../../src/store/types.js';
+import { describeWithRedis } from '../helpers/redis-server.js';
 import { ANALYST, CALLING_APP, SECOND_ANALYST } from '../fakes/entra-id.js';
 import { RESTRICTED_DEVICE, textOf } from '../helpers/harness.js';
 import { useRemote, type Remote } from '../helpers/remote.js';
@@ -30,7 +35,7 @@ function auditFile() {
   return { trail: new JsonlAuditTrail(path), records: () => readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>) };
 }
 
-type Out = { outcome?: string; approval?: { id: string; status: string; expiresAt: string; requestedBy: { name: string }; preview: { hostName: string | null }; comment: string; decidedBy?: { name: string }; machineAction?: { id: string }; reason?: string } };
+type Out = { outcome?: string; machineAction?: { id: string }; approval?: { id: string; status: string; expiresAt: string; requestedBy: { name: string }; preview: { hostName: string | null }; comment: string; decidedBy?: { name: string }; machineAction?: { id: string }; reason?: string } };
 const out = (r: { structuredContent?: unknown }) => r.structuredContent as Out;
 
 /** Ada asks (confirming through her own prompt); the approval id comes back. */
@@ -266,5 +271,44 @@ describe('two-person rule: a second analyst approves', () => {
     const off = await remote({});
     const bob = await off.connect(await off.entra.userToken());
     expect((await bob.client.listTools()).tools.map((t) => t.name)).not.toContain('approve_action');
+  });
+});
+
+describeWithRedis('two-person rule across replicas (Redis)', (redis) => {
+  it('an approval requested on one replica is approved on another; a replica started afresh sees it; still one POST', async () => {
+    const namespace = randomUUID();
+    const open: SharedState[] = [];
+    const state = async (i: number) => {
+      const s = await connectRedisState({ url: redis().url, namespace, replicaId: `replica-${i}`, logger: silentLogger });
+      open.push(s);
+      return s;
+    };
+    try {
+      const one = await remote({ approval: { store: (await state(1)).approvals } });
+      const shared = { entra: one.entra, sim: one.sim, apiUrl: one.apiUrl };
+      const two = await remote({ approval: { store: (await state(2)).approvals }, replicaOf: shared });
+
+      const { id } = await request(one);
+      // Replica two lists it and its approver approves it there.
+      const bob = await two.connect(await one.entra.userToken({ user: SECOND_ANALYST, claims: APPROVER }), { elicit: 'accept' });
+      expect((await bob.tool('list_pending_approvals', {})).structuredContent).toMatchObject({ count: 1, approvals: [{ id }] });
+
+      // A third replica, started after the request (a restart), sees the same approval; its approver races Bob.
+      const three = await remote({ approval: { store: (await state(3)).approvals }, replicaOf: shared });
+      const cy = await three.connect(await one.entra.userToken({ user: THIRD_ANALYST, claims: APPROVER }), { elicit: 'accept' });
+      one.sim.injectFault({ method: 'POST', path: 'unrestrictCodeExecution' }, { kind: 'delay', ms: 200 });
+      const [b, c] = await Promise.all([bob.tool('approve_action', { approvalId: id }), cy.tool('approve_action', { approvalId: id })]);
+      expect(one.sim.apiRequests('POST', UNRESTRICT)).toHaveLength(1);
+      const winner = b.isError ? c : b;
+      expect(winner.isError, textOf(winner)).toBeFalsy();
+      expect(textOf(b.isError ? b : c)).toMatch(/already approved by (bob|cy)@contoso\.com at /);
+
+      // The requester, on replica one, sees the MachineAction the other replica's approver got.
+      const ada = await one.connect(await one.entra.userToken({ user: ANALYST }));
+      const seen = out(await ada.tool('get_approval', { approvalId: id })).approval!;
+      expect(seen).toMatchObject({ status: 'approved', outcome: 'submitted', machineAction: { id: out(winner).machineAction!.id } });
+    } finally {
+      await Promise.all(open.map((s) => s.close()));
+    }
   });
 });
