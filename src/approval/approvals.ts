@@ -214,9 +214,10 @@ export class Approvals {
     const who = a.decidedBy ? ` by ${a.decidedBy.name}` : '';
     const when = a.decidedAt ? ` at ${a.decidedAt}` : '';
     const status = a.status === 'failed' ? 'approved' : a.status;
+    const failed = a.status === 'failed' ? ` (but sending it failed: ${a.reason ?? 'unknown reason'})` : '';
     return policyError(
       'decided_once',
-      `Not performed: approval ${a.id} was already ${status}${who}${when}; a request is decided exactly once. ${a.status === 'approved' || a.status === 'failed' ? 'This call sent nothing more.' : NOTHING_SENT}`,
+      `Not performed: approval ${a.id} was already ${status}${who}${when}${failed}; a request is decided exactly once. ${a.status === 'approved' ? 'This call sent nothing more.' : NOTHING_SENT}`,
       `Follow it with get_approval (approvalId "${a.id}").`,
     );
   }

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import { JsonlAuditTrail } from '../../src/audit.js';
+import { JsonlAuditTrail, type AuditTrail } from '../../src/audit.js';
+import { ToolError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { connectRedisState } from '../../src/store/redis.js';
 import type { SharedState } from '../../src/store/types.js';
@@ -225,6 +226,31 @@ describe('two-person rule: a second analyst approves', () => {
     expect(done.isError, textOf(done)).toBeFalsy();
     expect(out(done)).toMatchObject({ outcome: 'submitted', confirmedBy: 'token' });
     expect(r.sim.apiRequests('POST', UNRESTRICT)).toHaveLength(1);
+  });
+
+  it('an approval whose record cannot be written is never sent: the approver gets audit_unavailable, the approval says failed', async () => {
+    let failGranted = true;
+    const written: string[] = [];
+    const audit: AuditTrail = {
+      enabled: true,
+      async write(record) {
+        if (failGranted && record.event === 'approval_granted') throw new ToolError('audit_unavailable', 'The audit log cannot be written (ENOSPC), so the action was refused: nothing was sent to Defender.', 'Fix MDE_AUDIT_LOG.');
+        written.push(record.event);
+      },
+    };
+    const r = await remote({ approval: {}, audit });
+    const { ada, id } = await request(r);
+    const bob = await r.connect(await r.entra.userToken({ user: SECOND_ANALYST, claims: APPROVER }), { elicit: 'accept' });
+    const approved = await bob.tool('approve_action', { approvalId: id });
+    expect(approved.isError).toBe(true);
+    expect(textOf(approved)).toMatch(/^Error \(audit_unavailable\)/);
+    expect(r.sim.apiRequests('POST')).toHaveLength(0);
+    expect(written).not.toContain('intent');
+    expect(out(await ada.tool('get_approval', { approvalId: id })).approval).toMatchObject({ status: 'failed', reason: expect.stringMatching(/audit log could not be written/) });
+    failGranted = false;
+    const again = await bob.tool('approve_action', { approvalId: id });
+    expect(textOf(again)).toMatch(/already approved by bob@contoso\.com/);
+    expect(r.sim.apiRequests('POST')).toHaveLength(0);
   });
 
   it('MDE_APPROVAL_DEVICE_GROUPS: only devices in those groups wait for an approval', async () => {
