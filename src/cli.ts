@@ -94,8 +94,8 @@ async function start(): Promise<number> {
   if (config.approval) {
     // The two-person rule (remote mode only, checked in config): in the shared state, so every session
     // (and, with Redis, every replica) sees the same approvals.
-    const { Approvals } = await import('./approval/approvals.js');
-    serverDeps.approvals = new Approvals({ store: state.approvals, settings: config.approval, audit });
+    const [{ Approvals }, { APPROVAL_TOOLS }] = await Promise.all([import('./approval/approvals.js'), import('./tools/approval-tools.js')]);
+    serverDeps.approvals = { service: new Approvals({ store: state.approvals, settings: config.approval, audit }), tools: APPROVAL_TOOLS };
   }
 
   if (config.skipConfirmation) {

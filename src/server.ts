@@ -16,15 +16,11 @@ import type { TokenProvider } from './auth/token-provider.js';
 import { currentCall, runInCall } from './request-scope.js';
 import { isToolError, renderError } from './errors.js';
 import type { Logger } from './log.js';
-import { approveAction } from './tools/approve-action.js';
 import { cancelMachineAction } from './tools/cancel-machine-action.js';
 import type { Boundary, Tool, ToolDeps } from './tools/define.js';
 import { findMachine } from './tools/find-machine.js';
-import { getApproval } from './tools/get-approval.js';
 import { DEFAULT_POLL_INTERVAL_MS, getMachineAction } from './tools/get-machine-action.js';
 import { listMachineActions } from './tools/list-machine-actions.js';
-import { listPendingApprovals } from './tools/list-pending-approvals.js';
-import { rejectAction } from './tools/reject-action.js';
 import { removeAppRestriction } from './tools/remove-app-restriction.js';
 import { createWriteGuard } from './tools/write-guard.js';
 import type { SingleFlight } from './store/types.js';
@@ -32,8 +28,6 @@ import { VERSION } from './version.js';
 
 /** Every tool the server offers, one definition per file. */
 export const TOOLS: readonly Tool[] = [findMachine, getMachineAction, listMachineActions, removeAppRestriction, cancelMachineAction];
-/** The two-person rule's tools, offered only with MDE_APPROVAL=two-person. */
-export const APPROVAL_TOOLS: readonly Tool[] = [listPendingApprovals, getApproval, approveAction, rejectAction];
 
 export interface ServerDeps {
   api: DefenderApi;
@@ -67,8 +61,11 @@ export interface ServerDeps {
   remote?: { tokensFor(caller: Caller): TokenProvider };
   /** One write per device at a time across every session (remote mode shares one); per server when omitted. */
   unrestrict?: UnrestrictSubmitter;
-  /** The two-person rule (shared by every session): lifting a restriction waits for a second analyst. */
-  approvals?: Approvals;
+  /**
+   * The two-person rule (shared by every session): lifting a restriction waits for a second analyst.
+   * Its tools (`APPROVAL_TOOLS`, tools/approval-tools.ts) come with it, loaded only when it is on.
+   */
+  approvals?: { service: Approvals; tools: readonly Tool[] };
   /**
    * Remote mode: every tool call is passed through here, so shutdown waits for it to end even when its
    * client went away (a write may be on its way to Defender).
@@ -116,7 +113,7 @@ export function createServer(deps: ServerDeps): McpServer {
       policy: deps.policy ?? NO_POLICY,
       logger: deps.logger,
     }),
-    ...(deps.approvals ? { approvals: deps.approvals } : {}),
+    ...(deps.approvals ? { approvals: deps.approvals.service } : {}),
     polling: {
       intervalMs: deps.polling?.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS,
       now: deps.polling?.now ?? Date.now,
@@ -175,7 +172,7 @@ export function createServer(deps: ServerDeps): McpServer {
   };
 
   // In read-only mode a tool that is not read-only by its own hint is not registered: clients never see it.
-  for (const tool of [...(deps.tools ?? TOOLS), ...(deps.approvals ? APPROVAL_TOOLS : [])]) {
+  for (const tool of [...(deps.tools ?? TOOLS), ...(deps.approvals?.tools ?? [])]) {
     if (deps.readOnly && !tool.annotations.readOnlyHint) continue;
     tool.register(server, toolDeps, boundary);
   }

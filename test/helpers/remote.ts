@@ -11,6 +11,7 @@ import { NO_AUDIT, type AuditTrail } from '../../src/audit.js';
 import { perCallTokenProvider } from '../../src/auth/caller-tokens.js';
 import { createMsalTokenProvider } from '../../src/auth/msal.js';
 import { Approvals } from '../../src/approval/approvals.js';
+import { APPROVAL_TOOLS } from '../../src/tools/approval-tools.js';
 import { MemoryApprovalStore, type ApprovalStore } from '../../src/approval/store.js';
 import type { ApprovalSettings, ConfirmationMode } from '../../src/config.js';
 import { DefenderClient } from '../../src/defender/client.js';
@@ -117,7 +118,7 @@ export async function startRemote(opts: RemoteOptions) {
       logger,
       confirmation: { mode: opts.confirmation ?? 'auto', skip: opts.skipConfirmation ?? false },
       ...(opts.audit ? { audit: opts.audit } : {}),
-      ...(approvals ? { approvals } : {}),
+      ...(approvals ? { approvals: { service: approvals, tools: APPROVAL_TOOLS } } : {}),
       ...(opts.fakeClock ? { polling: { now: () => clock.now, sleep: async (ms: number) => void (clock.now += ms) } } : {}),
     },
     remote,
