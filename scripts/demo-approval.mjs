@@ -7,7 +7,8 @@
 // with a comment naming both, and Ada follows it with get_approval.
 // The stand-ins are MDE_HTTP_AUTH=simulated-users, which the server refuses to start without --simulator
 // or on any bind but loopback: they can never stand in for anyone in a real tenant.
-// `--outdir DIR` builds and runs from DIR instead of dist/ (the test suite uses it).
+// `--outdir DIR` builds and runs from DIR instead of dist/; `--no-follow` skips following the action to
+// completion (the test suite uses both).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -106,8 +107,10 @@ try {
   console.log(text(seen));
   console.log(`\nstatus: ${seen.structuredContent.approval.status}`);
 
-  rule('bob: get_machine_action (waitForCompletion)');
-  console.log(text(await bob.call('get_machine_action', { actionId: action.id, waitForCompletion: true, timeoutSeconds: 30 })));
+  if (!process.argv.includes('--no-follow')) {
+    rule('bob: get_machine_action (waitForCompletion)');
+    console.log(text(await bob.call('get_machine_action', { actionId: action.id, waitForCompletion: true, timeoutSeconds: 30 })));
+  }
 } catch (error) {
   console.error(`Demo failed: ${error instanceof Error ? error.message : String(error)}`);
   code = 1;

@@ -18,7 +18,7 @@ describe('npm run demo:approval', () => {
   it('one analyst requests, her own approval is refused, another approves; sent under the approver with both named', () => {
     const outdir = mkdtempSync(join(tmpdir(), 'mde-demo-approval-'));
     cleanups.push(() => rmSync(outdir, { recursive: true, force: true }));
-    const out = execFileSync(process.execPath, [new URL('../../scripts/demo-approval.mjs', import.meta.url).pathname, '--outdir', outdir], {
+    const out = execFileSync(process.execPath, [new URL('../../scripts/demo-approval.mjs', import.meta.url).pathname, '--outdir', outdir, '--no-follow'], {
       encoding: 'utf8',
       env: { PATH: process.env.PATH ?? '', NODE_OPTIONS: baseEnv().NODE_OPTIONS! },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -29,7 +29,7 @@ describe('npm run demo:approval', () => {
     expect(out).toContain('Confirmation prompt shown to bob');
     expect(out).toContain('outcome: submitted, requestor: bob@simulator.invalid, comment: "INC-2047: malware removed, device re-scanned clean (requested by ada@simulator.invalid, approved by bob@simulator.invalid)"');
     expect(out).toContain('status: approved');
-    expect(out).toContain('status Succeeded');
+    // Following the action to completion is the stdio demo's test (it waits for the simulated device).
   });
 
   it('the stand-in analysts cannot be enabled against a real tenant: the server refuses to start (exit 2)', () => {
