@@ -29,6 +29,10 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'json', ARGV[1], 'status', ARGV[2], 'expiresAt', ARGV[3])
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[5])
+-- The set lives as long as its newest member's record: no key grows without an expiry.
+local t = redis.call('TIME')
+local ttl = redis.call('PTTL', KEYS[2])
+if ttl < 0 or tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + ttl < tonumber(ARGV[4]) then redis.call('PEXPIREAT', KEYS[2], ARGV[4]) end
 return 1
 `);
 

@@ -51,6 +51,8 @@ export interface DefenderClientOptions {
   limiter?: CallBudget;
   /** Whose fair share of the budget the current call counts against (remote mode: the signed-in caller). */
   budgetUser?: () => string | undefined;
+  /** The current call's cancellation: a call cancelled while waiting for the budget sends nothing. */
+  callSignal?: () => AbortSignal | undefined;
   now?: () => number;
 }
 
@@ -142,7 +144,7 @@ export class DefenderClient implements DefenderApi {
     let rateLimited = 0; // 429s so far: each is retried (bounded); the one re-sign-in after a 401 is not counted
     for (;;) {
       const token = await this.opts.tokens.getToken();
-      await this.opts.limiter?.acquire({ user: this.opts.budgetUser?.() });
+      await this.opts.limiter?.acquire({ user: this.opts.budgetUser?.(), signal: this.opts.callSignal?.() });
       const controller = new AbortController();
       const timer = setTimeout(() => controller.abort(), this.opts.timeoutMs);
       let status: number;

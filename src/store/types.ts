@@ -34,6 +34,8 @@ export interface BudgetOptions {
 export interface AcquireOptions {
   /** Whose share the call counts against (a stable user id in HTTP mode); none in stdio mode. */
   user?: string | undefined;
+  /** The call's cancellation: a call cancelled while it waits gives its slot back and sends nothing. */
+  signal?: AbortSignal | undefined;
 }
 
 /**

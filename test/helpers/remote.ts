@@ -16,7 +16,7 @@ import { MemoryApprovalStore, type ApprovalStore } from '../../src/approval/stor
 import type { ApprovalSettings, ConfirmationMode } from '../../src/config.js';
 import { DefenderClient } from '../../src/defender/client.js';
 import { RateLimiter } from '../../src/defender/rate-limiter.js';
-import { currentPrincipal } from '../../src/request-scope.js';
+import { currentPrincipal, currentSignal } from '../../src/request-scope.js';
 import { prepareRemoteAuth, remoteSessionFactory, type HttpSettings } from '../../src/http/run.js';
 import { startHttpServer, type HttpServerOptions, type RunningHttpServer } from '../../src/http/server.js';
 import { createStderrLogger } from '../../src/log.js';
@@ -46,7 +46,7 @@ export interface RemoteOptions {
   /** Another replica of this deployment: its fakes (Entra ID, Defender) are shared; close this one first. */
   replicaOf?: { entra: FakeEntra; sim: FakeTenant; apiUrl: string };
   /** The call budget, with each caller's fair share (as cli.ts wires it); none when omitted. */
-  budget?: { perMinute: number; perHour: number; maxWaitMs: number; perUserPerMinute?: number };
+  budget?: { perMinute: number; perHour: number; maxWaitMs: number; perUserPerMinute?: number; minuteMs?: number };
 }
 
 export async function startRemote(opts: RemoteOptions) {
@@ -110,7 +110,7 @@ export async function startRemote(opts: RemoteOptions) {
     tokens: perCallTokenProvider('per caller'),
     timeoutMs: 5_000,
     logger,
-    ...(opts.budget ? { limiter: new RateLimiter(opts.budget), budgetUser: currentPrincipal } : {}),
+    ...(opts.budget ? { limiter: new RateLimiter(opts.budget), budgetUser: currentPrincipal, callSignal: currentSignal } : {}),
   });
   const productServer = remoteSessionFactory(
     {
