@@ -10,7 +10,16 @@ import { open, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { ToolError, StartupError } from './errors.js';
 
-export type AuditEvent = 'intent' | 'outcome' | 'not_sent';
+export type AuditEvent = 'intent' | 'outcome' | 'not_sent' | 'approval_requested' | 'approval_granted' | 'approval_rejected' | 'approval_expired';
+
+/** A person in an approval (two-person rule), as the audit names them. */
+export interface AuditPerson {
+  kind: 'user' | 'app' | 'anonymous';
+  name: string;
+  oid?: string;
+  tid?: string;
+  appId?: string;
+}
 
 export interface AuditRecord {
   time: string;
@@ -35,6 +44,11 @@ export interface AuditRecord {
   reason?: string;
   /** The MachineAction an action targets (cancel). */
   targetActionId?: string;
+  /** Two-person rule: the approval this record belongs to, who requested it and who decided it (null until then). */
+  approvalId?: string;
+  requester?: AuditPerson | null;
+  approver?: AuditPerson | null;
+  approvalExpiresAt?: string;
   httpStatus?: number;
   outcome?: string;
   machineActionId?: string;

@@ -99,6 +99,14 @@ async function start(): Promise<number> {
     // Simulated actions finish in seconds: poll them faster than the default.
     ...(config.target === 'simulator' ? { polling: { pollIntervalMs: 1_000 } } : {}),
   };
+  if (config.approval) {
+    // The two-person rule (remote mode only, checked in config): in the shared state, so every session
+    // (and, with Redis, every replica) sees the same approvals.
+    const [{ Approvals }, { APPROVAL_TOOLS }] = await Promise.all([import('./approval/approvals.js'), import('./tools/approval-tools.js')]);
+    serverDeps.approvals = { service: new Approvals({ store: state.approvals, settings: config.approval, audit }), tools: APPROVAL_TOOLS };
+    // Read at scrape time; one that has passed its expiry no longer waits for anyone.
+    metrics.watchApprovals(async () => (await state.approvals.pending()).filter((a) => Date.now() < Date.parse(a.expiresAt)).length);
+  }
 
   if (config.skipConfirmation) {
     logger.warning(
@@ -136,7 +144,7 @@ async function start(): Promise<number> {
 async function serveRemote(
   config: Config,
   deps: ServerDeps,
-  connection: { apiUrl: string; tokens: TokenProvider; close: () => Promise<void> },
+  connection: { apiUrl: string; tokens: TokenProvider; close: () => Promise<void>; userTokens?: (requestor: string) => TokenProvider },
   state: SharedState,
   logger: Logger,
 ): Promise<number> {
@@ -148,6 +156,7 @@ async function serveRemote(
       : { tenantId: config.tenantId, clientId: config.clientId, authorityHost: config.authorityHost, scope: config.scope, credential: config.credential, timeoutMs: config.httpTimeoutMs },
     connection.tokens,
     logger,
+    connection.userTokens ? { tokensFor: connection.userTokens, approverRole: config.approval?.approverRole ?? 'MDE.Approver' } : undefined,
   );
   const http = await serveHttp({
     settings: config.http,
@@ -165,11 +174,14 @@ async function serveRemote(
   const signIn =
     config.http.auth === 'none'
       ? 'none (MDE_HTTP_AUTH=none, loopback only)'
-      : `Entra ID tenant ${config.tenantId}, audience ${config.clientId} or ${config.http.appIdUri}, scope ${config.http.requiredScope}; Defender calls On-Behalf-Of each user` +
+      : config.http.auth === 'simulated-users'
+        ? 'SIMULATED users ada, bob (approver), carol (MDE_HTTP_AUTH=simulated-users, simulator and loopback only)'
+        : `Entra ID tenant ${config.tenantId}, audience ${config.clientId} or ${config.http.appIdUri}, scope ${config.http.requiredScope}; Defender calls On-Behalf-Of each user` +
         (config.http.appCallerRole ? `, app callers with role ${config.http.appCallerRole} as ${connection.tokens.description}` : '; app-only callers refused');
   logger.info(
     `mde-app-restriction-mcp ${VERSION} on ${http.url} (resource ${http.resourceUrl}): API ${connection.apiUrl}; sign-in: ${signIn}; ` +
       `confirmation: ${config.skipConfirmation ? 'SKIPPED' : config.confirmation}; ${config.readOnly ? 'read-only; ' : ''}` +
+      `${config.approval ? `approval: two-person (role ${config.approval.approverRole}, expires after ${config.approval.ttlMs / 60_000} min); ` : ''}` +
       `audit: ${config.auditLogPath ?? 'off'}; budget: ${config.rateLimit.perMinute}/min, ${config.rateLimit.perHour}/h (shared by all callers` +
       `${config.rateLimit.perUserPerMinute ? `, ${config.rateLimit.perUserPerMinute}/min per user` : ''}); state: ${state.description}; replica ${REPLICA.host} pid ${REPLICA.pid}.`,
   );
@@ -194,8 +206,19 @@ async function connect(config: Config, logger: Logger) {
     ]);
     const simulator = new DefenderSimulator();
     const apiUrl = await simulator.listen();
+    const personas = new Map<string, TokenProvider>();
     logger.info(`Simulator mode: serving a simulated Defender tenant at ${apiUrl} (no real devices are touched).`);
-    return { apiUrl, tokens: simulatorTokenProvider(simulator.token), close: () => simulator.close() };
+    return {
+      apiUrl,
+      tokens: simulatorTokenProvider(simulator.token),
+      // Stand-in analysts (MDE_HTTP_AUTH=simulated-users): the simulator records each as requestor.
+      userTokens: (requestor: string) => {
+        let tokens = personas.get(requestor);
+        if (!tokens) personas.set(requestor, (tokens = simulatorTokenProvider(simulator.tokenFor(requestor))));
+        return tokens;
+      },
+      close: () => simulator.close(),
+    };
   }
   const { createTokenProvider } = await import('./auth/providers.js');
   const tokens = createTokenProvider(config, logger);

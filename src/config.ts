@@ -49,13 +49,26 @@ export interface Config {
   transport: 'stdio' | 'http';
   /** Remote mode's settings (their defaults with stdio). */
   http: HttpSettings;
+  /** The two-person rule (remote mode with sign-in only); undefined: MDE_APPROVAL=none. */
+  approval: ApprovalSettings | undefined;
+}
+
+/** MDE_APPROVAL=two-person: a second analyst approves before a restriction is lifted. */
+export interface ApprovalSettings {
+  /** Devices in these groups or carrying these tags need an approval; both empty: every device. */
+  deviceGroups: string[];
+  tags: string[];
+  ttlMs: number;
+  /** The app role an approver's token must carry. */
+  approverRole: string;
 }
 
 /** Remote mode (`--transport http`). */
 export interface HttpSettings {
   host: string;
   port: number;
-  auth: 'entra' | 'none';
+  /** simulated-users: stand-in analysts, only with --simulator on loopback (the approval demo). */
+  auth: 'entra' | 'none' | 'simulated-users';
   /** The API's Application ID URI (default `api://<client id>`). */
   appIdUri: string;
   /** Short scope name, as Entra writes it in `scp`. */
@@ -155,6 +168,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
   if (v.metricsPort !== undefined && !isLoopbackHost(metricsHost)) {
     warnings.push(`Metrics are served on ${metricsHost} without authentication: let only your Prometheus reach port ${v.metricsPort} (firewall, network policy).`);
   }
+  const approval = approvalSettingsOf(v, http, problems, warnings);
 
   if (problems.length > 0) throw new StartupError(problems);
   return {
@@ -186,6 +200,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
       metrics: { port: v.metricsPort, host: metricsHost },
       transport: v.transport,
       http,
+      approval,
     },
     warnings,
   };
@@ -211,6 +226,12 @@ function httpSettingsOf(v: SettingValues, simulator: boolean, credential: Creden
   if (v.transport === 'http') {
     if (auth === 'none' && !isLoopbackHost(host)) {
       problems.push(`MDE_HTTP_AUTH=none serves without sign-in, so it is refused on ${host}: bind to 127.0.0.1 (${named('httpHost')}) or use MDE_HTTP_AUTH=entra.`);
+    }
+    if (auth === 'simulated-users' && (!simulator || !isLoopbackHost(host))) {
+      // Stand-in identities must never be reachable against a real tenant or from another machine.
+      problems.push(
+        `MDE_HTTP_AUTH=simulated-users (stand-in analysts for the approval demo) works only with --simulator on a loopback bind${simulator ? `, not on ${host}` : ''}: against a real tenant use MDE_HTTP_AUTH=entra.`,
+      );
     }
     // Against a real tenant, a public name for a loopback bind means a proxy or tunnel in front: anyone
     // reaching it would act with the app's own identity, without sign-in.
@@ -252,6 +273,25 @@ function httpSettingsOf(v: SettingValues, simulator: boolean, credential: Creden
     tlsCertPath: v.tlsCertPath,
     tlsKeyPath: v.tlsKeyPath,
   };
+}
+
+/** The two-person rule: only where the server knows who each caller is (one identity cannot be two people). */
+function approvalSettingsOf(v: SettingValues, http: HttpSettings, problems: string[], warnings: string[]): ApprovalSettings | undefined {
+  const detail = (['approvalDeviceGroups', 'approvalTags', 'approvalTtlMinutes', 'approverRole'] as const).filter((k) => v.given.has(k));
+  if (v.approval !== 'two-person') {
+    if (detail.length > 0) warnings.push(`MDE_APPROVAL is none: ignoring ${detail.map((k) => named(k).split(' ')[0]).join(', ')}.`);
+    return undefined;
+  }
+  if (v.transport !== 'http' || http.auth === 'none') {
+    problems.push(
+      `MDE_APPROVAL=two-person (--approval two-person) needs remote mode with Entra sign-in, so that the server knows who requests and who approves (one identity cannot be two people): ` +
+        (v.transport !== 'http' ? 'set MDE_TRANSPORT=http (--transport http) with MDE_HTTP_AUTH=entra, or set MDE_APPROVAL=none.' : 'MDE_HTTP_AUTH=none signs nobody in; use MDE_HTTP_AUTH=entra, or set MDE_APPROVAL=none.'),
+    );
+  }
+  if (v.readOnly) warnings.push('--read-only: there is nothing to approve (the write tools are not registered).');
+  const approverRole = v.approverRole ?? 'MDE.Approver';
+  if (!/^[A-Za-z0-9._-]{1,120}$/.test(approverRole)) problems.push(`${named('approverRole')} must be an app role value such as MDE.Approver (letters, digits, dots, dashes, underscores; got "${approverRole}").`);
+  return { deviceGroups: v.approvalDeviceGroups, tags: v.approvalTags, ttlMs: v.approvalTtlMinutes * 60_000, approverRole };
 }
 
 /** The sign-in method and what it needs, each missing or contradictory piece named. */

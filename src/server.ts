@@ -10,6 +10,7 @@ import type { Elicitor } from './confirmation/confirm.js';
 import { ConfirmationTokens, type TokenLedger } from './confirmation/token.js';
 import type { DefenderApi } from './defender/client.js';
 import { createUnrestrictSubmitter, type UnrestrictSubmitter } from './defender/unrestrict.js';
+import type { Approvals } from './approval/approvals.js';
 import type { Caller } from './auth/caller.js';
 import type { TokenProvider } from './auth/token-provider.js';
 import { currentCall, runInCall } from './request-scope.js';
@@ -66,6 +67,11 @@ export interface ServerDeps {
   /** Enter a call scope over stdio too, so JSON log lines name the call (MDE_LOG_FORMAT=json). */
   scopeCalls?: boolean;
   /**
+   * The two-person rule (shared by every session): lifting a restriction waits for a second analyst.
+   * Its tools (`APPROVAL_TOOLS`, tools/approval-tools.ts) come with it, loaded only when it is on.
+   */
+  approvals?: { service: Approvals; tools: readonly Tool[] };
+  /**
    * Remote mode: every tool call is passed through here, so shutdown waits for it to end even when its
    * client went away (a write may be on its way to Defender).
    */
@@ -114,6 +120,7 @@ export function createServer(deps: ServerDeps): McpServer {
       logger: deps.logger,
       metrics,
     }),
+    ...(deps.approvals ? { approvals: deps.approvals.service } : {}),
     polling: {
       intervalMs: deps.polling?.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS,
       now: deps.polling?.now ?? Date.now,
@@ -177,7 +184,7 @@ export function createServer(deps: ServerDeps): McpServer {
   };
 
   // In read-only mode a tool that is not read-only by its own hint is not registered: clients never see it.
-  for (const tool of deps.tools ?? TOOLS) {
+  for (const tool of [...(deps.tools ?? TOOLS), ...(deps.approvals?.tools ?? [])]) {
     if (deps.readOnly && !tool.annotations.readOnlyHint) continue;
     tool.register(server, toolDeps, boundary);
   }

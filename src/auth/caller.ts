@@ -11,6 +11,8 @@ export type Caller =
       tid: string;
       preferredUsername: string | undefined;
       name: string | undefined;
+      /** App roles assigned to the user (the token's `roles` claim), e.g. the approver role. */
+      roles?: readonly string[];
       /** The caller's own token: the OBO assertion, never sent anywhere else. */
       token: string;
       /** Seconds since the epoch. */
@@ -32,6 +34,13 @@ export type Caller =
 export function principalKey(caller: Caller): string {
   if (caller.kind === 'anonymous') return 'anonymous';
   return `${caller.kind}:${caller.tid}:${caller.oid}`;
+}
+
+/** How a caller is named to people (comments, approvals): the sign-in name, else the object id. */
+export function displayName(caller: Caller): string {
+  if (caller.kind === 'user') return caller.preferredUsername ?? caller.oid;
+  if (caller.kind === 'app') return `app ${caller.appId}`;
+  return 'anonymous';
 }
 
 /**

@@ -119,6 +119,7 @@ export function createEntraVerifier(opts: EntraVerifierOptions): TokenVerifier {
     const tid = String(payload.tid);
     const expiresAt = payload.exp!;
     const scp = typeof payload.scp === 'string' ? payload.scp.split(' ').filter(Boolean) : undefined;
+    const roles = Array.isArray(payload.roles) ? payload.roles.filter((r): r is string => typeof r === 'string') : [];
     // Without scp, only an app-only access token may pass: idtyp says so, or (the claim is optional)
     // sub equals oid. Anything else (an ID token whose audience is this app, a user carrying a
     // user-assignable app role) would otherwise be served under the app's own identity.
@@ -136,12 +137,12 @@ export function createEntraVerifier(opts: EntraVerifierOptions): TokenVerifier {
         tid,
         preferredUsername: displayValue(payload.preferred_username),
         name: displayValue(payload.name),
+        roles,
         token,
         expiresAt,
       };
     }
     // No delegated scope: an application calling with its own identity (client credentials).
-    const roles = Array.isArray(payload.roles) ? payload.roles.filter((r): r is string => typeof r === 'string') : [];
     if (!opts.appCallerRole || !roles.includes(opts.appCallerRole)) {
       throw new BearerError(
         403,

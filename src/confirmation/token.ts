@@ -161,10 +161,12 @@ export class ConfirmationTokens {
       return { ok: false, reason: otherKey ? (this.configured ? 'unknown_key' : 'earlier_run') : 'bad_signature' };
     }
     if (!payload) return { ok: false, reason: 'malformed' };
+    // Whose it is first: another user's token is named as such even when what it was for differs too
+    // (an approval's comment names its approver).
+    if (payload.p !== (subject.principal ? principalHash(subject.principal) : undefined)) return { ok: false, reason: 'other_user' };
     if (payload.a !== subject.action || payload.m !== subject.machineId || payload.c !== sha256(subject.comment)) {
       return { ok: false, reason: 'mismatch' };
     }
-    if (payload.p !== (subject.principal ? principalHash(subject.principal) : undefined)) return { ok: false, reason: 'other_user' };
     if (!(typeof payload.e === 'number' && this.now() < payload.e)) return { ok: false, reason: 'expired' };
     return { ok: true, nonce: payload.n, expiresAtMs: payload.e, hostName: payload.h, confirmationId: confirmationId(payload.n) };
   }

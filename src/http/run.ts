@@ -19,6 +19,7 @@ import type { TokenProvider } from '../auth/token-provider.js';
 import { StartupError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { simulatedUserVerifier } from './simulated-users.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, startHttpServer, type HttpAuth, type RunningHttpServer, type SessionHooks } from './server.js';
 
 /** The server's own Entra identity: what validates callers' tokens and exchanges them On-Behalf-Of. */
@@ -41,9 +42,23 @@ export interface RemoteAuth {
   tokensFor(caller: Caller): TokenProvider;
 }
 
+/** The simulator's stand-in analysts (MDE_HTTP_AUTH=simulated-users): a Defender identity per persona. */
+export interface SimulatedUsers {
+  tokensFor(requestor: string): TokenProvider;
+  approverRole: string;
+}
+
 /** Build sign-in for remote mode; throws StartupError for settings that cannot work. */
-export function prepareRemoteAuth(settings: HttpSettings, identity: RemoteIdentity | undefined, appTokens: TokenProvider, logger: Logger): RemoteAuth {
+export function prepareRemoteAuth(settings: HttpSettings, identity: RemoteIdentity | undefined, appTokens: TokenProvider, logger: Logger, simulated?: SimulatedUsers): RemoteAuth {
   if (settings.auth === 'none') return { auth: { kind: 'none' }, tokensFor: createCallerTokens({ app: appTokens, obo: undefined }) };
+  if (settings.auth === 'simulated-users') {
+    // Settings validation allows this only with --simulator on loopback; this is the second lock.
+    if (!simulated) throw startupError('MDE_HTTP_AUTH=simulated-users works only with --simulator.', 'Use MDE_HTTP_AUTH=entra against a real tenant.');
+    return {
+      auth: { kind: 'entra', verify: simulatedUserVerifier(simulated.approverRole), ready: async () => true, authorizationServer: 'http://127.0.0.1/simulated-users', scope: 'simulated' },
+      tokensFor: (caller) => (caller.kind === 'user' ? simulated.tokensFor(caller.preferredUsername ?? caller.oid) : appTokens),
+    };
+  }
   if (!identity) {
     throw startupError('MDE_HTTP_AUTH=entra needs the API\'s app registration.', 'Set AZURE_TENANT_ID and AZURE_CLIENT_ID, or use MDE_HTTP_AUTH=none on a loopback bind.');
   }

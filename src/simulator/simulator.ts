@@ -49,6 +49,13 @@ export class DefenderSimulator {
   private readonly callTimes: number[] = [];
   protected readonly servers: Server[] = [];
 
+  /** A token standing for a named person (the approval demo's stand-in analysts): actions record them as requestor. */
+  tokenFor(requestor: string): string {
+    const token = `sim-${randomBytes(12).toString('hex')}`;
+    this.issuedTokens.set(token, { expiresAt: Number.MAX_SAFE_INTEGER, roles: [], requestor });
+    return token;
+  }
+
   constructor(protected readonly opts: SimulatorOptions = {}) {
     this.now = opts.now ?? Date.now;
     this.roles = opts.roles ?? [...ALL_ROLES];

@@ -6,7 +6,6 @@ import {
   HOUR_MS,
   MINUTE_MS,
   type AcquireOptions,
-  type ApprovalStore,
   type BudgetOptions,
   type RateBudget,
   type SharedState,
@@ -14,6 +13,7 @@ import {
   type SingleFlightContext,
   type SingleFlightResult,
 } from './types.js';
+import { MemoryApprovalStore } from '../approval/store.js';
 import { MemoryTokenLedger } from '../confirmation/token.js';
 
 export interface Clock {
@@ -136,35 +136,6 @@ export class MemorySingleFlight implements SingleFlight {
   }
 }
 
-export class MemoryApprovals implements ApprovalStore {
-  private readonly records = new Map<string, { json: string; expiresAt: number }>();
-  constructor(private readonly now: () => number = Date.now) {}
-
-  async put(id: string, record: unknown, ttlMs: number): Promise<void> {
-    this.records.set(id, { json: JSON.stringify(record), expiresAt: this.now() + ttlMs });
-  }
-
-  async get<T>(id: string): Promise<T | undefined> {
-    return this.read<T>(id);
-  }
-
-  async take<T>(id: string): Promise<T | undefined> {
-    const value = this.read<T>(id);
-    this.records.delete(id);
-    return value;
-  }
-
-  private read<T>(id: string): T | undefined {
-    const entry = this.records.get(id);
-    if (!entry) return undefined;
-    if (entry.expiresAt <= this.now()) {
-      this.records.delete(id);
-      return undefined;
-    }
-    return JSON.parse(entry.json) as T;
-  }
-}
-
 export function createMemoryState(clock: Clock = {}): SharedState {
   const now = clock.now ?? Date.now;
   const slots = new BudgetSlots();
@@ -174,7 +145,7 @@ export function createMemoryState(clock: Clock = {}): SharedState {
     budget: (options) => new MemoryRateBudget(options, clock, slots),
     tokens: new MemoryTokenLedger(now),
     devices: new MemorySingleFlight(),
-    approvals: new MemoryApprovals(now),
+    approvals: new MemoryApprovalStore({ now }),
     ready: () => true,
     close: async () => undefined,
   };

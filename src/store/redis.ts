@@ -12,13 +12,13 @@ import { redactUrl } from '../config.js';
 import { isToolError, ToolError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { createRedisApprovalStore } from '../approval/redis-store.js';
 import { budgetSpent, cancelledWait, waitUnlessAborted } from './budget.js';
 import { BUDGET, LOCK_ACQUIRE, LOCK_RELEASE, LOCK_RENEW, PAUSE, RECHECK_PAUSE, USAGE, type Script } from './redis-scripts.js';
 import {
   HOUR_MS,
   MINUTE_MS,
   type AcquireOptions,
-  type ApprovalStore,
   type BudgetOptions,
   type RateBudget,
   type SharedState,
@@ -285,19 +285,8 @@ export async function connectRedisState(opts: RedisStateOptions): Promise<Shared
     },
   };
 
-  const approvals: ApprovalStore = {
-    async put(id, record, ttlMs) {
-      await command(['SET', `${prefix}approval:${id}`, JSON.stringify(record), 'PX', String(Math.max(1, Math.ceil(ttlMs)))]);
-    },
-    async get<T>(id: string) {
-      const json = await command(['GET', `${prefix}approval:${id}`]);
-      return json == null ? undefined : (JSON.parse(String(json)) as T);
-    },
-    async take<T>(id: string) {
-      const json = await command(['GETDEL', `${prefix}approval:${id}`]);
-      return json == null ? undefined : (JSON.parse(String(json)) as T);
-    },
-  };
+  // The two-person rule's approvals: decided once by a Lua script, kept a week after they expire.
+  const approvals = createRedisApprovalStore({ command, run, prefix });
 
   return {
     kind: 'redis',

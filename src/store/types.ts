@@ -6,6 +6,7 @@
  * callers send nothing without the answer.
  */
 
+import type { ApprovalStore } from '../approval/store.js';
 import type { TokenLedger } from '../confirmation/token.js';
 
 export type { TokenLedger };
@@ -71,13 +72,8 @@ export interface SingleFlight {
   run<T>(key: string, fn: (ctx: SingleFlightContext) => Promise<T>, shareable?: (value: T) => boolean): Promise<SingleFlightResult<T>>;
 }
 
-/** Room for the four-eyes approvals (a later issue): small JSON records with an expiry. */
-export interface ApprovalStore {
-  put(id: string, record: unknown, ttlMs: number): Promise<void>;
-  get<T = unknown>(id: string): Promise<T | undefined>;
-  /** Read and delete in one step: an approval is acted on once. */
-  take<T = unknown>(id: string): Promise<T | undefined>;
-}
+/** The two-person rule's approvals (src/approval/store.ts): each decided exactly once, on any replica. */
+export type { ApprovalStore };
 
 export interface SharedState {
   readonly kind: 'memory' | 'redis';

@@ -10,6 +10,7 @@ import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { z } from 'zod';
+import type { Approvals } from '../approval/approvals.js';
 import type { Caller } from '../auth/caller.js';
 import type { DefenderApi } from '../defender/client.js';
 import type { UnrestrictSubmitter } from '../defender/unrestrict.js';
@@ -48,6 +49,8 @@ export interface ToolDeps {
   unrestrict: UnrestrictSubmitter;
   logger: Logger;
   polling: { intervalMs: number; now: () => number; sleep: (ms: number) => Promise<void> };
+  /** The two-person rule (MDE_APPROVAL=two-person); undefined when off. */
+  approvals?: Approvals;
 }
 
 export interface ToolDefinition<I extends z.ZodRawShape, O extends z.ZodRawShape> {

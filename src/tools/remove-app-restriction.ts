@@ -6,10 +6,13 @@
  */
 import { z } from 'zod';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { CONFIRMED_BY } from '../confirmation/confirm.js';
 import { machineActionSchema } from '../defender/schemas.js';
 import type { Sent } from '../defender/unrestrict.js';
+import type { Approval } from '../approval/store.js';
+import { approvalSchema, approvalView } from './approval-view.js';
 import { defineTool } from './define.js';
-import { commentSchema, confirmationTokenSchema, devicePreviewSchema, machineIdSchema } from './shared.js';
+import { commentSchema, confirmationTokenSchema, devicePreviewSchema, machineIdSchema, toPreview } from './shared.js';
 
 const TOOL_NAME = 'remove_app_restriction';
 
@@ -21,8 +24,10 @@ const inputSchema = {
 
 const outputSchema = {
   outcome: z
-    .enum(['submitted', 'already_pending', 'confirmation_required'])
-    .describe('submitted: Defender accepted a new action. already_pending: one was already pending or in progress. confirmation_required: nothing was sent; a human must approve first.'),
+    .enum(['submitted', 'already_pending', 'confirmation_required', 'approval_pending'])
+    .describe(
+      'submitted: Defender accepted a new action. already_pending: one was already pending or in progress. confirmation_required: nothing was sent; a human must approve first. approval_pending (two-person rule): nothing was sent; another analyst must approve it with approve_action.',
+    ),
   machineAction: machineActionSchema.optional().describe('The MachineAction as the Defender API returned it (submitted, already_pending).'),
   confirmation: z
     .object({
@@ -33,6 +38,7 @@ const outputSchema = {
     })
     .optional()
     .describe('For confirmation_required: what the human must approve, and the single-use token to pass back.'),
+  approval: approvalSchema.optional().describe('For approval_pending: the request awaiting a second analyst (id, expiresAt, requestedBy, the device preview, the comment).'),
   confirmedBy: z.enum(['elicitation', 'token', 'skipped']).optional().describe('How the action was confirmed.'),
   followUp: z
     .object({ tool: z.literal('get_machine_action'), arguments: z.object({ actionId: z.string(), waitForCompletion: z.boolean() }) })
@@ -53,6 +59,7 @@ const description = [
   'A human must confirm every call: the server asks through an elicitation prompt when the client supports it; otherwise the first call returns outcome "confirmation_required" with a device preview and a token.',
   'Show that preview and the comment to the human, and only if they approve call again with the same machineId and comment plus confirmationToken.',
   'If an unrestrict action is already pending for the device, the result is outcome "already_pending" with that action; nothing new is sent.',
+  'Where the server enforces the two-person rule, the result is outcome "approval_pending": nothing is sent until another analyst approves it with approve_action; follow it with get_approval.',
 ].join(' ');
 
 const CONSEQUENCE =
@@ -67,13 +74,34 @@ export const removeAppRestriction = defineTool({
   inputSchema,
   outputSchema,
   annotations,
-  async handler(args, ctx, { guard, unrestrict }) {
+  async handler(args, ctx, { guard, unrestrict, approvals, logger }) {
     return guard(
       {
         tool: TOOL_NAME,
         request: { action: 'unrestrict', verb: 'Lift the app restriction', consequence: CONSEQUENCE, machineId: args.machineId, comment: args.comment },
         confirmationToken: args.confirmationToken,
         sameArguments: 'machineId and comment',
+        // Two-person rule: once the requester confirmed, a device in scope waits for a second analyst.
+        ...(approvals
+          ? {
+              needsDevice: true,
+              beforeIntent: async ({ confirmed, preview, record }) => {
+                if (!approvals.required(preview)) return undefined;
+                if (!ctx.caller) throw new Error('two-person rule without a signed-in caller');
+                const approval = await approvals.request({
+                  tool: TOOL_NAME,
+                  caller: ctx.caller,
+                  machineId: args.machineId,
+                  comment: args.comment,
+                  preview: preview ?? toPreview(args.machineId, {}),
+                  record: { ...record, ...(confirmed.confirmationId ? { confirmationId: confirmed.confirmationId } : {}) },
+                  confirmation: confirmed.path,
+                });
+                logger.info(`${TOOL_NAME}: approval ${approval.id} requested by ${approval.requestedBy.name} for ${approval.preview.hostName ?? args.machineId}; nothing sent until another analyst approves it.`);
+                return pending(approval, approvals.settings.approverRole, CONFIRMED_BY[confirmed.path]);
+              },
+            }
+          : {}),
         confirmationRequired: ({ token, expiresAt, preview, text }) => ({
           content: [{ type: 'text', text }],
           structuredContent: { outcome: 'confirmation_required', confirmation: { token, expiresAt, preview, comment: args.comment } } satisfies Output,
@@ -104,6 +132,17 @@ export const removeAppRestriction = defineTool({
   },
 });
 
+/** approval_pending: nothing sent; what the requester tells the human, and how the approver proceeds. */
+function pending(approval: Approval, role: string, confirmedBy: Output['confirmedBy']): CallToolResult {
+  const host = approval.preview.hostName ?? `device ${approval.machineId}`;
+  const text = [
+    `Approval pending: nothing has been sent to Defender yet. The two-person rule (MDE_APPROVAL=two-person) needs a second analyst, holding the ${role} role, to approve lifting the app restriction on ${host} (device ${approval.machineId}).`,
+    `Approval id ${approval.id}; it expires at ${approval.expiresAt}.`,
+    `Next: tell the human to ask a colleague to approve it (they call approve_action with approvalId "${approval.id}"; list_pending_approvals shows it to them). Follow it with get_approval; do not call remove_app_restriction again for this device meanwhile.`,
+  ].join('\n');
+  return { content: [{ type: 'text', text }], structuredContent: { outcome: 'approval_pending', approval: approvalView(approval), confirmedBy } satisfies Output };
+}
+
 /** Structured output plus a short text for clients that only show text. */
 function result(output: Output, machineId: string, sent: Sent): CallToolResult {
   const text = sent.note ? `${summary(output, machineId)}\n${sent.note}` : summary(output, machineId);
@@ -131,5 +170,7 @@ function summary(output: Output, machineId: string): string {
       ].join('\n');
     case 'confirmation_required':
       return 'Confirmation required: nothing has been sent to Defender.';
+    case 'approval_pending':
+      return 'Approval pending: nothing has been sent to Defender.';
   }
 }

@@ -47,7 +47,23 @@ export interface WriteSpec {
   execute: (confirmedBy: ConfirmedBy) => Promise<{ result: CallToolResult; audit: OutcomeFields }>;
   /** The result for a client without elicitation: nothing sent, here is what to approve (text rendered). */
   confirmationRequired: (c: { token: string; expiresAt: string; preview: DevicePreview; text: string }) => CallToolResult;
+  /** Fields every audit record of this call carries besides the usual (the two-person rule's approval). */
+  auditFields?: Partial<AuditRecord>;
+  /** Offline checks before anything else (a refusal is audited as not_sent). */
+  precheck?: () => void;
+  /** The comment already passed MDE_COMMENT_PATTERN on an earlier call (an approval of a request). */
+  commentChecked?: boolean;
+  /** Read the device even when neither the confirmation nor a device rule needs it. */
+  needsDevice?: boolean;
+  /**
+   * The two-person rule, once this caller has confirmed and before the audit intent: a result ends the
+   * call there with nothing sent (the request now waits for an approval); a throw refuses it.
+   */
+  beforeIntent?: (c: { confirmed: Confirmed; preview: DevicePreview | undefined; record: AuditBase }) => Promise<CallToolResult | undefined>;
 }
+
+/** The fields every audit record of one call shares. */
+export type AuditBase = Omit<AuditRecord, 'time' | 'event' | 'confirmation'>;
 
 export type WriteGuard = (spec: WriteSpec, ctx: RequestContext) => Promise<CallToolResult>;
 
@@ -73,7 +89,7 @@ export function createWriteGuard(deps: WriteGuardDeps): WriteGuard {
   return async function run(spec, ctx) {
     // Remote mode: a confirmation token is bound to the caller who asked for it.
     const request = ctx.caller ? { ...spec.request, principal: principalKey(ctx.caller) } : spec.request;
-    const record: Omit<AuditRecord, 'time' | 'event' | 'confirmation'> = {
+    const record: AuditBase = {
       requestId: randomUUID(),
       tool: spec.tool,
       action: request.action,
@@ -84,6 +100,7 @@ export function createWriteGuard(deps: WriteGuardDeps): WriteGuard {
       hostName: null,
       comment: request.comment,
       ...(request.target ? { targetActionId: request.target.id } : {}),
+      ...spec.auditFields,
     };
     const notSent = async (confirmation: string, reason: string, extra: Partial<AuditRecord> = {}) => {
       await deps.audit.write({ ...record, event: 'not_sent', confirmation, reason, ...extra }).catch((auditError: Error) => {
@@ -100,12 +117,13 @@ export function createWriteGuard(deps: WriteGuardDeps): WriteGuard {
 
     let confirmed: Confirmed | undefined;
     try {
-      checkComment(deps.policy, request.comment);
+      spec.precheck?.();
+      if (!spec.commentChecked) checkComment(deps.policy, request.comment);
       const decision = await decide(deps.confirmation, request, spec.confirmationToken);
       if (decision.kind === 'refuse') return await refuse(decision);
 
       let preview: DevicePreview | undefined;
-      if (decision.kind === 'ask' || decision.kind === 'issue_token' || hasDevicePolicy(deps.policy)) {
+      if (decision.kind === 'ask' || decision.kind === 'issue_token' || hasDevicePolicy(deps.policy) || spec.needsDevice) {
         const device = await readDevice(request.machineId);
         preview = device.preview;
         record.hostName = preview.hostName;
@@ -150,6 +168,10 @@ export function createWriteGuard(deps: WriteGuardDeps): WriteGuard {
           'Not performed: the client cancelled the call before the request was sent. Nothing was sent to Defender.',
           'Call again if the action is still wanted.',
         );
+      }
+      if (spec.beforeIntent) {
+        const diverted = await spec.beforeIntent({ confirmed, preview, record: { ...record } });
+        if (diverted) return diverted;
       }
     } catch (error) {
       // Refusals were recorded by refuse(); a policy rule, a 404 or a cancelled call is recorded here.

@@ -7,10 +7,13 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ElicitRequestSchema, LoggingMessageNotificationSchema, type CallToolResult, type ElicitRequest, type ElicitResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach } from 'vitest';
-import type { AuditTrail } from '../../src/audit.js';
+import { NO_AUDIT, type AuditTrail } from '../../src/audit.js';
 import { perCallTokenProvider } from '../../src/auth/caller-tokens.js';
 import { createMsalTokenProvider } from '../../src/auth/msal.js';
-import type { ConfirmationMode } from '../../src/config.js';
+import { Approvals } from '../../src/approval/approvals.js';
+import { APPROVAL_TOOLS } from '../../src/tools/approval-tools.js';
+import { MemoryApprovalStore, type ApprovalStore } from '../../src/approval/store.js';
+import type { ApprovalSettings, ConfirmationMode } from '../../src/config.js';
 import { DefenderClient } from '../../src/defender/client.js';
 import { RateLimiter } from '../../src/defender/rate-limiter.js';
 import { callLogFields, currentPrincipal, currentSignal } from '../../src/request-scope.js';
@@ -43,20 +46,26 @@ export interface RemoteOptions {
   metrics?: Metrics;
   /** The server's log lines (default: human-readable, collected in `logs`). */
   logFormat?: 'text' | 'json';
+  /** MDE_APPROVAL=two-person with these settings (defaults: every device, 60 min, role MDE.Approver), on its own fake clock. */
+  approval?: Partial<ApprovalSettings> & { store?: ApprovalStore };
+  /** Another replica of this deployment: its fakes (Entra ID, Defender) are shared; close this one first. */
+  replicaOf?: { entra: FakeEntra; sim: FakeTenant; apiUrl: string };
   /** The call budget, with each caller's fair share (as cli.ts wires it); none when omitted. */
   budget?: { perMinute: number; perHour: number; maxWaitMs: number; perUserPerMinute?: number; minuteMs?: number };
 }
 
 export async function startRemote(opts: RemoteOptions) {
-  const entra = new FakeEntra();
-  await entra.start();
+  // Another replica of the same deployment: the same Entra ID and Defender fakes, its own server.
+  const shared = opts.replicaOf;
+  const entra = shared?.entra ?? new FakeEntra();
+  if (!shared) await entra.start();
   const clock = { now: Date.now() };
-  const sim = new FakeTenant({ clientSecret: CLIENT_SECRET, ...(opts.fakeClock ? { now: () => clock.now } : {}) });
-  const apiUrl = await sim.listen();
+  const sim = shared?.sim ?? new FakeTenant({ clientSecret: CLIENT_SECRET, ...(opts.fakeClock ? { now: () => clock.now } : {}) });
+  const apiUrl = shared?.apiUrl ?? (await sim.listen());
   const logs: string[] = [];
   const logger = createStderrLogger({ level: 'debug', write: (line) => void logs.push(line), ...(opts.logFormat === 'json' ? { format: 'json' as const, fields: callLogFields } : {}) });
   // What Entra issues (OBO and app tokens), Defender accepts, standing for whom Entra says.
-  entra.onIssue = (token, who) => sim.acceptToken(token, who);
+  if (!shared) entra.onIssue = (token, who) => sim.acceptToken(token, who);
   // The server's own identity (client credentials), for app callers and MDE_HTTP_AUTH=none.
   const appTokens = createMsalTokenProvider({
     tenantId: entra.tenant,
@@ -91,6 +100,19 @@ export async function startRemote(opts: RemoteOptions) {
   );
   // The product's wiring: one Defender client and one confirmation-token key for every session; each
   // call's Defender identity is looked up from the call in progress.
+  // The approvals' clock: tests move it to expire an approval without waiting.
+  const approvalClock = { offsetMs: 0 };
+  const approvalStore = opts.approval ? (opts.approval.store ?? new MemoryApprovalStore({ now: () => Date.now() + approvalClock.offsetMs })) : undefined;
+  // As cli.ts wires it: pending approvals read from the store at scrape time.
+  if (opts.metrics && approvalStore) opts.metrics.watchApprovals(async () => (await approvalStore.pending()).filter((a) => Date.now() + approvalClock.offsetMs < Date.parse(a.expiresAt)).length);
+  const approvals = opts.approval
+    ? new Approvals({
+        store: approvalStore!,
+        settings: { deviceGroups: [], tags: [], ttlMs: 60 * 60_000, approverRole: 'MDE.Approver', ...opts.approval },
+        audit: opts.audit ?? NO_AUDIT,
+        now: () => Date.now() + approvalClock.offsetMs,
+      })
+    : undefined;
   const api = new DefenderClient({
     baseUrl: apiUrl,
     tokens: perCallTokenProvider('per caller'),
@@ -106,6 +128,7 @@ export async function startRemote(opts: RemoteOptions) {
       confirmation: { mode: opts.confirmation ?? 'auto', skip: opts.skipConfirmation ?? false },
       ...(opts.audit ? { audit: opts.audit } : {}),
       ...(opts.metrics ? { metrics: opts.metrics } : {}),
+      ...(approvals ? { approvals: { service: approvals, tools: APPROVAL_TOOLS } } : {}),
       ...(opts.fakeClock ? { polling: { now: () => clock.now, sleep: async (ms: number) => void (clock.now += ms) } } : {}),
     },
     remote,
@@ -181,6 +204,11 @@ export async function startRemote(opts: RemoteOptions) {
     logs,
     upstream,
     connect,
+    approvals,
+    /** Move the approvals' clock forward. */
+    advanceApprovalClock(ms: number) {
+      approvalClock.offsetMs += ms;
+    },
     /** A raw request to the server (for what an SDK client would never send). */
     raw(path: string, init: RequestInit = {}) {
       return fetch(new URL(path, http.url), init);
@@ -188,6 +216,7 @@ export async function startRemote(opts: RemoteOptions) {
     async close() {
       for (const c of clients.splice(0)) await c.close().catch(() => undefined);
       await http.shutdown(100);
+      if (shared) return; // the first replica closes the fakes
       await sim.close();
       await entra.close();
     },
@@ -200,7 +229,7 @@ export type Remote = Awaited<ReturnType<typeof startRemote>>;
 export function useRemote(): (opts: RemoteOptions) => Promise<Remote> {
   const open: Remote[] = [];
   afterEach(async () => {
-    for (const r of open.splice(0)) await r.close();
+    for (const r of open.splice(0).reverse()) await r.close(); // replicas before the one whose fakes they share
   });
   return async (opts) => {
     const r = await startRemote(opts);

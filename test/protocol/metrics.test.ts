@@ -8,7 +8,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPrometheusMetrics, serveMetrics, type MetricsListener } from '../../src/metrics/prometheus.js';
-import { ANALYST } from '../fakes/entra-id.js';
+import { ANALYST, SECOND_ANALYST } from '../fakes/entra-id.js';
 import { MAC_DEVICE, RESTRICTED_DEVICE, textOf, useHarness } from '../helpers/harness.js';
 import { useRemote } from '../helpers/remote.js';
 import { family, scrape, valueOf, type Sample } from '../helpers/scrape.js';
@@ -224,6 +224,28 @@ describe('metrics in remote mode', () => {
     expect(family(samples, 'mde_http_auth_refusals_total')).toEqual({ 'reason=no_token,status=401': 1, 'reason=invalid_token,status=401': 1 });
     expect(family(samples, 'mde_sign_in_failures_total')).toEqual({ 'code=AADSTS65001': 1 });
     expect(valueOf(samples, 'mde_tool_calls_total', { tool: 'find_machine', outcome: 'authentication' })).toBe(1);
+  });
+
+  it('counts approval_pending calls and the approvals waiting for a second person (two-person rule)', async () => {
+    const { metrics, listener } = await metricsOn();
+    const r = await remote({ metrics, approval: {} });
+    const ada = await r.connect(await r.entra.userToken({ user: ANALYST }), { elicit: 'accept' });
+    const asked = await ada.tool('remove_app_restriction', { machineId: RESTRICTED_DEVICE, comment: COMMENT });
+    expect(asked.structuredContent, textOf(asked)).toMatchObject({ outcome: 'approval_pending' });
+    const id = (asked.structuredContent as { approval: { id: string } }).approval.id;
+    let { text, samples } = await scrape(listener.url);
+    expect(valueOf(samples, 'mde_tool_calls_total', { tool: 'remove_app_restriction', outcome: 'approval_pending' })).toBe(1);
+    expect(valueOf(samples, 'mde_approvals_pending')).toBe(1);
+    expect(text).not.toContain(id);
+
+    const bob = await r.connect(await r.entra.userToken({ user: SECOND_ANALYST, claims: { roles: ['MDE.Approver'] } }), { elicit: 'accept' });
+    const approved = await bob.tool('approve_action', { approvalId: id });
+    expect(approved.structuredContent, textOf(approved)).toMatchObject({ outcome: 'submitted' });
+    ({ text, samples } = await scrape(listener.url));
+    expect(valueOf(samples, 'mde_approvals_pending')).toBe(0);
+    expect(valueOf(samples, 'mde_tool_calls_total', { tool: 'approve_action', outcome: 'submitted' })).toBe(1);
+    expect(valueOf(samples, 'mde_defender_requests_total', { operation: 'unrestrict', status: '201' })).toBe(1);
+    for (const f of [id, SECOND_ANALYST.preferred_username, ANALYST.preferred_username]) expect(text).not.toContain(f);
   });
 
   it('writes JSON log lines naming the call: request id, tool and user, redacted as the text lines are', async () => {

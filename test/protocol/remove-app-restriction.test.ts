@@ -31,7 +31,7 @@ describe('tools/list', () => {
     expect(tool.inputSchema.required).toEqual(['machineId', 'comment']);
     expect(Object.keys(tool.inputSchema.properties ?? {})).toEqual(['machineId', 'comment', 'confirmationToken']);
     const outcome = (tool.outputSchema?.properties as Record<string, { enum?: string[] }>).outcome;
-    expect(outcome?.enum).toEqual(['submitted', 'already_pending', 'confirmation_required']);
+    expect(outcome?.enum).toEqual(['submitted', 'already_pending', 'confirmation_required', 'approval_pending']);
   });
 });
 

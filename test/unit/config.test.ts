@@ -396,3 +396,36 @@ describe('parseConfig: metrics and log format', () => {
     expect(problems([], { ...LIVE, MDE_LOG_FORMAT: 'xml' })).toEqual([expect.stringMatching(/MDE_LOG_FORMAT \(--log-format\) must be "text" or "json"/)]);
   });
 });
+
+describe('the two-person rule (MDE_APPROVAL)', () => {
+  const REMOTE = { ...LIVE, MDE_TRANSPORT: 'http' };
+
+  it('is off by default; two-person in remote mode with Entra sign-in takes its settings', () => {
+    expect(run([], REMOTE).config.approval).toBeUndefined();
+    const { config } = run(['--approval', 'two-person', '--approval-ttl-minutes', '15'], { ...REMOTE, MDE_APPROVAL_DEVICE_GROUPS: 'Tier 0 Servers, Finance Workstations', MDE_APPROVAL_TAGS: 'VIP', MDE_APPROVER_ROLE: 'SOC.Approver' });
+    expect(config.approval).toEqual({ deviceGroups: ['Tier 0 Servers', 'Finance Workstations'], tags: ['VIP'], ttlMs: 15 * 60_000, approverRole: 'SOC.Approver' });
+    expect(run([], { ...REMOTE, MDE_APPROVAL: 'two-person' }).config.approval).toEqual({ deviceGroups: [], tags: [], ttlMs: 60 * 60_000, approverRole: 'MDE.Approver' });
+  });
+
+  it('refuses to start in stdio mode or without sign-in, saying why (one identity cannot be two people)', () => {
+    const stdio = problems([], { ...LIVE, MDE_APPROVAL: 'two-person' });
+    expect(stdio).toHaveLength(1);
+    expect(stdio[0]).toMatch(/MDE_APPROVAL=two-person .*needs remote mode with Entra sign-in.*one identity cannot be two people.*MDE_TRANSPORT=http/);
+    const noAuth = problems(['--simulator', '--transport', 'http', '--approval', 'two-person'], {});
+    expect(noAuth.join('\n')).toMatch(/MDE_HTTP_AUTH=none signs nobody in/);
+    expect(problems([], { ...REMOTE, MDE_APPROVAL: 'two-person', MDE_APPROVER_ROLE: 'has spaces' })[0]).toMatch(/MDE_APPROVER_ROLE/);
+  });
+
+  it('warns that approval details are ignored while the rule is off', () => {
+    expect(run([], { ...REMOTE, MDE_APPROVAL_TAGS: 'VIP' }).warnings.join('\n')).toMatch(/MDE_APPROVAL is none: ignoring MDE_APPROVAL_TAGS/);
+  });
+
+  it('stand-in analysts (MDE_HTTP_AUTH=simulated-users) exist only with --simulator on loopback: never against a real tenant', () => {
+    const sim = run(['--simulator', '--transport', 'http', '--http-auth', 'simulated-users', '--approval', 'two-person'], {});
+    expect(sim.config.http.auth).toBe('simulated-users');
+    expect(sim.config.approval).toBeDefined();
+    expect(problems(['--transport', 'http', '--http-auth', 'simulated-users'], LIVE).join('\n')).toMatch(/simulated-users .*works only with --simulator/);
+    expect(problems([], { ...REMOTE, MDE_HTTP_AUTH: 'simulated-users', MDE_APPROVAL: 'two-person' }).join('\n')).toMatch(/only with --simulator/);
+    expect(problems(['--simulator', '--transport', 'http', '--http-auth', 'simulated-users', '--host', '0.0.0.0'], {}).join('\n')).toMatch(/loopback bind, not on 0\.0\.0\.0/);
+  });
+});

@@ -42,9 +42,22 @@ describeWithRedis('Redis shared state, hardened', (redis) => {
     await a.tokens.spend('n-1', Date.now() + 60_000);
     await a.devices.run('dev-ttl', async () => 'ok');
     await a.devices.run('dev-ttl-fail', async () => { throw new Error('x'); }).catch(() => undefined);
-    await a.approvals.put('ap-1', { x: 1 }, 60_000);
+    // The two-person rule's approvals: the record and the set of pending ones.
+    const now = Date.now();
+    await a.approvals.create({
+      id: 'ap-1',
+      status: 'pending',
+      action: 'unrestrict',
+      tool: 'remove_app_restriction',
+      machineId: 'm',
+      comment: 'c',
+      preview: { machineId: 'm', hostName: null, osPlatform: null, osVersion: null, deviceGroup: null, healthStatus: null, lastSeen: null, tags: [] },
+      requestedBy: { kind: 'user', principal: 'user:t:ada', name: 'ada' },
+      requestedAt: new Date(now).toISOString(),
+      expiresAt: new Date(now + 60_000).toISOString(),
+    });
     const keys = (await redis().command('KEYS *')).split('\r\n').filter((l) => l.startsWith('mde:'));
-    expect(keys.length).toBeGreaterThanOrEqual(6);
+    expect(keys.length).toBeGreaterThanOrEqual(7);
     for (const key of keys) {
       const ttl = await redis().command(`PTTL ${key}`);
       expect(Number(ttl.replace(/^:/, '')), key).toBeGreaterThan(0);

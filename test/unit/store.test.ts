@@ -10,6 +10,7 @@ import { isToolError, type ToolError } from '../../src/errors.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import { createMemoryState } from '../../src/store/memory.js';
 import { connectRedisState } from '../../src/store/redis.js';
+import type { Approval } from '../../src/approval/store.js';
 import type { BudgetOptions, SharedState } from '../../src/store/types.js';
 import { describeWithRedis, type RedisServer } from '../helpers/redis-server.js';
 
@@ -148,15 +149,48 @@ function contract(make: () => Promise<SharedState[]>) {
     expect(unshared.map((r) => r.joined)).toEqual([false, false]);
   });
 
-  it('keeps pending approvals with an expiry, taken once', async () => {
+  it('keeps approvals every peer sees, decided exactly once (the loser reads who won), and not after expiry', async () => {
     const [a, b] = await fresh();
-    await a!.approvals.put('ap-1', { machineId: 'm', by: 'alice' }, 60_000);
-    expect(await b!.approvals.get('ap-1')).toEqual({ machineId: 'm', by: 'alice' });
-    const taken = await Promise.all([a!.approvals.take('ap-1'), b!.approvals.take('ap-1')]);
-    expect(taken.filter(Boolean)).toEqual([{ machineId: 'm', by: 'alice' }]);
-    await a!.approvals.put('ap-2', { x: 1 }, 50);
-    await sleep(80);
-    expect(await b!.approvals.get('ap-2')).toBeUndefined();
+    const now = Date.now();
+    const approval = (id: string, ttlMs: number): Approval => ({
+      id,
+      status: 'pending',
+      action: 'unrestrict',
+      tool: 'remove_app_restriction',
+      machineId: 'm',
+      comment: 'INC-1',
+      preview: { machineId: 'm', hostName: 'h', osPlatform: null, osVersion: null, deviceGroup: null, healthStatus: null, lastSeen: null, tags: [] },
+      requestedBy: { kind: 'user', principal: 'user:t:ada', name: 'ada' },
+      requestedAt: new Date(now).toISOString(),
+      expiresAt: new Date(now + ttlMs).toISOString(),
+    });
+    const by = (name: string) => ({ kind: 'user' as const, principal: `user:t:${name}`, name });
+    const at = new Date(now).toISOString();
+    await a!.approvals.create(approval(`ap-${randomUUID()}`, 60_000));
+    const [pending] = await b!.approvals.pending();
+    expect(pending).toMatchObject({ status: 'pending', requestedBy: { name: 'ada' } });
+    const id = pending!.id;
+    await expect(b!.approvals.create(approval(id, 60_000))).rejects.toThrow(/exists/);
+    const results = await Promise.all([
+      a!.approvals.decide(id, { status: 'approved', by: by('bob'), at }, now),
+      b!.approvals.decide(id, { status: 'approved', by: by('cy'), at }, now),
+      b!.approvals.decide(id, { status: 'rejected', by: by('dee'), at, reason: 'no' }, now),
+    ]);
+    const winners = results.filter((r) => r?.won);
+    expect(winners).toHaveLength(1);
+    const winner = winners[0]!.approval.decidedBy!.name;
+    for (const r of results.filter((x) => !x?.won)) expect(r).toMatchObject({ won: false, expired: false, approval: { status: winners[0]!.approval.status, decidedBy: { name: winner } } });
+    expect(await a!.approvals.pending()).toEqual([]);
+    await b!.approvals.complete(id, { status: 'approved', outcome: 'submitted', machineAction: { id: 'act-1' }, sentComment: 'INC-1 (…)' });
+    if (winners[0]!.approval.status === 'approved') expect(await a!.approvals.get(id)).toMatchObject({ status: 'approved', outcome: 'submitted', machineAction: { id: 'act-1' } });
+    // Expiry: not approvable once due; expiring it is a decision too, taken once.
+    const late = `ap-${randomUUID()}`;
+    await a!.approvals.create(approval(late, 50));
+    expect(await b!.approvals.decide(late, { status: 'approved', by: by('bob'), at }, now + 50)).toMatchObject({ won: false, expired: true });
+    const expiring = await Promise.all([a!.approvals.decide(late, { status: 'expired', at }, now + 50), b!.approvals.decide(late, { status: 'expired', at }, now + 50)]);
+    expect(expiring.filter((r) => r?.won)).toHaveLength(1);
+    expect(await b!.approvals.get(late)).toMatchObject({ status: 'expired' });
+    expect(await a!.approvals.decide('no-such-approval', { status: 'expired', at }, now)).toBeUndefined();
   });
 }
 

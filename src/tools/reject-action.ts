@@ -1,0 +1,46 @@
+/**
+ * `reject_action` (two-person rule): an approver turns a pending request down, or the requester withdraws
+ * it, with a reason. Nothing is sent to Defender; decided exactly once, like an approval.
+ */
+import { z } from 'zod';
+import { approvalAuditFields, auditBase } from '../approval/approvals.js';
+import { approvalIdSchema, approvalSchema, approvalText, approvalView } from './approval-view.js';
+import { defineTool } from './define.js';
+import { twoPersonOff } from './get-approval.js';
+import { DECEPTIVE_CHARACTERS } from './shared.js';
+
+const REASON_HELP = 'reason is required: say why the request is rejected (it is recorded in the audit trail and shown to the requester).';
+
+export const rejectAction = defineTool({
+  name: 'reject_action',
+  title: 'Reject a pending request (two-person rule)',
+  description:
+    'Reject a pending request to lift an app restriction, with a reason: nothing is sent to Defender and the request can no longer be approved. An analyst holding the approver role may reject another\'s request; the requester may withdraw their own.',
+  inputSchema: {
+    approvalId: approvalIdSchema,
+    reason: z
+      .string({ error: REASON_HELP })
+      .trim()
+      .min(1, { message: REASON_HELP })
+      .max(500, { message: 'reason must be at most 500 characters.' })
+      .refine((t) => !DECEPTIVE_CHARACTERS.test(t), { message: 'reason must not contain control characters, zero-width characters or bidirectional overrides.' })
+      .describe('Why it is rejected; recorded in the audit trail and shown to the requester.'),
+  },
+  outputSchema: { approval: approvalSchema },
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  async handler(args, ctx, { approvals }) {
+    if (!approvals) throw twoPersonOff();
+    const auditCtx = { tool: 'reject_action', caller: ctx.caller, client: ctx.client };
+    const approval = await approvals.get(args.approvalId, auditCtx);
+    const base = auditBase(approval, auditCtx);
+    let by;
+    try {
+      by = approvals.checkDecider(approval, ctx.caller, 'reject');
+    } catch (error) {
+      await approvals.auditRefusal(base, approvalAuditFields(approval), error);
+      throw error;
+    }
+    const rejected = await approvals.reject(approval, by, args.reason, base);
+    return { content: [{ type: 'text', text: `Rejected: nothing was sent to Defender.\n${approvalText(rejected)}` }], structuredContent: { approval: approvalView(rejected) } };
+  },
+});
