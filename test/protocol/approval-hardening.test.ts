@@ -1,0 +1,70 @@
+/**
+ * The two-person rule under attack (adversarial review): paths around the second person, who may read
+ * approvals, and what the approver is told when the approval store fails after the action was sent.
+ * Through SDK Streamable HTTP clients against the fake Entra ID and the Defender fake, as approval.test.ts.
+ */
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { MemoryApprovalStore, type Approval } from '../../src/approval/store.js';
+import { parseConfig } from '../../src/config.js';
+import { silentLogger } from '../../src/log.js';
+import { openSharedState } from '../../src/store/open.js';
+import { ANALYST, SECOND_ANALYST, TENANT, API_CLIENT_ID } from '../fakes/entra-id.js';
+import { PENDING_DEVICE, RESTRICTED_DEVICE, textOf } from '../helpers/harness.js';
+import { describeWithRedis } from '../helpers/redis-server.js';
+import { useRemote, type Remote } from '../helpers/remote.js';
+
+const remote = useRemote();
+const UNRESTRICT = `/api/machines/${RESTRICTED_DEVICE}/unrestrictCodeExecution`;
+const UNRESTRICTED_DEVICE = '9a3f6c1d2e4b5a69788766554433221100ffeedd'; // finance-ws-018, group Finance Workstations, not restricted
+const THIRD_ANALYST = { oid: '77777777-6666-4555-8444-333333333333', preferred_username: 'cy@contoso.com', name: 'Cy Analyst' };
+const COMMENT = 'INC-4242: malware removed, re-scanned clean';
+const APPROVER = { roles: ['MDE.Approver'] };
+
+type Out = { outcome?: string; count?: number; approvals?: { id: string }[]; machineAction?: { id: string }; approval?: { id: string; status: string; machineAction?: { id: string } } };
+const out = (r: { structuredContent?: unknown }) => r.structuredContent as Out;
+
+async function request(r: Remote) {
+  const ada = await r.connect(await r.entra.userToken({ user: ANALYST }), { elicit: 'accept' });
+  const asked = await ada.tool('remove_app_restriction', { machineId: RESTRICTED_DEVICE, comment: COMMENT });
+  expect(asked.isError, textOf(asked)).toBeFalsy();
+  return { ada, id: out(asked).approval!.id };
+}
+
+/** Someone restricts a device in the Defender portal: a RestrictCodeExecution action, still Pending. */
+async function pendingRestriction(r: Remote, machineId: string): Promise<string> {
+  const res = await fetch(`${r.apiUrl}/api/machines/${machineId}/restrictCodeExecution`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${r.sim.tokenFor('soc-lead@contoso.com')}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ Comment: 'INC-5150: suspicious binaries, restricting' }),
+  });
+  expect(res.status).toBe(201);
+  return ((await res.json()) as { id: string }).id;
+}
+
+describe('two-person rule: hardening', () => {
+  it('cancelling a pending RestrictCodeExecution (the device would stay unrestricted) is refused like lifting it: nothing sent; cancelling an unrestrict still works', async () => {
+    const r = await remote({ approval: {}, skipConfirmation: true });
+    const actionId = await pendingRestriction(r, UNRESTRICTED_DEVICE);
+    const ada = await r.connect(await r.entra.userToken({ user: ANALYST }));
+    const cancelled = await ada.tool('cancel_machine_action', { actionId, comment: 'INC-5150: false positive' });
+    expect(cancelled.isError).toBe(true);
+    expect(textOf(cancelled)).toMatch(/^Error \(policy\): Refused by the two-person rule/);
+    expect(r.sim.apiRequests('POST', '/cancel')).toHaveLength(0);
+    expect(r.sim.machineActions().find((a) => a.id === actionId)?.status).toBe('Pending');
+
+    // Withdrawing a pending unrestrict keeps the device restricted: no second person needed.
+    const unrestrict = r.sim.machineActions().find((a) => a.machineId === PENDING_DEVICE && a.type === 'UnrestrictCodeExecution' && a.status === 'Pending')!;
+    const ok = await ada.tool('cancel_machine_action', { actionId: unrestrict.id, comment: 'INC-4411: not yet' });
+    expect(ok.isError, textOf(ok)).toBeFalsy();
+    expect(r.sim.apiRequests('POST', '/cancel')).toHaveLength(1);
+  });
+
+  it('with MDE_APPROVAL_DEVICE_GROUPS, a pending restriction outside those groups may still be cancelled', async () => {
+    const r = await remote({ approval: { deviceGroups: ['Tier 0 Servers'] }, skipConfirmation: true });
+    const actionId = await pendingRestriction(r, UNRESTRICTED_DEVICE);
+    const ada = await r.connect(await r.entra.userToken({ user: ANALYST }));
+    const cancelled = await ada.tool('cancel_machine_action', { actionId, comment: 'INC-5150: false positive' });
+    expect(cancelled.isError, textOf(cancelled)).toBeFalsy();
+  });
+});
