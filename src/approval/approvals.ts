@@ -122,9 +122,36 @@ export class Approvals {
     return this.expireIfDue(approval, ctx);
   }
 
+  /**
+   * Who may see an approval (its device, its comment): the requester, whoever decided it, and analysts
+   * holding the approver role. Others could otherwise read devices and comments from device groups
+   * Defender would not show them.
+   */
+  mayView(approval: Approval, caller: Caller | undefined): boolean {
+    if (!caller || caller.kind === 'anonymous') return false;
+    const principal = principalKey(caller);
+    if (principal === approval.requestedBy.principal || principal === approval.decidedBy?.principal) return true;
+    return caller.kind === 'user' && (caller.roles ?? []).includes(this.settings.approverRole);
+  }
+
+  /** get_approval: an approval, only for those who may see it. */
+  async view(id: string, ctx: AuditContext): Promise<Approval> {
+    const approval = await this.store.get(id);
+    if (approval && !this.mayView(approval, ctx.caller)) {
+      throw policyError(
+        'approver-role',
+        `Refused: approval ${id} is shown only to its requester and to analysts holding the app role ${this.settings.approverRole} (MDE_APPROVER_ROLE).`,
+        'Ask the requester or an approver, or an administrator for the approver role.',
+      );
+    }
+    return this.get(id, ctx);
+  }
+
+  /** The pending approvals this caller may see (approvers: all; others: their own), oldest first. */
   async listPending(ctx: AuditContext): Promise<Approval[]> {
     const out: Approval[] = [];
     for (const a of await this.store.pending()) {
+      if (!this.mayView(a, ctx.caller)) continue;
       const now = await this.expireIfDue(a, ctx);
       if (now.status === 'pending') out.push(now);
     }

@@ -67,4 +67,27 @@ describe('two-person rule: hardening', () => {
     const cancelled = await ada.tool('cancel_machine_action', { actionId, comment: 'INC-5150: false positive' });
     expect(cancelled.isError, textOf(cancelled)).toBeFalsy();
   });
+
+  it('approvals (device, comment) are shown only to the requester, the decider and approvers: not to other analysts or app callers', async () => {
+    const r = await remote({ approval: {}, appCallerRole: 'MDE.Unrestrict.App' });
+    const { ada, id } = await request(r);
+    const cy = await r.connect(await r.entra.userToken({ user: THIRD_ANALYST }));
+    expect(out(await cy.tool('list_pending_approvals', {}))).toMatchObject({ count: 0, approvals: [] });
+    const peek = await cy.tool('get_approval', { approvalId: id });
+    expect(peek.isError).toBe(true);
+    expect(textOf(peek)).toMatch(/shown only to its requester and to analysts holding the app role MDE\.Approver/);
+    expect(textOf(peek)).not.toContain(COMMENT);
+
+    const app = await r.connect(await r.entra.appToken({ roles: ['MDE.Unrestrict.App'] }));
+    expect(out(await app.tool('list_pending_approvals', {}))).toMatchObject({ count: 0 });
+    expect((await app.tool('get_approval', { approvalId: id })).isError).toBe(true);
+
+    // The requester sees her own; an approver sees all, and decides.
+    expect(out(await ada.tool('list_pending_approvals', {}))).toMatchObject({ count: 1, approvals: [{ id }] });
+    const bob = await r.connect(await r.entra.userToken({ user: SECOND_ANALYST, claims: APPROVER }));
+    expect(out(await bob.tool('list_pending_approvals', {}))).toMatchObject({ count: 1, approvals: [{ id }] });
+    expect((await bob.tool('reject_action', { approvalId: id, reason: 'not clean yet' })).isError).toBeFalsy();
+    expect(out(await ada.tool('get_approval', { approvalId: id })).approval).toMatchObject({ status: 'rejected' });
+    expect(r.sim.apiRequests('POST')).toHaveLength(0);
+  });
 });
