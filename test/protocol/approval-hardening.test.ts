@@ -90,4 +90,30 @@ describe('two-person rule: hardening', () => {
     expect(out(await ada.tool('get_approval', { approvalId: id })).approval).toMatchObject({ status: 'rejected' });
     expect(r.sim.apiRequests('POST')).toHaveLength(0);
   });
+
+  it('the approval store failing after the action was sent: the approver is told it was sent (with a warning), not an error', async () => {
+    const store = new MemoryApprovalStore();
+    let failComplete = true;
+    const flaky = Object.assign(Object.create(store) as MemoryApprovalStore, {
+      complete: async (id: string, c: Parameters<MemoryApprovalStore['complete']>[1]) => {
+        if (failComplete) throw new Error('The shared store (Redis) is unreachable: connection refused');
+        return store.complete(id, c);
+      },
+    });
+    const r = await remote({ approval: { store: flaky } });
+    const { ada, id } = await request(r);
+    const bob = await r.connect(await r.entra.userToken({ user: SECOND_ANALYST, claims: APPROVER }), { elicit: 'accept' });
+    const approved = await bob.tool('approve_action', { approvalId: id });
+    expect(approved.isError, textOf(approved)).toBeFalsy();
+    expect(out(approved)).toMatchObject({ outcome: 'submitted' });
+    expect(textOf(approved)).toMatch(/Warning: the action was sent, but the approval could not be updated/);
+    expect(r.sim.apiRequests('POST', UNRESTRICT)).toHaveLength(1);
+    failComplete = false;
+    const seen = out(await ada.tool('get_approval', { approvalId: id })).approval as Approval | undefined;
+    expect(seen).toMatchObject({ status: 'approved' });
+    // Asking again cannot send it twice.
+    const again = await bob.tool('approve_action', { approvalId: id });
+    expect(again.isError).toBe(true);
+    expect(r.sim.apiRequests('POST', UNRESTRICT)).toHaveLength(1);
+  });
 });
