@@ -117,3 +117,38 @@ describe('two-person rule: hardening', () => {
     expect(r.sim.apiRequests('POST', UNRESTRICT)).toHaveLength(1);
   });
 });
+
+describeWithRedis('two-person rule: the simulator never shares a real deployment\'s Redis namespace', (redis) => {
+  it('simulated users on --simulator with the real registration\'s ids in the environment cannot see (or decide) its approvals', async () => {
+    const key = randomBytes(32).toString('base64');
+    const real = { AZURE_TENANT_ID: TENANT, AZURE_CLIENT_ID: API_CLIENT_ID, AZURE_CLIENT_SECRET: 's3cret-value', MDE_REDIS_URL: redis().url, MDE_CONFIRMATION_KEY: key };
+    const parse = (argv: string[]) => {
+      const p = parseConfig(argv, real);
+      if (p.kind !== 'run') throw new Error(p.kind);
+      return p.config;
+    };
+    const prod = await openSharedState(parse(['--transport', 'http', '--approval', 'two-person']), silentLogger);
+    const sim = await openSharedState(parse(['--simulator', '--transport', 'http', '--http-auth', 'simulated-users', '--approval', 'two-person']), silentLogger);
+    try {
+      const now = Date.now();
+      const approval: Approval = {
+        id: '3f2b1c9e-8d7a-4e6f-9b0c-1a2b3c4d5e6f',
+        status: 'pending',
+        action: 'unrestrict',
+        tool: 'remove_app_restriction',
+        machineId: RESTRICTED_DEVICE,
+        comment: COMMENT,
+        preview: { machineId: RESTRICTED_DEVICE, hostName: 'finance-ws-017.contoso.com', tags: [] } as unknown as Approval['preview'],
+        requestedBy: { kind: 'user', principal: `user:${TENANT}:${ANALYST.oid}`, name: ANALYST.preferred_username, oid: ANALYST.oid, tid: TENANT },
+        requestedAt: new Date(now).toISOString(),
+        expiresAt: new Date(now + 3600_000).toISOString(),
+      };
+      await prod.approvals.create(approval);
+      expect((await prod.approvals.pending()).map((a) => a.id)).toEqual([approval.id]);
+      expect(await sim.approvals.pending()).toEqual([]);
+      expect(await sim.approvals.get(approval.id)).toBeUndefined();
+    } finally {
+      await Promise.all([prod.close(), sim.close()]);
+    }
+  });
+});
