@@ -44,7 +44,8 @@ export function combinedComment(comment: string, requester: string, approver: st
   const suffix = ` (requested by ${requester}, approved by ${approver})`;
   const room = max - suffix.length;
   if (room < 1) return `${comment.slice(0, Math.max(0, max - 1))}…`.slice(0, max); // absurdly long names: keep the comment's start
-  const body = comment.length <= room ? comment : `${comment.slice(0, room - 1).trimEnd()}…`;
+  // Cut on a character boundary: half a surrogate pair would reach Defender as an invalid character.
+  const body = comment.length <= room ? comment : `${comment.slice(0, room - 1).replace(/[\uD800-\uDBFF]$/, '').trimEnd()}…`;
   return `${body}${suffix}`;
 }
 

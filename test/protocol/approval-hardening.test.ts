@@ -5,7 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import type { AuditTrail } from '../../src/audit.js';
 import { MemoryApprovalStore, type Approval } from '../../src/approval/store.js';
+import { ToolError } from '../../src/errors.js';
 import { parseConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
 import { openSharedState } from '../../src/store/open.js';
@@ -115,6 +117,26 @@ describe('two-person rule: hardening', () => {
     const again = await bob.tool('approve_action', { approvalId: id });
     expect(again.isError).toBe(true);
     expect(r.sim.apiRequests('POST', UNRESTRICT)).toHaveLength(1);
+  });
+
+  it('a long comment is shortened on a character boundary: no half of a surrogate pair reaches Defender', async () => {
+    const r = await remote({ approval: {}, skipConfirmation: true });
+    const suffix = ` (requested by ${ANALYST.preferred_username}, approved by ${SECOND_ANALYST.preferred_username})`;
+    const room = 1000 - suffix.length;
+    // The emoji's first half is the last character kept before the ellipsis.
+    const long = `INC-1: ${'x'.repeat(room - 2 - 'INC-1: '.length)}\u{1F600}${'y'.repeat(40)}`;
+    expect(long.length).toBeLessThanOrEqual(1000);
+    const ada = await r.connect(await r.entra.userToken({ user: ANALYST }));
+    const asked = await ada.tool('remove_app_restriction', { machineId: RESTRICTED_DEVICE, comment: long });
+    const bob = await r.connect(await r.entra.userToken({ user: SECOND_ANALYST, claims: APPROVER }));
+    const approved = await bob.tool('approve_action', { approvalId: out(asked).approval!.id });
+    expect(approved.isError, textOf(approved)).toBeFalsy();
+    const body = r.sim.apiRequests('POST', UNRESTRICT)[0]!.body;
+    expect(body).not.toMatch(/\\ud83d(?!\\ude00)/i);
+    const sent = JSON.parse(body).Comment as string;
+    expect(sent).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/);
+    expect(sent).toMatch(/^INC-1: x+… \(requested by ada@contoso\.com, approved by bob@contoso\.com\)$/);
+    expect(sent.length).toBeLessThanOrEqual(1000);
   });
 });
 
