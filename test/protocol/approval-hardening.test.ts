@@ -119,6 +119,26 @@ describe('two-person rule: hardening', () => {
     expect(r.sim.apiRequests('POST', UNRESTRICT)).toHaveLength(1);
   });
 
+  it('an approval granted but never sent (its intent record cannot be written) says failed, not approved', async () => {
+    const written: string[] = [];
+    const audit: AuditTrail = {
+      enabled: true,
+      async write(record) {
+        if (record.event === 'intent' && record.tool === 'approve_action') throw new ToolError('audit_unavailable', 'The audit log cannot be written (ENOSPC), so the action was refused: nothing was sent to Defender.', 'Fix MDE_AUDIT_LOG.');
+        written.push(record.event);
+      },
+    };
+    const r = await remote({ approval: {}, audit });
+    const { ada, id } = await request(r);
+    const bob = await r.connect(await r.entra.userToken({ user: SECOND_ANALYST, claims: APPROVER }), { elicit: 'accept' });
+    const approved = await bob.tool('approve_action', { approvalId: id });
+    expect(approved.isError).toBe(true);
+    expect(textOf(approved)).toMatch(/^Error \(audit_unavailable\)/);
+    expect(written).toContain('approval_granted');
+    expect(r.sim.apiRequests('POST')).toHaveLength(0);
+    expect(out(await ada.tool('get_approval', { approvalId: id })).approval).toMatchObject({ status: 'failed', reason: expect.stringMatching(/approved, but not sent: audit_unavailable/) });
+  });
+
   it('a long comment is shortened on a character boundary: no half of a surrogate pair reaches Defender', async () => {
     const r = await remote({ approval: {}, skipConfirmation: true });
     const suffix = ` (requested by ${ANALYST.preferred_username}, approved by ${SECOND_ANALYST.preferred_username})`;
