@@ -174,8 +174,6 @@ export class Approvals {
    * withdrawing their own request.
    */
   checkDecider(approval: Approval, caller: Caller | undefined, decision: 'approve' | 'reject'): ApprovalPerson {
-    if (approval.status !== 'pending') throw this.alreadyDecided(approval);
-    if (this.now() >= Date.parse(approval.expiresAt)) throw this.expired(approval);
     if (!caller || caller.kind !== 'user') {
       throw policyError(
         'approver-role',
@@ -183,6 +181,10 @@ export class Approvals {
         'Ask an analyst who holds the approver role to decide it (list_pending_approvals shows it to them).',
       );
     }
+    // Someone who may not see it learns nothing of its state (who decided it, when) from a refusal.
+    if (!this.mayView(approval, caller)) throw this.roleMissing(decision);
+    if (approval.status !== 'pending') throw this.alreadyDecided(approval);
+    if (this.now() >= Date.parse(approval.expiresAt)) throw this.expired(approval);
     const me = personOf(caller);
     const mine = me.principal === approval.requestedBy.principal;
     if (decision === 'reject' && mine) return me; // withdrawing one's own request
@@ -193,14 +195,16 @@ export class Approvals {
         'Ask another analyst who holds the approver role to approve it; you may withdraw it with reject_action.',
       );
     }
-    if (!(caller.roles ?? []).includes(this.settings.approverRole)) {
-      throw policyError(
-        'approver-role',
-        `Refused: ${decision === 'approve' ? 'approving' : 'rejecting'} needs the app role ${this.settings.approverRole} (MDE_APPROVER_ROLE), and your sign-in does not carry it. ${NOTHING_SENT}`,
-        `An administrator assigns the ${this.settings.approverRole} app role to you (Entra ID > Enterprise applications > this API > Users and groups); sign in again afterwards so your token carries it. Otherwise ask someone who holds it.`,
-      );
-    }
+    if (!(caller.roles ?? []).includes(this.settings.approverRole)) throw this.roleMissing(decision);
     return me;
+  }
+
+  private roleMissing(decision: 'approve' | 'reject'): ToolError {
+    return policyError(
+      'approver-role',
+      `Refused: ${decision === 'approve' ? 'approving' : 'rejecting'} needs the app role ${this.settings.approverRole} (MDE_APPROVER_ROLE), and your sign-in does not carry it. ${NOTHING_SENT}`,
+      `An administrator assigns the ${this.settings.approverRole} app role to you (Entra ID > Enterprise applications > this API > Users and groups); sign in again afterwards so your token carries it. Otherwise ask someone who holds it.`,
+    );
   }
 
   /** Approve, once: the losing one of two concurrent approvers learns who decided first. */

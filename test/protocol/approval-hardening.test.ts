@@ -158,6 +158,22 @@ describe('two-person rule: hardening', () => {
     expect(sent).toMatch(/^INC-1: x+… \(requested by ada@contoso\.com, approved by bob@contoso\.com\)$/);
     expect(sent.length).toBeLessThanOrEqual(1000);
   });
+
+  it('an analyst without the role learns nothing of a decided approval from approve_action or reject_action (not who decided, nor when)', async () => {
+    const r = await remote({ approval: {} });
+    const { id } = await request(r);
+    const bob = await r.connect(await r.entra.userToken({ user: SECOND_ANALYST, claims: APPROVER }));
+    expect((await bob.tool('reject_action', { approvalId: id, reason: 'Re-scan still shows the implant' })).isError).toBeFalsy();
+    const cy = await r.connect(await r.entra.userToken({ user: THIRD_ANALYST }), { elicit: 'accept' });
+    for (const [tool, args] of [['approve_action', { approvalId: id }], ['reject_action', { approvalId: id, reason: 'no' }]] as const) {
+      const refused = await cy.tool(tool, args);
+      expect(refused.isError).toBe(true);
+      expect(textOf(refused)).toMatch(/needs the app role MDE\.Approver/);
+      expect(textOf(refused)).not.toMatch(/bob|rejected|Re-scan/);
+    }
+    expect(cy.prompts).toHaveLength(0);
+    expect(r.sim.apiRequests('POST')).toHaveLength(0);
+  });
 });
 
 describeWithRedis('two-person rule: the simulator never shares a real deployment\'s Redis namespace', (redis) => {
