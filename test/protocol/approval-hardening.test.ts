@@ -174,6 +174,39 @@ describe('two-person rule: hardening', () => {
     expect(cy.prompts).toHaveLength(0);
     expect(r.sim.apiRequests('POST')).toHaveLength(0);
   });
+
+  it('a rejection that loses the race to an approval is refused and audited (not_sent, decided_once): every decision attempt leaves a record', async () => {
+    const audit = { records: [] as Record<string, unknown>[] };
+    const trail: AuditTrail = { enabled: true, write: async (record) => void audit.records.push(record as unknown as Record<string, unknown>) };
+    const store = new MemoryApprovalStore();
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let entered: () => void = () => undefined;
+    const inside = new Promise<void>((resolve) => (entered = resolve));
+    const slow = Object.assign(Object.create(store) as MemoryApprovalStore, {
+      decide: async (id: string, d: Parameters<MemoryApprovalStore['decide']>[1], now: number) => {
+        if (d.status === 'rejected') {
+          entered();
+          await held; // the rejecter passed every check; the approver decides meanwhile
+        }
+        return store.decide(id, d, now);
+      },
+    });
+    const r = await remote({ approval: { store: slow }, audit: trail });
+    const { id } = await request(r);
+    const bob = await r.connect(await r.entra.userToken({ user: SECOND_ANALYST, claims: APPROVER }), { elicit: 'accept' });
+    const cy = await r.connect(await r.entra.userToken({ user: THIRD_ANALYST, claims: APPROVER }));
+    const rejecting = cy.tool('reject_action', { approvalId: id, reason: 'not clean' });
+    await inside;
+    const approved = await bob.tool('approve_action', { approvalId: id });
+    expect(approved.isError, textOf(approved)).toBeFalsy();
+    release();
+    const rejected = await rejecting;
+    expect(rejected.isError).toBe(true);
+    expect(textOf(rejected)).toMatch(/already approved by bob@contoso\.com/);
+    expect(audit.records.filter((x) => x.tool === 'reject_action')).toMatchObject([{ event: 'not_sent', reason: 'decided_once', approvalId: id, user: { oid: THIRD_ANALYST.oid } }]);
+    expect(r.sim.apiRequests('POST', UNRESTRICT)).toHaveLength(1);
+  });
 });
 
 describeWithRedis('two-person rule: the simulator never shares a real deployment\'s Redis namespace', (redis) => {
