@@ -175,8 +175,10 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     kind: 'run',
     config: {
       target: simulator ? 'simulator' : 'live',
-      tenantId: v.tenantId ?? 'simulator',
-      clientId: v.clientId ?? 'simulator',
+      // The simulator never borrows a real registration's ids: they name its Redis namespace, which would
+      // then hold the real deployment's approvals, tokens and budget (for simulated users to decide).
+      tenantId: simulator ? 'simulator' : (v.tenantId ?? 'simulator'),
+      clientId: simulator ? 'simulator' : (v.clientId ?? 'simulator'),
       credential,
       authorityHost,
       apiUrl,

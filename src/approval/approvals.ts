@@ -44,7 +44,8 @@ export function combinedComment(comment: string, requester: string, approver: st
   const suffix = ` (requested by ${requester}, approved by ${approver})`;
   const room = max - suffix.length;
   if (room < 1) return `${comment.slice(0, Math.max(0, max - 1))}…`.slice(0, max); // absurdly long names: keep the comment's start
-  const body = comment.length <= room ? comment : `${comment.slice(0, room - 1).trimEnd()}…`;
+  // Cut on a character boundary: half a surrogate pair would reach Defender as an invalid character.
+  const body = comment.length <= room ? comment : `${comment.slice(0, room - 1).replace(/[\uD800-\uDBFF]$/, '').trimEnd()}…`;
   return `${body}${suffix}`;
 }
 
@@ -122,9 +123,36 @@ export class Approvals {
     return this.expireIfDue(approval, ctx);
   }
 
+  /**
+   * Who may see an approval (its device, its comment): the requester, whoever decided it, and analysts
+   * holding the approver role. Others could otherwise read devices and comments from device groups
+   * Defender would not show them.
+   */
+  mayView(approval: Approval, caller: Caller | undefined): boolean {
+    if (!caller || caller.kind === 'anonymous') return false;
+    const principal = principalKey(caller);
+    if (principal === approval.requestedBy.principal || principal === approval.decidedBy?.principal) return true;
+    return caller.kind === 'user' && (caller.roles ?? []).includes(this.settings.approverRole);
+  }
+
+  /** get_approval: an approval, only for those who may see it. */
+  async view(id: string, ctx: AuditContext): Promise<Approval> {
+    const approval = await this.store.get(id);
+    if (approval && !this.mayView(approval, ctx.caller)) {
+      throw policyError(
+        'approver-role',
+        `Refused: approval ${id} is shown only to its requester and to analysts holding the app role ${this.settings.approverRole} (MDE_APPROVER_ROLE).`,
+        'Ask the requester or an approver, or an administrator for the approver role.',
+      );
+    }
+    return this.get(id, ctx);
+  }
+
+  /** The pending approvals this caller may see (approvers: all; others: their own), oldest first. */
   async listPending(ctx: AuditContext): Promise<Approval[]> {
     const out: Approval[] = [];
     for (const a of await this.store.pending()) {
+      if (!this.mayView(a, ctx.caller)) continue;
       const now = await this.expireIfDue(a, ctx);
       if (now.status === 'pending') out.push(now);
     }
@@ -146,8 +174,6 @@ export class Approvals {
    * withdrawing their own request.
    */
   checkDecider(approval: Approval, caller: Caller | undefined, decision: 'approve' | 'reject'): ApprovalPerson {
-    if (approval.status !== 'pending') throw this.alreadyDecided(approval);
-    if (this.now() >= Date.parse(approval.expiresAt)) throw this.expired(approval);
     if (!caller || caller.kind !== 'user') {
       throw policyError(
         'approver-role',
@@ -155,6 +181,10 @@ export class Approvals {
         'Ask an analyst who holds the approver role to decide it (list_pending_approvals shows it to them).',
       );
     }
+    // Someone who may not see it learns nothing of its state (who decided it, when) from a refusal.
+    if (!this.mayView(approval, caller)) throw this.roleMissing(decision);
+    if (approval.status !== 'pending') throw this.alreadyDecided(approval);
+    if (this.now() >= Date.parse(approval.expiresAt)) throw this.expired(approval);
     const me = personOf(caller);
     const mine = me.principal === approval.requestedBy.principal;
     if (decision === 'reject' && mine) return me; // withdrawing one's own request
@@ -165,14 +195,16 @@ export class Approvals {
         'Ask another analyst who holds the approver role to approve it; you may withdraw it with reject_action.',
       );
     }
-    if (!(caller.roles ?? []).includes(this.settings.approverRole)) {
-      throw policyError(
-        'approver-role',
-        `Refused: ${decision === 'approve' ? 'approving' : 'rejecting'} needs the app role ${this.settings.approverRole} (MDE_APPROVER_ROLE), and your sign-in does not carry it. ${NOTHING_SENT}`,
-        `An administrator assigns the ${this.settings.approverRole} app role to you (Entra ID > Enterprise applications > this API > Users and groups); sign in again afterwards so your token carries it. Otherwise ask someone who holds it.`,
-      );
-    }
+    if (!(caller.roles ?? []).includes(this.settings.approverRole)) throw this.roleMissing(decision);
     return me;
+  }
+
+  private roleMissing(decision: 'approve' | 'reject'): ToolError {
+    return policyError(
+      'approver-role',
+      `Refused: ${decision === 'approve' ? 'approving' : 'rejecting'} needs the app role ${this.settings.approverRole} (MDE_APPROVER_ROLE), and your sign-in does not carry it. ${NOTHING_SENT}`,
+      `An administrator assigns the ${this.settings.approverRole} app role to you (Entra ID > Enterprise applications > this API > Users and groups); sign in again afterwards so your token carries it. Otherwise ask someone who holds it.`,
+    );
   }
 
   /** Approve, once: the losing one of two concurrent approvers learns who decided first. */

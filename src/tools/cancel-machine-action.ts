@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { FINAL_ACTION_STATUSES, machineActionSchema } from '../defender/schemas.js';
 import { ToolError } from '../errors.js';
 import { defineTool } from './define.js';
-import { actionIdSchema, commentSchema, confirmationTokenSchema, devicePreviewSchema } from './shared.js';
+import { actionIdSchema, commentSchema, confirmationTokenSchema, devicePreviewSchema, toPreview } from './shared.js';
 
 const TOOL_NAME = 'cancel_machine_action';
 
@@ -29,7 +29,7 @@ export const cancelMachineAction = defineTool({
     confirmedBy: z.enum(['elicitation', 'token', 'skipped']).optional(),
   },
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
-  async handler(args, ctx, { api, guard }) {
+  async handler(args, ctx, { api, guard, approvals }) {
     const target = await api.getMachineAction(args.actionId);
     if (FINAL_ACTION_STATUSES.has(target.status ?? '')) {
       throw new ToolError(
@@ -42,6 +42,22 @@ export const cancelMachineAction = defineTool({
       throw new ToolError('upstream', 'Defender returned the action without its device id, so it cannot be shown for confirmation.', 'Cancel it from the Defender portal\'s Action center.');
     }
     const type = target.type ?? 'machine';
+    // Two-person rule: cancelling a pending restriction leaves the device's apps unrestricted, the same
+    // outcome as lifting it, which one analyst alone may not bring about (a restriction's scope as usual).
+    let twoPerson: ToolError | undefined;
+    if (approvals && type === 'RestrictCodeExecution') {
+      const { deviceGroups, tags } = approvals.settings;
+      const device = deviceGroups.length + tags.length > 0 ? await api.getMachine(target.machineId).then((m) => toPreview(target.machineId!, m), () => undefined) : undefined;
+      if (approvals.required(device)) {
+        twoPerson = new ToolError(
+          'policy',
+          `Refused by the two-person rule (MDE_APPROVAL=two-person): cancelling the ${target.status} RestrictCodeExecution action ${target.id} would leave the device's apps unrestricted, as lifting the restriction would, and that needs a second analyst's approval. Nothing was sent to Defender.`,
+          'Let the restriction apply, then ask for it to be lifted with remove_app_restriction (another analyst approves it with approve_action).',
+          {},
+          { rule: 'two-person' },
+        );
+      }
+    }
     return guard(
       {
         tool: TOOL_NAME,
@@ -59,6 +75,9 @@ export const cancelMachineAction = defineTool({
         },
         confirmationToken: args.confirmationToken,
         sameArguments: 'actionId and comment',
+        precheck: () => {
+          if (twoPerson) throw twoPerson;
+        },
         confirmationRequired: ({ token, expiresAt, preview, text }) => ({
           content: [{ type: 'text', text }],
           structuredContent: { outcome: 'confirmation_required', confirmation: { token, expiresAt, preview, comment: args.comment, action: target } },

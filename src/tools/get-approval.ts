@@ -12,13 +12,13 @@ export const getApproval = defineTool({
   name: 'get_approval',
   title: 'Get an approval (two-person rule)',
   description:
-    'One approval by id: pending (awaits a second analyst), approved (sent; with the MachineAction Defender returned), rejected (with the reason), expired, or failed (approved, but sending failed). The requester follows their request with it.',
+    'One approval by id: pending (awaits a second analyst), approved (sent; with the MachineAction Defender returned), rejected (with the reason), expired, or failed (approved, but sending failed). The requester follows their request with it; analysts holding the approver role see every approval.',
   inputSchema: { approvalId: approvalIdSchema },
   outputSchema: { approval: approvalSchema },
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   async handler(args, ctx, { approvals }) {
     if (!approvals) throw twoPersonOff();
-    const approval = await approvals.get(args.approvalId, { tool: 'get_approval', caller: ctx.caller, client: ctx.client });
+    const approval = await approvals.view(args.approvalId, { tool: 'get_approval', caller: ctx.caller, client: ctx.client });
     return { content: [{ type: 'text', text: approvalText(approval) }], structuredContent: { approval: approvalView(approval) } };
   },
 });

@@ -8,7 +8,7 @@ export const listPendingApprovals = defineTool({
   name: 'list_pending_approvals',
   title: 'List pending approvals (two-person rule)',
   description:
-    'Requests to lift an app restriction that await a second analyst\'s decision, oldest first (expired ones are left out). Approve one with approve_action, or reject it with reject_action; you cannot approve your own.',
+    'Requests to lift an app restriction that await a second analyst\'s decision, oldest first (expired ones are left out): all of them for analysts holding the approver role, one\'s own requests for others. Approve one with approve_action, or reject it with reject_action; you cannot approve your own.',
   inputSchema: {},
   outputSchema: { approvals: z.array(approvalSchema), count: z.number().int() },
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },

@@ -40,7 +40,14 @@ export const rejectAction = defineTool({
       await approvals.auditRefusal(base, approvalAuditFields(approval), error);
       throw error;
     }
-    const rejected = await approvals.reject(approval, by, args.reason, base);
+    let rejected;
+    try {
+      rejected = await approvals.reject(approval, by, args.reason, base);
+    } catch (error) {
+      // Decided by someone else meanwhile (or expired): recorded like any refused decision.
+      await approvals.auditRefusal(base, approvalAuditFields(approval), error);
+      throw error;
+    }
     return { content: [{ type: 'text', text: `Rejected: nothing was sent to Defender.\n${approvalText(rejected)}` }], structuredContent: { approval: approvalView(rejected) } };
   },
 });
