@@ -17,7 +17,8 @@ export interface AuditRecord {
   tool: string;
   action: string;
   client: { name: string; version: string } | null;
-  machineId: string;
+  /** null when the call was refused before the device was known (cancel, before reading its action). */
+  machineId: string | null;
   hostName: string | null;
   comment: string;
   /** How the human's confirmation went: elicitation_accepted, token_redeemed, skipped_by_flag, ... */

@@ -4,11 +4,12 @@
  * stdout carries JSON-RPC only; everything human-readable goes to stderr.
  */
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { helpText, parseConfig, type Config } from './config.js';
+import { SETTINGS, helpText, parseConfig, type Config } from './config.js';
 import { NO_AUDIT, JsonlAuditTrail, type AuditTrail } from './audit.js';
+import { compileCommentPattern } from './comment-pattern.js';
 import { DefenderClient } from './defender/client.js';
 import { RateLimiter } from './defender/rate-limiter.js';
-import { StartupError } from './errors.js';
+import { StartupError, redact } from './errors.js';
 import { createStderrLogger, type Logger } from './log.js';
 import { createServer } from './server.js';
 import { useProxyFromEnvironment } from './net/proxy.js';
@@ -20,7 +21,8 @@ async function main(): Promise<number> {
   } catch (error) {
     // Every setting that stops the server (parsing, the audit file, the certificate) ends here.
     if (error instanceof StartupError) {
-      process.stderr.write(`mde-app-restriction-mcp: ${error.message}\n`);
+      // A secret can be echoed in a problem (a value given to the wrong setting): redacted like every log.
+      process.stderr.write(`mde-app-restriction-mcp: ${redact(error.message, startupSecrets(process.env))}\n`);
       return 2;
     }
     throw error;
@@ -41,6 +43,8 @@ async function start(): Promise<number> {
   const secrets = secretValues(config);
   const logger = createStderrLogger({ level: config.logLevel, secrets });
   for (const w of warnings) logger.warning(w);
+  const { commentPattern } = config.policy;
+  const policy = { ...config.policy, commentPattern: commentPattern === undefined ? undefined : await compileCommentPattern(commentPattern) };
 
   // Everything that can fail at start fails here, before the server accepts a request, with the
   // setting to fix (an unwritable audit log, an unreadable certificate).
@@ -58,14 +62,14 @@ async function start(): Promise<number> {
     ...config.rateLimit,
     onWait: (ms) => logger.info(`Waiting ${Math.ceil(ms / 1000)} s for the Defender API budget (${config.rateLimit.perMinute}/min, ${config.rateLimit.perHour}/h).`),
   });
-  const api = new DefenderClient({ baseUrl: connection.apiUrl, tokens: connection.tokens, timeoutMs: config.httpTimeoutMs, logger, limiter });
+  const api = new DefenderClient({ baseUrl: connection.apiUrl, tokens: connection.tokens, timeoutMs: config.httpTimeoutMs, logger, limiter, secrets });
   const server = createServer({
     api,
     logger,
     confirmation: { mode: config.confirmation, skip: config.skipConfirmation },
     secrets,
     audit,
-    policy: config.policy,
+    policy,
     readOnly: config.readOnly,
     // Simulated actions finish in seconds: poll them faster than the default.
     ...(config.target === 'simulator' ? { polling: { pollIntervalMs: 1_000 } } : {}),
@@ -116,6 +120,14 @@ async function connect(config: Config, logger: Logger) {
   return { apiUrl: config.apiUrl, tokens, close: async () => undefined };
 }
 
+/** Before the configuration is parsed, the secrets are whatever the environment holds under their names. */
+function startupSecrets(env: NodeJS.ProcessEnv): string[] {
+  return SETTINGS.filter((s) => s.kind === 'secret' && s.env).flatMap((s) => {
+    const value = env[s.env!];
+    return value ? [value, value.trim()] : [];
+  });
+}
+
 function secretValues(config: Config): string[] {
   const c = config.credential;
   if (!c) return [];
@@ -129,7 +141,7 @@ main().then(
     if (code >= 0) process.exit(code);
   },
   (error: unknown) => {
-    process.stderr.write(`mde-app-restriction-mcp: fatal: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(`mde-app-restriction-mcp: fatal: ${redact(error instanceof Error ? (error.stack ?? error.message) : String(error), startupSecrets(process.env))}\n`);
     process.exit(1);
   },
 );

@@ -11,7 +11,8 @@ export const DEFAULT_TOKEN_TTL_MS = 5 * 60_000;
 
 export interface TokenSubject {
   action: string;
-  machineId: string;
+  /** Undefined while it is not known yet (cancel learns it from the action): checked again once it is. */
+  machineId: string | undefined;
   comment: string;
 }
 
@@ -102,7 +103,7 @@ export class ConfirmationTokens {
     this.ledger = new MemoryTokenLedger(this.now);
   }
 
-  issue(subject: TokenSubject, hostName?: string): { token: string; expiresAt: Date; confirmationId: string } {
+  issue(subject: TokenSubject & { machineId: string }, hostName?: string): { token: string; expiresAt: Date; confirmationId: string } {
     const payload: Payload = {
       a: subject.action,
       m: subject.machineId,
@@ -138,7 +139,7 @@ export class ConfirmationTokens {
       return { ok: false, reason: otherKey ? 'earlier_run' : 'bad_signature' };
     }
     if (!payload) return { ok: false, reason: 'malformed' };
-    if (payload.a !== subject.action || payload.m !== subject.machineId || payload.c !== sha256(subject.comment)) {
+    if (payload.a !== subject.action || (subject.machineId !== undefined && payload.m !== subject.machineId) || payload.c !== sha256(subject.comment)) {
       return { ok: false, reason: 'mismatch' };
     }
     if (!(typeof payload.e === 'number' && this.now() < payload.e)) return { ok: false, reason: 'expired' };

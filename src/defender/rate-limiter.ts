@@ -5,14 +5,18 @@
  * slot is further away than `maxWaitMs` is refused at once with the time the budget frees up.
  */
 import { ToolError } from '../errors.js';
+import { abortable } from './abortable.js';
+
+const cancelledWait = () =>
+  new ToolError('not_confirmed', 'Not performed: the client cancelled the call while it waited for the Defender API budget. Nothing was sent to Defender.', 'Call again if it is still wanted.');
 
 /**
  * The API budget every Defender call takes a slot from. One process: RateLimiter below; several
  * replicas sharing one app registration: a shared store behind the same two methods.
  */
 export interface CallBudget {
-  /** Wait for a slot (bounded); throws a rate_limited ToolError when the wait would exceed the bound. */
-  acquire(): Promise<void>;
+  /** Wait for a slot (bounded); throws a rate_limited ToolError when the wait would exceed the bound. The signal ends the wait (and gives the slot back). */
+  acquire(signal?: AbortSignal): Promise<void>;
   /** After an upstream 429 with Retry-After: hold every call until then. */
   pauseUntil(time: number): void;
 }
@@ -43,7 +47,8 @@ export class RateLimiter implements CallBudget {
   }
 
   /** Wait for a slot (bounded), then return. Throws a rate_limited ToolError when the wait would exceed the bound. */
-  async acquire(): Promise<void> {
+  async acquire(signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) throw cancelledWait();
     const now = this.now();
     while (this.slots.length > 0 && this.slots[0]! <= now - HOUR) this.slots.shift();
     const at = this.nextSlot(now);
@@ -60,7 +65,14 @@ export class RateLimiter implements CallBudget {
     this.slots.push(at);
     if (waitMs > 0) {
       this.opts.onWait?.(waitMs);
-      await this.sleep(waitMs);
+      try {
+        await abortable(this.sleep(waitMs), signal, cancelledWait);
+      } catch (error) {
+        // Cancelled while waiting: the slot was never used, give it back.
+        const i = this.slots.lastIndexOf(at);
+        if (i >= 0) this.slots.splice(i, 1);
+        throw error;
+      }
     }
   }
 
