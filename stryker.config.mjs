@@ -17,6 +17,9 @@ export default {
   jsonReporter: { fileName: 'reports/mutation/mutation.json' },
   thresholds: { high: 90, low: 85, break: 85 },
   ignorePatterns: ['dist', 'reports', '.cache', 'coverage'],
+  // Re-runs test only what changed since the last run (the file is gitignored with reports/).
+  incremental: true,
+  incrementalFile: 'reports/stryker-incremental.json',
   tempDirName: '.stryker-tmp',
   cleanTempDir: 'always',
 };

@@ -38,6 +38,14 @@ for (const pkg of ['vitest']) {
 const run = spawnSync(node, [cli, 'run', 'stryker.config.mjs', ...process.argv.slice(2)], {
   cwd: root,
   stdio: 'inherit',
-  env: { ...process.env, PATH: `${dirname(node)}:${process.env.PATH ?? ''}`, STRYKER_PLUGIN_DIR: modules },
+  env: {
+    ...process.env,
+    PATH: `${dirname(node)}:${process.env.PATH ?? ''}`,
+    STRYKER_PLUGIN_DIR: modules,
+    // Stryker runs vitest inside processes it started itself: the test CA (read by Node only at start)
+    // and the loopback guard must be in their environment from the beginning.
+    NODE_EXTRA_CA_CERTS: join(root, 'test', 'fixtures', 'tls', 'ca.pem'),
+    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${join(root, 'test', 'helpers', 'loopback-only.cjs')}`.trim(),
+  },
 });
 process.exit(run.status ?? 1);
