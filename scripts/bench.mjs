@@ -13,16 +13,19 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { build } from 'esbuild';
+import { httpBench } from './bench/http.mjs';
 
 const { values: opts } = parseArgs({
   options: {
     write: { type: 'boolean', default: false },
     'cold-runs': { type: 'string', default: '30' },
     calls: { type: 'string', default: '1000' },
+    sessions: { type: 'string', default: '200' },
   },
 });
 const COLD_RUNS = Number(opts['cold-runs']);
 const CALLS = Number(opts.calls);
+const SESSIONS = Number(opts.sessions);
 const root = fileURLToPath(new URL('..', import.meta.url));
 const fixture = (name) => `${root}test/fixtures/tls/${name}`;
 const ENTRY = `${root}dist/cli.js`;
@@ -159,6 +162,23 @@ async function connectServer(fakes, nodeArgs = []) {
   return { client, call, pid: transport.pid };
 }
 
+/** The same POST the server makes, straight from the bench process: the floor for per-call overhead. */
+async function directRequests(fakes, n) {
+  const direct = [];
+  const body = JSON.stringify({ Comment: 'INC-1: bench' });
+  for (let i = 0; i < n + 100; i++) {
+    const t0 = process.hrtime.bigint();
+    const res = await fetch(`${fakes.apiUrl}/api/machines/${DEVICE}/unrestrictCodeExecution`, {
+      method: 'POST',
+      headers: { Authorization: 'Bearer bench', 'Content-Type': 'application/json', Accept: 'application/json' },
+      body,
+    });
+    await res.text();
+    if (i >= 100) direct.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  return direct;
+}
+
 async function perCall(fakes) {
   log(`per-call overhead: ${CALLS} calls through the server, ${CALLS} direct requests`);
   const { client, call, pid } = await connectServer(fakes);
@@ -177,18 +197,7 @@ async function perCall(fakes) {
   const tokenRequests = fakes.tokenRequests();
   await client.close();
 
-  const direct = [];
-  const body = JSON.stringify({ Comment: 'INC-1: bench' });
-  for (let i = 0; i < CALLS + 100; i++) {
-    const t0 = process.hrtime.bigint();
-    const res = await fetch(`${fakes.apiUrl}/api/machines/${DEVICE}/unrestrictCodeExecution`, {
-      method: 'POST',
-      headers: { Authorization: 'Bearer bench', 'Content-Type': 'application/json', Accept: 'application/json' },
-      body,
-    });
-    await res.text();
-    if (i >= 100) direct.push(Number(process.hrtime.bigint() - t0) / 1e6);
-  }
+  const direct = await directRequests(fakes, CALLS);
   // The same loop with V8's old space capped: if calls leaked, RSS would climb or the process would die;
   // flat figures mean the default run's growth is only V8 collecting lazily.
   const capped = await connectServer(fakes, ['--max-old-space-size=32']);
@@ -225,6 +234,7 @@ async function rateBudget() {
 const cold = await coldStart();
 const fakes = await startFakes();
 const call = await perCall(fakes);
+const remote = await httpBench({ entry: ENTRY, fixture, apiUrl: fakes.apiUrl, direct: (n) => directRequests(fakes, n), calls: CALLS, sessions: SESSIONS, log });
 await fakes.close();
 const budget = await rateBudget();
 
@@ -269,6 +279,19 @@ const lines = [
   `| after ${2 * CALLS + 1} calls | ${call.rssAfter2000.toFixed(1)} MiB (growth over the last ${CALLS}: ${(call.rssAfter2000 - call.rssAfter1000).toFixed(1)} MiB) |`,
   `| Same loop in a second server with V8's old space capped at 32 MiB (\`--max-old-space-size=32\`), RSS after each further ${CALLS} calls | ${call.cappedRss.map((x) => x.toFixed(1)).join(', ')} MiB |`,
   `| Token requests for ${call.calls} calls (first server) | **${call.tokenRequests}** |`,
+  '',
+  '## Remote mode (`--transport http`, Entra sign-in, On-Behalf-Of; fakes answering instantly)',
+  '',
+  '| Figure | Value |',
+  '|---|---|',
+  `| Round trip over Streamable HTTP (token validated on every request, OBO token cached), median | ${ms(remote.roundTripMedian)} |`,
+  `| Round trip over HTTP, p99 | ${ms(remote.roundTripP99)} |`,
+  `| The same Defender request made directly, median | ${ms(remote.directMedian)} |`,
+  `| **Overhead over HTTP, median** | **${ms(remote.roundTripMedian - remote.directMedian)}** (target under 3 ms) |`,
+  `| ${remote.sessions} concurrent sessions (${remote.sessions} analysts): RSS before, after | ${remote.rssBefore.toFixed(1)} MiB, ${remote.rssAfter.toFixed(1)} MiB |`,
+  `| **Memory per session** | **${remote.perSessionKb.toFixed(0)} KiB** |`,
+  `| All ${remote.sessions} sessions calling at once, latency p50 / p99 (5 rounds) | ${ms(remote.concurrentP50)} / ${ms(remote.concurrentP99)} |`,
+  `| Key set fetches / OBO exchanges for the whole run | ${remote.keySetFetches} / ${remote.oboExchanges} (one exchange per analyst) |`,
   '',
   '## Rate budget efficiency (fake clock, simulator enforcing 100 calls per rolling minute)',
   '',

@@ -5,6 +5,7 @@
  * leaves a `not_sent` record. Records share a request id. If the file cannot be written, the action is
  * refused. Secrets and tokens never enter a record: the confirmation is identified by a fingerprint.
  */
+import type { Caller } from './auth/caller.js';
 import { open, stat } from 'node:fs/promises';
 import { ToolError, StartupError } from './errors.js';
 
@@ -17,6 +18,10 @@ export interface AuditRecord {
   tool: string;
   action: string;
   client: { name: string; version: string } | null;
+  /** Remote mode: the signed-in analyst the action was taken for (Entra claims). */
+  user?: { oid: string; tid: string; preferred_username: string | null; name: string | null };
+  /** Remote mode: the application that called with its own identity (MDE_APP_CALLER_ROLE). */
+  app?: { appId: string; oid: string; tid: string };
   /** null when the call was refused before the device was known (cancel, before reading its action). */
   machineId: string | null;
   hostName: string | null;
@@ -103,4 +108,11 @@ export class JsonlAuditTrail implements AuditTrail {
 
 function reasonOf(error: unknown): string {
   return (error as NodeJS.ErrnoException).code ?? (error instanceof Error ? error.message : String(error));
+}
+
+/** The audit fields naming who called in remote mode; none over stdio or without sign-in. */
+export function auditCaller(caller: Caller | undefined): Pick<AuditRecord, 'user' | 'app'> {
+  if (caller?.kind === 'user') return { user: { oid: caller.oid, tid: caller.tid, preferred_username: caller.preferredUsername ?? null, name: caller.name ?? null } };
+  if (caller?.kind === 'app') return { app: { appId: caller.appId, oid: caller.oid, tid: caller.tid } };
+  return {};
 }

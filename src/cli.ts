@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * Entry point (the package's bin): configuration -> dependencies -> stdio transport.
+ * Entry point (the package's bin): configuration -> dependencies -> stdio transport, or with
+ * `--transport http` the remote server (src/http/, loaded only then).
  * stdout carries JSON-RPC only; everything human-readable goes to stderr.
  */
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
@@ -11,7 +12,8 @@ import { DefenderClient } from './defender/client.js';
 import { RateLimiter } from './defender/rate-limiter.js';
 import { StartupError, redact } from './errors.js';
 import { createStderrLogger, type Logger } from './log.js';
-import { createServer } from './server.js';
+import { createServer, type ServerDeps } from './server.js';
+import type { TokenProvider } from './auth/token-provider.js';
 import { useProxyFromEnvironment } from './net/proxy.js';
 import { VERSION } from './version.js';
 
@@ -62,8 +64,11 @@ async function start(): Promise<number> {
     ...config.rateLimit,
     onWait: (ms) => logger.info(`Waiting ${Math.ceil(ms / 1000)} s for the Defender API budget (${config.rateLimit.perMinute}/min, ${config.rateLimit.perHour}/h).`),
   });
-  const api = new DefenderClient({ baseUrl: connection.apiUrl, tokens: connection.tokens, timeoutMs: config.httpTimeoutMs, logger, limiter, secrets });
-  const server = createServer({
+  const remote = config.transport === 'http';
+  // Remote mode: each call's Defender identity comes from its caller (On-Behalf-Of, or the app's own).
+  const tokens = remote ? (await import('./auth/caller-tokens.js')).perCallTokenProvider(connection.tokens.description) : connection.tokens;
+  const api = new DefenderClient({ baseUrl: connection.apiUrl, tokens, timeoutMs: config.httpTimeoutMs, logger, limiter, secrets });
+  const serverDeps: ServerDeps = {
     api,
     logger,
     confirmation: { mode: config.confirmation, skip: config.skipConfirmation },
@@ -73,13 +78,15 @@ async function start(): Promise<number> {
     readOnly: config.readOnly,
     // Simulated actions finish in seconds: poll them faster than the default.
     ...(config.target === 'simulator' ? { polling: { pollIntervalMs: 1_000 } } : {}),
-  });
+  };
 
   if (config.skipConfirmation) {
     logger.warning(
       'DANGER: --dangerously-skip-confirmation is on. remove_app_restriction and cancel_machine_action will act WITHOUT asking a human. Use only behind your own approval workflow.',
     );
   }
+  if (remote) return serveRemote(config, serverDeps, connection, logger);
+  const server = createServer(serverDeps);
   logger.info(
     `mde-app-restriction-mcp ${VERSION} on stdio: API ${connection.apiUrl}; sign-in: ${connection.tokens.description}; ` +
       `confirmation: ${config.skipConfirmation ? 'SKIPPED' : config.confirmation}; ${config.readOnly ? 'read-only; ' : ''}` +
@@ -101,6 +108,37 @@ async function start(): Promise<number> {
   process.on('SIGTERM', () => void shutdown());
   await server.connect(transport);
   return -1; // keep running
+}
+
+/** Remote mode (loaded only with --transport http): one MCP server per session, everything else shared. */
+async function serveRemote(config: Config, deps: ServerDeps, connection: { apiUrl: string; tokens: TokenProvider; close: () => Promise<void> }, logger: Logger): Promise<number> {
+  const { prepareRemoteAuth, remoteSessionFactory, serveHttp } = await import('./http/run.js');
+  const remote = prepareRemoteAuth(
+    config.http,
+    config.target === 'simulator'
+      ? undefined
+      : { tenantId: config.tenantId, clientId: config.clientId, authorityHost: config.authorityHost, scope: config.scope, credential: config.credential, timeoutMs: config.httpTimeoutMs },
+    connection.tokens,
+    logger,
+  );
+  const http = await serveHttp({
+    settings: config.http,
+    remote,
+    createMcpServer: remoteSessionFactory(deps, remote),
+    logger,
+    onClosed: () => connection.close(),
+  });
+  const signIn =
+    config.http.auth === 'none'
+      ? 'none (MDE_HTTP_AUTH=none, loopback only)'
+      : `Entra ID tenant ${config.tenantId}, audience ${config.clientId} or ${config.http.appIdUri}, scope ${config.http.requiredScope}; Defender calls On-Behalf-Of each user` +
+        (config.http.appCallerRole ? `, app callers with role ${config.http.appCallerRole} as ${connection.tokens.description}` : '; app-only callers refused');
+  logger.info(
+    `mde-app-restriction-mcp ${VERSION} on ${http.url} (resource ${http.resourceUrl}): API ${connection.apiUrl}; sign-in: ${signIn}; ` +
+      `confirmation: ${config.skipConfirmation ? 'SKIPPED' : config.confirmation}; ${config.readOnly ? 'read-only; ' : ''}` +
+      `audit: ${config.auditLogPath ?? 'off'}; budget: ${config.rateLimit.perMinute}/min, ${config.rateLimit.perHour}/h (shared by all callers).`,
+  );
+  return -1; // keep running until SIGTERM
 }
 
 async function connect(config: Config, logger: Logger) {

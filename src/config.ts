@@ -38,6 +38,31 @@ export interface Config {
   /** Register only read-only tools: the write tools do not exist for clients. */
   readOnly: boolean;
   logLevel: LogLevel;
+  /** stdio (default), or Streamable HTTP (remote mode). */
+  transport: 'stdio' | 'http';
+  /** Remote mode's settings (their defaults with stdio). */
+  http: HttpSettings;
+}
+
+/** Remote mode (`--transport http`). */
+export interface HttpSettings {
+  host: string;
+  port: number;
+  auth: 'entra' | 'none';
+  /** The API's Application ID URI (default `api://<client id>`). */
+  appIdUri: string;
+  /** Short scope name, as Entra writes it in `scp`. */
+  requiredScope: string;
+  /** The public URL of the endpoint; default: the bound address. */
+  resourceUrl: string | undefined;
+  allowedOrigins: string[];
+  allowedHosts: string[];
+  appCallerRole: string | undefined;
+  sessionIdleMs: number;
+  maxSessionsPerUser: number;
+  shutdownGraceMs: number;
+  tlsCertPath: string | undefined;
+  tlsKeyPath: string | undefined;
 }
 
 /** Optional guards, checked before any confirmation prompt. Lists are matched case-insensitively. */
@@ -119,6 +144,8 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     }
   }
 
+  const http = httpSettingsOf(v, simulator, credential, problems, warnings);
+
   if (problems.length > 0) throw new StartupError(problems);
   return {
     kind: 'run',
@@ -138,8 +165,61 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
       policy: { allowDeviceGroups: v.allowDeviceGroups, denyDeviceGroups: v.denyDeviceGroups, allowTags: v.allowTags, denyTags: v.denyTags, commentPattern },
       readOnly: v.readOnly,
       logLevel: v.logLevel,
+      transport: v.transport,
+      http,
     },
     warnings,
+  };
+}
+
+/** Remote mode's settings, and what cannot be served safely (refused at start). */
+function httpSettingsOf(v: SettingValues, simulator: boolean, credential: Credential | undefined, problems: string[], warnings: string[]): HttpSettings {
+  // The simulator has no tenant to sign in against: it serves without sign-in, on loopback only.
+  const auth = v.httpAuth ?? (simulator ? 'none' : 'entra');
+  const host = v.httpHost ?? '127.0.0.1';
+  const resourceUrl = v.resourceUrl === undefined ? undefined : checkUrl(v.resourceUrl, named('resourceUrl'), true, problems);
+  for (const origin of v.allowedOrigins) {
+    let ok = false;
+    try {
+      const u = new URL(origin);
+      ok = u.origin !== 'null' && u.pathname === '/' && !u.search && !u.hash && !u.username;
+    } catch {
+      ok = false;
+    }
+    if (!ok) problems.push(`${named('allowedOrigins')} entries must be origins such as https://app.contoso.com (got "${origin}").`);
+  }
+  if (v.transport === 'http') {
+    if (auth === 'none' && !isLoopbackHost(host)) {
+      problems.push(`MDE_HTTP_AUTH=none serves without sign-in, so it is refused on ${host}: bind to 127.0.0.1 (${named('httpHost')}) or use MDE_HTTP_AUTH=entra.`);
+    }
+    if (simulator && auth === 'entra') {
+      problems.push('The simulator has no tenant to sign in against: with --simulator, use MDE_HTTP_AUTH=none (the default) on a loopback bind.');
+    }
+    if (auth === 'entra' && credential && credential.kind !== 'secret' && credential.kind !== 'certificate') {
+      problems.push(
+        `Remote mode with Entra sign-in calls Defender On-Behalf-Of each analyst, which needs the app's client secret or certificate; MDE_AUTH_METHOD=${credential.kind} cannot exchange tokens.`,
+      );
+    }
+    if (Boolean(v.tlsCertPath) !== Boolean(v.tlsKeyPath)) problems.push(`Set both ${named('tlsCertPath')} and ${named('tlsKeyPath')}, or neither.`);
+  } else {
+    const httpOnly = (['httpHost', 'httpPort', 'httpAuth', 'resourceUrl', 'allowedOrigins', 'appCallerRole', 'tlsCertPath'] as const).filter((k) => v.given.has(k));
+    if (httpOnly.length > 0) warnings.push(`stdio transport: ignoring ${httpOnly.map((k) => named(k).split(' ')[0]).join(', ')} (they apply to MDE_TRANSPORT=http).`);
+  }
+  return {
+    host,
+    port: v.httpPort,
+    auth,
+    appIdUri: v.appIdUri ?? `api://${v.clientId ?? 'simulator'}`,
+    requiredScope: v.requiredScope ?? 'user_impersonation',
+    resourceUrl,
+    allowedOrigins: v.allowedOrigins,
+    allowedHosts: v.allowedHosts,
+    appCallerRole: v.appCallerRole,
+    sessionIdleMs: v.sessionIdleMinutes * 60_000,
+    maxSessionsPerUser: v.maxSessionsPerUser,
+    shutdownGraceMs: v.shutdownGraceSeconds * 1000,
+    tlsCertPath: v.tlsCertPath,
+    tlsKeyPath: v.tlsKeyPath,
   };
 }
 

@@ -12,8 +12,8 @@ export interface Logger {
   info(message: string): void;
   warning(message: string): void;
   error(message: string): void;
-  /** Also send info and above (redacted) somewhere else, e.g. as MCP logging notifications. */
-  addSink?(sink: (level: Exclude<LogLevel, 'debug'>, message: string) => void): void;
+  /** Also send info and above (redacted) somewhere else, e.g. as MCP logging notifications; returns its removal. */
+  addSink?(sink: (level: Exclude<LogLevel, 'debug'>, message: string) => void): () => void;
 }
 
 export function createStderrLogger(
@@ -41,7 +41,13 @@ export function createStderrLogger(
     info: (m) => emit('info', m),
     warning: (m) => emit('warning', m),
     error: (m) => emit('error', m),
-    addSink: (sink) => void sinks.push(sink),
+    addSink: (sink) => {
+      sinks.push(sink);
+      return () => {
+        const i = sinks.indexOf(sink);
+        if (i >= 0) sinks.splice(i, 1);
+      };
+    },
   };
 }
 

@@ -3,12 +3,16 @@
  * error into an `isError` result with actionable text. Knows nothing about transports or config files.
  */
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { ServerNotification } from '@modelcontextprotocol/sdk/types.js';
 import { NO_AUDIT, type AuditTrail } from './audit.js';
 import { NO_POLICY, type ConfirmationMode, type Policy } from './config.js';
 import type { Elicitor } from './confirmation/confirm.js';
 import { ConfirmationTokens, type TokenLedger } from './confirmation/token.js';
 import type { DefenderApi } from './defender/client.js';
-import { createUnrestrictSubmitter } from './defender/unrestrict.js';
+import { createUnrestrictSubmitter, type UnrestrictSubmitter } from './defender/unrestrict.js';
+import type { Caller } from './auth/caller.js';
+import type { TokenProvider } from './auth/token-provider.js';
+import { currentCall, runInCall } from './request-scope.js';
 import { isToolError, renderError } from './errors.js';
 import type { Logger } from './log.js';
 import { cancelMachineAction } from './tools/cancel-machine-action.js';
@@ -46,6 +50,13 @@ export interface ServerDeps {
   elicitationTimeoutMs?: number;
   /** Polling of get_machine_action's waitForCompletion (tests use a fake clock). */
   polling?: { pollIntervalMs?: number; now?: () => number; sleep?: (ms: number) => Promise<void> };
+  /**
+   * Remote mode (one server per HTTP session, everything else shared): the identity each caller's
+   * Defender calls use. Logs of a call then go only to that call's stream, never to other sessions.
+   */
+  remote?: { tokensFor(caller: Caller): TokenProvider };
+  /** One write per device at a time across every session (remote mode shares one); per server when omitted. */
+  unrestrict?: UnrestrictSubmitter;
 }
 
 export const ELICITATION_TIMEOUT_MS = 5 * 60_000;
@@ -80,7 +91,7 @@ export function createServer(deps: ServerDeps): McpServer {
   const toolDeps: ToolDeps = {
     api: deps.api,
     logger: deps.logger,
-    unrestrict: createUnrestrictSubmitter({ api: deps.api, now }),
+    unrestrict: deps.unrestrict ?? createUnrestrictSubmitter({ api: deps.api, now }),
     guard: createWriteGuard({
       api: deps.api,
       confirmation: { ...deps.confirmation, tokens, ledger: deps.ledger ?? tokens.ledger, elicitor },
@@ -97,23 +108,42 @@ export function createServer(deps: ServerDeps): McpServer {
 
   // What the human should see in the client (retries, budget waits, confirmation outcomes, sign-in
   // prompts) also goes out as MCP logging notifications; the client's logging/setLevel filters them.
-  deps.logger.addSink?.((level, message) => {
+  // During a call they go out on that call's stream (over HTTP, the only one a client must have open);
+  // in remote mode only to the session the call belongs to, and nothing outside a call.
+  const removeSink = deps.logger.addSink?.((level, message) => {
     if (!server.isConnected()) return;
-    server.server.sendLoggingMessage({ level, logger: 'mde-app-restriction-mcp', data: message }).catch(() => undefined);
+    const call = currentCall();
+    if (deps.remote && call?.server !== server) return;
+    const params = { level, logger: 'mde-app-restriction-mcp', data: message };
+    if (call?.server === server) {
+      if (!loggingIgnored(server, level, call.sessionId)) call.notify({ method: 'notifications/message', params }).catch(() => undefined);
+      return;
+    }
+    server.server.sendLoggingMessage(params).catch(() => undefined);
   });
+  server.server.onclose = () => removeSink?.();
 
   /** The error boundary: typed errors become `isError` results; nothing escapes to crash the server. */
   const boundary: Boundary = (name, run) => async (extra) => {
     try {
       const client = server.server.getClientVersion();
-      return await run({
+      const caller = extra.authInfo?.extra?.caller as Caller | undefined;
+      const ctx = {
         requestId: extra.requestId,
         ...(extra.authInfo ? { authInfo: extra.authInfo } : {}),
         signal: extra.signal,
         progressToken: extra._meta?.progressToken,
-        sendNotification: (n) => extra.sendNotification(n),
+        sendNotification: (n: ServerNotification) => extra.sendNotification(n),
         ...(client ? { client: { name: client.name, version: client.version } } : {}),
-      });
+        ...(caller ? { caller } : {}),
+      };
+      // Over stdio there is one client and one identity: no call scope (and no async-context cost).
+      if (!deps.remote) return await run(ctx);
+      if (!caller) throw new Error('remote mode: a call arrived without a caller');
+      // Code shared by every session (the Defender client's token lookup, the log sink) finds the call
+      // in progress, and with it this caller's Defender identity and this call's stream.
+      const scope = { server, sessionId: extra.sessionId, requestId: extra.requestId, caller, tokens: deps.remote.tokensFor(caller), notify: ctx.sendNotification };
+      return await runInCall(scope, () => run(ctx));
     } catch (error) {
       const text = renderError(error, deps.secrets ?? []);
       if (isToolError(error)) deps.logger.info(`${name}: ${text.split('\n')[0]}`);
@@ -128,4 +158,12 @@ export function createServer(deps: ServerDeps): McpServer {
     tool.register(server, toolDeps, boundary);
   }
   return server;
+}
+
+/** Honour the client's logging/setLevel for notifications sent on a call's stream. */
+function loggingIgnored(server: McpServer, level: string, sessionId: string | undefined): boolean {
+  // The SDK keeps the level per session but checks it only in sendLoggingMessage, which cannot target a
+  // call's stream; its check is reused here.
+  const check = (server.server as unknown as { isMessageIgnored?: (level: string, sessionId?: string) => boolean }).isMessageIgnored;
+  return check ? check(level, sessionId) : false;
 }

@@ -36,6 +36,8 @@ export interface ActionRequest {
   comment: string;
   /** For an action on an action (cancel): the MachineAction it targets, shown to the human. */
   target?: MachineAction;
+  /** Remote mode: who asks (`principalKey`), bound into confirmation tokens so only they can redeem them. */
+  principal?: string;
 }
 
 /** Text from outside, on one line, with nothing hidden: every hidden or line-breaking character becomes \uXXXX. */

@@ -14,6 +14,8 @@ export interface TokenSubject {
   /** Undefined while it is not known yet (cancel learns it from the action): checked again once it is. */
   machineId: string | undefined;
   comment: string;
+  /** Who asked (remote mode: `user:<tid>:<oid>` or `app:…`): only they can redeem the token. */
+  principal?: string;
 }
 
 interface Payload {
@@ -24,9 +26,10 @@ interface Payload {
   n: string; // nonce: single use
   h?: string; // host name shown in the preview, for the audit trail
   k?: string; // id of the signing key: tells a token from an earlier run of the server from a forged one
+  p?: string; // sha256 of the principal the token was issued to (remote mode)
 }
 
-export type TokenRejection = 'malformed' | 'bad_signature' | 'earlier_run' | 'mismatch' | 'expired' | 'replayed';
+export type TokenRejection = 'malformed' | 'bad_signature' | 'earlier_run' | 'mismatch' | 'other_user' | 'expired' | 'replayed';
 
 /** A token whose signature, binding and expiry are good; not yet spent. */
 export interface VerifiedToken {
@@ -77,12 +80,14 @@ export const REJECTION_TEXT: Record<TokenRejection, string> = {
   bad_signature: 'the confirmation token\'s signature is invalid (forged or altered)',
   earlier_run: 'the confirmation token was signed by an earlier run of this server (it was restarted since), so its signature is invalid here',
   mismatch: 'the confirmation token was issued for a different machine, comment or action',
+  other_user: 'the confirmation token was issued to another user; only the person who asked can redeem it',
   expired: 'the confirmation token has expired',
   replayed: 'the confirmation token has already been used',
 };
 
 const b64url = (buf: Buffer | string) => Buffer.from(buf).toString('base64url');
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('base64url');
+const principalHash = (principal: string) => sha256(`principal:${principal}`);
 /** A public name for one token (for the audit trail), from which the token cannot be rebuilt. */
 const confirmationId = (nonce: string) => `c-${sha256(`id:${nonce}`).slice(0, 16)}`;
 
@@ -112,6 +117,7 @@ export class ConfirmationTokens {
       n: randomBytes(16).toString('base64url'),
       ...(hostName ? { h: hostName } : {}),
       k: this.keyId,
+      ...(subject.principal ? { p: principalHash(subject.principal) } : {}),
     };
     const body = b64url(JSON.stringify(payload));
     return { token: `${TOKEN_PREFIX}.${body}.${this.sign(body)}`, expiresAt: new Date(payload.e), confirmationId: confirmationId(payload.n) };
@@ -142,6 +148,7 @@ export class ConfirmationTokens {
     if (payload.a !== subject.action || (subject.machineId !== undefined && payload.m !== subject.machineId) || payload.c !== sha256(subject.comment)) {
       return { ok: false, reason: 'mismatch' };
     }
+    if (payload.p !== (subject.principal ? principalHash(subject.principal) : undefined)) return { ok: false, reason: 'other_user' };
     if (!(typeof payload.e === 'number' && this.now() < payload.e)) return { ok: false, reason: 'expired' };
     return { ok: true, nonce: payload.n, expiresAtMs: payload.e, hostName: payload.h, confirmationId: confirmationId(payload.n) };
   }

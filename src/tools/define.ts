@@ -10,6 +10,7 @@ import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
+import type { Caller } from '../auth/caller.js';
 import type { DefenderApi } from '../defender/client.js';
 import type { UnrestrictSubmitter } from '../defender/unrestrict.js';
 import type { Logger } from '../log.js';
@@ -36,6 +37,8 @@ export interface RequestContext {
   sendNotification?: (notification: ServerNotification) => Promise<void>;
   /** The connected MCP client's name and version, for the audit trail. */
   client?: { name: string; version: string };
+  /** Remote mode: the signed-in caller (from `authInfo`), named in the audit and bound into confirmation tokens. */
+  caller?: Caller;
 }
 
 /** The services tools use, built once per server by createServer. */

@@ -8,7 +8,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import type { AuditRecord, AuditTrail } from '../audit.js';
+import { auditCaller, type AuditRecord, type AuditTrail } from '../audit.js';
+import { principalKey } from '../auth/caller.js';
 import type { Policy } from '../config.js';
 import { ask, decide, redeem, CONFIRMED_BY, type ConfirmationDeps, type Confirmed, type ConfirmedBy, type Refusal } from '../confirmation/confirm.js';
 import { confirmationRequiredText, type ActionRequest, type DevicePreview } from '../confirmation/render.js';
@@ -100,11 +101,14 @@ export function createWriteGuard(deps: WriteGuardDeps): WriteGuard {
   return async function run(spec, ctx) {
     const { subject } = spec;
     const signal = ctx.signal;
+    // Remote mode: a confirmation token is bound to the caller who asked for it.
+    const principal = ctx.caller ? { principal: principalKey(ctx.caller) } : {};
     const record: Omit<AuditRecord, 'time' | 'event' | 'confirmation'> = {
       requestId: randomUUID(),
       tool: spec.tool,
       action: subject.action,
       client: ctx.client ? { name: bounded(ctx.client.name), version: bounded(ctx.client.version) } : null,
+      ...auditCaller(ctx.caller),
       machineId: subject.machineId ?? null,
       hostName: null,
       comment: subject.comment,
@@ -131,11 +135,11 @@ export function createWriteGuard(deps: WriteGuardDeps): WriteGuard {
     try {
       // Offline first: a refused comment, a client that cannot confirm, a bad token read nothing.
       checkComment(deps.policy, subject.comment);
-      let decision = await decide(deps.confirmation, { action: subject.action, machineId: subject.machineId, comment: subject.comment }, spec.confirmationToken);
+      let decision = await decide(deps.confirmation, { action: subject.action, machineId: subject.machineId, comment: subject.comment, ...principal }, spec.confirmationToken);
       if (decision.kind === 'refuse') return await refuse(decision);
       stillWanted();
 
-      request = await spec.describe(signal);
+      request = { ...(await spec.describe(signal)), ...principal };
       record.machineId = request.machineId;
       if (decision.kind === 'redeem_token' && subject.machineId === undefined) {
         // The token was checked without the device; now that it is known, check the binding again.

@@ -70,6 +70,11 @@ export class FakeTenant extends DefenderSimulator {
     this.faults.push({ method: match.method, path, fault, remaining: times });
   }
 
+  /** Accept an access token issued by another fake (remote mode's Entra ID), standing for `requestor`. */
+  acceptToken(token: string, grant: { requestor: string; expiresAt: number; roles?: string[] }): void {
+    this.issuedTokens.set(token, { expiresAt: grant.expiresAt, roles: grant.roles ?? [], requestor: grant.requestor });
+  }
+
   clearFaults(): void {
     this.faults.length = 0;
   }

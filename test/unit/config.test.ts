@@ -39,6 +39,23 @@ describe('parseConfig', () => {
       policy: { allowDeviceGroups: [], denyDeviceGroups: [], allowTags: [], denyTags: [], commentPattern: undefined },
       readOnly: false,
       logLevel: 'info',
+      transport: 'stdio',
+      http: {
+        host: '127.0.0.1',
+        port: 3000,
+        auth: 'entra',
+        appIdUri: 'api://client-1',
+        requiredScope: 'user_impersonation',
+        resourceUrl: undefined,
+        allowedOrigins: [],
+        allowedHosts: [],
+        appCallerRole: undefined,
+        sessionIdleMs: 30 * 60_000,
+        maxSessionsPerUser: 10,
+        shutdownGraceMs: 25_000,
+        tlsCertPath: undefined,
+        tlsKeyPath: undefined,
+      },
     });
     expect(warnings).toEqual([]);
   });
@@ -229,5 +246,63 @@ describe('settings from one description (issue 10)', () => {
     expect(text).toContain('gcc-high: https://login.microsoftonline.us');
     expect(text).toContain('gcc: https://api-gcc.securitycenter.microsoft.us/.default');
     for (const s of SETTINGS) if (s.env) expect(text).toContain(s.env);
+  });
+});
+
+describe('parseConfig: remote mode', () => {
+  it('reads every HTTP setting from flags and the environment', () => {
+    const { config } = run(['--transport', 'http', '--port', '0', '--allowed-origins', 'https://a.contoso.com, https://b.contoso.com'], {
+      ...LIVE,
+      MDE_HTTP_HOST: '0.0.0.0',
+      MDE_APP_ID_URI: 'https://mcp.contoso.com/mcp',
+      MDE_REQUIRED_SCOPE: 'mcp.access',
+      MDE_RESOURCE_URL: 'https://mcp.contoso.com/mcp',
+      MDE_ALLOWED_HOSTS: 'internal.contoso.com',
+      MDE_APP_CALLER_ROLE: 'MDE.Unrestrict.App',
+      MDE_HTTP_SESSION_IDLE_MINUTES: '5',
+      MDE_HTTP_MAX_SESSIONS_PER_USER: '3',
+      MDE_HTTP_SHUTDOWN_GRACE_SECONDS: '10',
+    });
+    expect(config.transport).toBe('http');
+    expect(config.http).toEqual({
+      host: '0.0.0.0',
+      port: 0,
+      auth: 'entra',
+      appIdUri: 'https://mcp.contoso.com/mcp',
+      requiredScope: 'mcp.access',
+      resourceUrl: 'https://mcp.contoso.com/mcp',
+      allowedOrigins: ['https://a.contoso.com', 'https://b.contoso.com'],
+      allowedHosts: ['internal.contoso.com'],
+      appCallerRole: 'MDE.Unrestrict.App',
+      sessionIdleMs: 5 * 60_000,
+      maxSessionsPerUser: 3,
+      shutdownGraceMs: 10_000,
+      tlsCertPath: undefined,
+      tlsKeyPath: undefined,
+    });
+  });
+
+  it('serves the simulator without sign-in, on loopback only', () => {
+    expect(run(['--simulator', '--transport', 'http'], {}).config.http.auth).toBe('none');
+    expect(problems(['--simulator', '--transport', 'http', '--host', '0.0.0.0'], {})).toEqual([
+      expect.stringMatching(/MDE_HTTP_AUTH=none serves without sign-in, so it is refused on 0\.0\.0\.0/),
+    ]);
+    expect(problems(['--simulator', '--transport', 'http', '--http-auth', 'entra'], {})).toEqual([expect.stringMatching(/simulator has no tenant/)]);
+  });
+
+  it('refuses MDE_HTTP_AUTH=none on a non-loopback bind, bad words, and sign-ins that cannot do On-Behalf-Of', () => {
+    expect(problems(['--transport', 'http', '--http-auth', 'none', '--host', '10.0.0.5'], LIVE)).toEqual([expect.stringMatching(/refused on 10\.0\.0\.5/)]);
+    expect(problems(['--transport', 'carrier-pigeon'], LIVE)).toEqual([expect.stringMatching(/MDE_TRANSPORT \(--transport\) must be "stdio" or "http"/)]);
+    expect(problems(['--transport', 'http', '--http-auth', 'maybe'], LIVE)).toEqual([expect.stringMatching(/MDE_HTTP_AUTH/)]);
+    expect(problems(['--transport', 'http', '--port', '70000'], LIVE)).toEqual([expect.stringMatching(/MDE_HTTP_PORT \(--port\)/)]);
+    expect(problems(['--transport', 'http', '--allowed-origins', 'https://a.contoso.com/path'], LIVE)).toEqual([expect.stringMatching(/MDE_ALLOWED_ORIGINS/)]);
+    expect(problems(['--transport', 'http', '--tls-cert-path', '/x.pem'], LIVE)).toEqual([expect.stringMatching(/Set both MDE_HTTP_TLS_CERT_PATH .* and MDE_HTTP_TLS_KEY_PATH .*, or neither/)]);
+    expect(problems(['--transport', 'http'], { AZURE_TENANT_ID: 'contoso.onmicrosoft.com', AZURE_CLIENT_ID: 'c', MDE_AUTH_METHOD: 'managed-identity' })).toEqual([
+      expect.stringMatching(/On-Behalf-Of .* MDE_AUTH_METHOD=managed-identity cannot exchange tokens/),
+    ]);
+  });
+
+  it('warns when HTTP settings are given to a stdio server', () => {
+    expect(run([], { ...LIVE, MDE_HTTP_PORT: '8080' }).warnings).toEqual([expect.stringMatching(/stdio transport: ignoring MDE_HTTP_PORT/)]);
   });
 });

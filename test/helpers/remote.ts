@@ -1,0 +1,202 @@
+/**
+ * Remote-mode harness: the real HTTP server (startHttpServer) with the real MCP server per session, a
+ * fake Entra ID over HTTPS (key set, OBO and client-credential grants) and the Defender simulator, and
+ * real SDK clients over Streamable HTTP. Each client signs in with a token minted by the fake Entra.
+ */
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ElicitRequestSchema, LoggingMessageNotificationSchema, type CallToolResult, type ElicitRequest, type ElicitResult } from '@modelcontextprotocol/sdk/types.js';
+import { afterEach } from 'vitest';
+import type { AuditTrail } from '../../src/audit.js';
+import { perCallTokenProvider } from '../../src/auth/caller-tokens.js';
+import { createMsalTokenProvider } from '../../src/auth/msal.js';
+import type { ConfirmationMode } from '../../src/config.js';
+import { DefenderClient } from '../../src/defender/client.js';
+import { prepareRemoteAuth, remoteSessionFactory, type HttpSettings } from '../../src/http/run.js';
+import { startHttpServer, type HttpServerOptions, type RunningHttpServer } from '../../src/http/server.js';
+import { createStderrLogger } from '../../src/log.js';
+import { FakeTenant } from './fake-tenant.js';
+import { API_CLIENT_ID, API_SECRET, FakeEntra } from '../fakes/entra-id.js';
+import { CLIENT_SECRET } from './harness.js';
+
+export const APP_ID_URI = `api://${API_CLIENT_ID}`;
+export const DEFENDER_SCOPE = 'https://api.securitycenter.microsoft.com/.default';
+
+export interface RemoteOptions {
+  auth?: 'entra' | 'none';
+  appCallerRole?: string;
+  allowedOrigins?: string[];
+  sessionIdle?: { idleMs: number };
+  maxSessionsPerUser?: number;
+  now?: () => number;
+  /** Build the MCP server of a session; default: the product's remote wiring (OBO, shared tokens). */
+  createMcpServer?: (ctx: { sim: FakeTenant; apiUrl: string; entra: FakeEntra; logs: string[] }) => HttpServerOptions['createMcpServer'];
+  confirmation?: ConfirmationMode;
+  skipConfirmation?: boolean;
+  audit?: AuditTrail;
+  /** One fake clock for the simulator's world and get_machine_action's polling: waits pass at once. */
+  fakeClock?: boolean;
+}
+
+export async function startRemote(opts: RemoteOptions) {
+  const entra = new FakeEntra();
+  await entra.start();
+  const clock = { now: Date.now() };
+  const sim = new FakeTenant({ clientSecret: CLIENT_SECRET, ...(opts.fakeClock ? { now: () => clock.now } : {}) });
+  const apiUrl = await sim.listen();
+  const logs: string[] = [];
+  const logger = createStderrLogger({ level: 'debug', write: (line) => void logs.push(line) });
+  // What Entra issues (OBO and app tokens), Defender accepts, standing for whom Entra says.
+  entra.onIssue = (token, who) => sim.acceptToken(token, who);
+  // The server's own identity (client credentials), for app callers and MDE_HTTP_AUTH=none.
+  const appTokens = createMsalTokenProvider({
+    tenantId: entra.tenant,
+    clientId: API_CLIENT_ID,
+    credential: { kind: 'secret', secret: API_SECRET },
+    authorityHost: entra.authorityHost,
+    scope: DEFENDER_SCOPE,
+    logger,
+    timeoutMs: 5_000,
+  });
+  const settings: HttpSettings = {
+    host: '127.0.0.1',
+    port: 0,
+    auth: opts.auth ?? 'entra',
+    appIdUri: APP_ID_URI,
+    requiredScope: 'user_impersonation',
+    resourceUrl: undefined,
+    allowedOrigins: opts.allowedOrigins ?? [],
+    allowedHosts: [],
+    appCallerRole: opts.appCallerRole,
+    sessionIdleMs: opts.sessionIdle?.idleMs ?? 30 * 60_000,
+    maxSessionsPerUser: opts.maxSessionsPerUser ?? 10,
+    shutdownGraceMs: 25_000,
+    tlsCertPath: undefined,
+    tlsKeyPath: undefined,
+  };
+  const remote = prepareRemoteAuth(
+    settings,
+    { tenantId: entra.tenant, clientId: API_CLIENT_ID, authorityHost: entra.authorityHost, scope: DEFENDER_SCOPE, credential: { kind: 'secret', secret: API_SECRET }, timeoutMs: 5_000 },
+    appTokens,
+    logger,
+  );
+  // The product's wiring: one Defender client and one confirmation-token key for every session; each
+  // call's Defender identity is looked up from the call in progress.
+  const api = new DefenderClient({ baseUrl: apiUrl, tokens: perCallTokenProvider('per caller'), timeoutMs: 5_000, logger });
+  const productServer = remoteSessionFactory(
+    {
+      api,
+      logger,
+      confirmation: { mode: opts.confirmation ?? 'auto', skip: opts.skipConfirmation ?? false },
+      ...(opts.audit ? { audit: opts.audit } : {}),
+      ...(opts.fakeClock ? { polling: { now: () => clock.now, sleep: async (ms: number) => void (clock.now += ms) } } : {}),
+    },
+    remote,
+  );
+  const http: RunningHttpServer = await startHttpServer({
+    host: '127.0.0.1',
+    port: 0,
+    allowedOrigins: settings.allowedOrigins,
+    auth: remote.auth,
+    createMcpServer: opts.createMcpServer ? opts.createMcpServer({ sim, apiUrl, entra, logs }) : productServer,
+    logger,
+    sessionIdleMs: opts.sessionIdle?.idleMs,
+    maxSessionsPerUser: opts.maxSessionsPerUser,
+    now: opts.now,
+  });
+  const clients: Client[] = [];
+
+  /** Upstream traffic so far: Defender API requests and Entra token requests (key set fetches aside). */
+  const upstream = () => ({ defender: sim.apiRequests().length, entraTokens: entra.tokenRequests().length });
+
+  async function connect(
+    token: string | undefined,
+    o: {
+      elicit?: 'accept' | 'decline' | ((p: ElicitRequest['params']) => ElicitResult);
+      /** Like clients that never open the standalone GET stream: only each call's own stream exists. */
+      noStandaloneStream?: boolean;
+    } = {},
+  ) {
+    const client = new Client({ name: 'remote-test-client', version: '1.0.0' }, { capabilities: o.elicit ? { elicitation: { form: {} } } : {} });
+    const prompts: ElicitRequest['params'][] = [];
+    const notifications: string[] = [];
+    client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void notifications.push(String(n.params.data)));
+    if (o.elicit) {
+      const answer = o.elicit;
+      client.setRequestHandler(ElicitRequestSchema, async (request) => {
+        prompts.push(request.params);
+        if (typeof answer === 'function') return answer(request.params);
+        return answer === 'accept' ? { action: 'accept', content: { confirm: true } } : { action: 'decline' };
+      });
+    }
+    let current = token;
+    const transport = new StreamableHTTPClientTransport(new URL(http.url), {
+      fetch: (url, init) => {
+        if (o.noStandaloneStream && (init?.method ?? 'GET') === 'GET') return Promise.resolve(new Response(null, { status: 405 }));
+        const headers = new Headers(init?.headers);
+        if (current) headers.set('Authorization', `Bearer ${current}`);
+        return fetch(url, { ...init, headers });
+      },
+    });
+    await client.connect(transport);
+    clients.push(client);
+    return {
+      client,
+      transport,
+      prompts,
+      notifications,
+      /** Later requests carry this token (a refreshed one, or someone else's). */
+      useToken(t: string | undefined) {
+        current = t;
+      },
+      async tool(name: string, args: Record<string, unknown>) {
+        return (await client.callTool({ name, arguments: args })) as CallToolResult;
+      },
+    };
+  }
+
+  return {
+    entra,
+    sim,
+    apiUrl,
+    http,
+    logs,
+    upstream,
+    connect,
+    /** A raw request to the server (for what an SDK client would never send). */
+    raw(path: string, init: RequestInit = {}) {
+      return fetch(new URL(path, http.url), init);
+    },
+    async close() {
+      for (const c of clients.splice(0)) await c.close().catch(() => undefined);
+      await http.shutdown(100);
+      await sim.close();
+      await entra.close();
+    },
+  };
+}
+
+export type Remote = Awaited<ReturnType<typeof startRemote>>;
+
+/** One remote harness per test, closed after it. */
+export function useRemote(): (opts: RemoteOptions) => Promise<Remote> {
+  const open: Remote[] = [];
+  afterEach(async () => {
+    for (const r of open.splice(0)) await r.close();
+  });
+  return async (opts) => {
+    const r = await startRemote(opts);
+    open.push(r);
+    return r;
+  };
+}
+
+/** The JSON-RPC initialize body an MCP client sends first. */
+export const INITIALIZE = {
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'initialize',
+  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+};
+
+export const MCP_HEADERS = { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' };

@@ -1,0 +1,141 @@
+import { createHmac } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { BearerError, createEntraVerifier, principalKey, type TokenVerifier } from '../../src/auth/entra-jwt.js';
+import { ANALYST, API_CLIENT_ID, CALLING_APP, FakeEntra, forgedToken } from '../fakes/entra-id.js';
+
+const APP_ID_URI = `api://${API_CLIENT_ID}`;
+let entra: FakeEntra;
+
+beforeAll(async () => {
+  entra = new FakeEntra();
+  await entra.start();
+});
+afterAll(() => entra.close());
+afterEach(() => vi.useRealTimers());
+
+function verifier(opts: { appCallerRole?: string } = {}): TokenVerifier {
+  return createEntraVerifier({
+    authorityHost: entra.authorityHost,
+    tenantId: entra.tenant,
+    clientId: API_CLIENT_ID,
+    appIdUri: APP_ID_URI,
+    requiredScope: 'user_impersonation',
+    appCallerRole: opts.appCallerRole,
+  });
+}
+
+async function refusal(v: TokenVerifier, header: string | undefined): Promise<BearerError> {
+  const error = await v.verify(header).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(BearerError);
+  return error as BearerError;
+}
+
+describe('Entra access token validation', () => {
+  it('accepts a user token for the client id or the App ID URI, and says who the caller is', async () => {
+    const v = verifier();
+    const caller = await v.verify(`Bearer ${await entra.userToken()}`);
+    expect(caller).toMatchObject({ kind: 'user', oid: ANALYST.oid, tid: entra.tenant, preferredUsername: ANALYST.preferred_username, name: ANALYST.name });
+    expect(principalKey(caller)).toBe(`user:${entra.tenant}:${ANALYST.oid}`);
+    await expect(v.verify(`Bearer ${await entra.userToken({ claims: { aud: APP_ID_URI } })}`)).resolves.toMatchObject({ kind: 'user' });
+    // the scope may sit among others
+    await expect(v.verify(`Bearer ${await entra.userToken({ claims: { scp: 'openid user_impersonation Files.Read' } })}`)).resolves.toMatchObject({ kind: 'user' });
+  });
+
+  it('refuses every kind of bad token with 401 invalid_token (or 403 for a good token without permission)', async () => {
+    const v = verifier();
+    const now = Math.floor(Date.now() / 1000);
+    const good = await entra.userToken();
+    const [header, payload] = good.split('.');
+    const publicPem = JSON.stringify(entra.currentPublicJwk());
+    const hs256Header = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT', kid: entra.currentPublicJwk().kid })).toString('base64url');
+    const hs256 = `${hs256Header}.${payload}.${createHmac('sha256', publicPem).update(`${hs256Header}.${payload}`).digest('base64url')}`;
+    const unknownKey = await entra.unpublishedKey();
+    const cases: [string, string | undefined, number, string | undefined, RegExp][] = [
+      ['no token', undefined, 401, undefined, /required/],
+      ['not a bearer header', `Basic ${Buffer.from('a:b').toString('base64')}`, 401, 'invalid_token', /Bearer/],
+      ['malformed', 'Bearer not-a-jwt', 401, 'invalid_token', /malformed/],
+      ['bad signature', `Bearer ${header}.${payload}.${'A'.repeat(342)}`, 401, 'invalid_token', /signature/],
+      ['unknown key id', `Bearer ${await entra.userToken({ key: unknownKey })}`, 401, 'invalid_token', /key/],
+      ['alg none', `Bearer ${forgedToken({ alg: 'none', typ: 'JWT' }, JSON.parse(Buffer.from(payload!, 'base64url').toString()))}`, 401, 'invalid_token', /RS256/],
+      ['HS256 signed with the public key', `Bearer ${hs256}`, 401, 'invalid_token', /RS256/],
+      ['wrong issuer', `Bearer ${await entra.userToken({ claims: { iss: 'https://sts.windows.net/evil/' } })}`, 401, 'invalid_token', /issued by another/],
+      ['other tenant (iss and tid)', `Bearer ${await entra.userToken({ claims: { iss: `${entra.authorityHost}/other-tenant/v2.0`, tid: 'other-tenant' } })}`, 401, 'invalid_token', /another/],
+      ['other tenant (tid only)', `Bearer ${await entra.userToken({ claims: { tid: 'other-tenant' } })}`, 401, 'invalid_token', /another tenant/],
+      ['Graph token (audience)', `Bearer ${await entra.userToken({ claims: { aud: 'https://graph.microsoft.com' } })}`, 401, 'invalid_token', /audience/],
+      ['expired beyond the skew', `Bearer ${await entra.userToken({ claims: { exp: now - 61, iat: now - 3700, nbf: now - 3700 } })}`, 401, 'invalid_token', /expired/],
+      ['not yet valid beyond the skew', `Bearer ${await entra.userToken({ notBeforeSec: 120 })}`, 401, 'invalid_token', /not valid yet/],
+      ['no oid', `Bearer ${await entra.userToken({ claims: { oid: undefined } })}`, 401, 'invalid_token', /oid/],
+      ['missing scope', `Bearer ${await entra.userToken({ claims: { scp: 'Files.Read' } })}`, 403, 'insufficient_scope', /user_impersonation/],
+      ['app-only without the role', `Bearer ${await entra.appToken({ roles: ['Other.Role'] })}`, 403, 'insufficient_scope', /App-only/],
+    ];
+    for (const [name, value, status, code, text] of cases) {
+      const e = await refusal(v, value);
+      expect({ name, status: e.status, code: e.code }).toEqual({ name, status, code });
+      expect(e.description, name).toMatch(text);
+      if (value) expect(e.description, name).not.toContain(value.slice(7, 40));
+    }
+  });
+
+  it('allows 60 s of clock skew on exp and nbf', async () => {
+    const v = verifier();
+    const now = Math.floor(Date.now() / 1000);
+    await expect(v.verify(`Bearer ${await entra.userToken({ claims: { exp: now - 30 } })}`)).resolves.toMatchObject({ kind: 'user' });
+    await expect(v.verify(`Bearer ${await entra.userToken({ notBeforeSec: 30 })}`)).resolves.toMatchObject({ kind: 'user' });
+  });
+
+  it('accepts an app-only token only with the named app role, and names the app', async () => {
+    const v = verifier({ appCallerRole: 'MDE.Unrestrict.App' });
+    const caller = await v.verify(`Bearer ${await entra.appToken({ roles: ['MDE.Unrestrict.App'] })}`);
+    expect(caller).toMatchObject({ kind: 'app', appId: CALLING_APP.azp, oid: CALLING_APP.oid });
+    expect((await refusal(v, `Bearer ${await entra.appToken()}`)).status).toBe(403);
+  });
+
+  it('caches the key set and refetches it at most once a minute for unknown key ids (rotation)', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const v = verifier();
+    const before = entra.keySetRequests().length;
+    for (let i = 0; i < 3; i++) await v.verify(`Bearer ${await entra.userToken()}`);
+    expect(entra.keySetRequests().length - before).toBe(1);
+
+    // Entra rotates: tokens signed with the new key arrive; the first one triggers one refetch.
+    vi.setSystemTime(Date.now() + 61_000);
+    await entra.rotate({ keepOld: true });
+    await v.verify(`Bearer ${await entra.userToken()}`);
+    expect(entra.keySetRequests().length - before).toBe(2);
+
+    // A flood of unknown key ids within the minute costs no further fetch.
+    const stranger = await entra.unpublishedKey();
+    for (let i = 0; i < 5; i++) expect((await refusal(v, `Bearer ${await entra.userToken({ key: stranger })}`)).status).toBe(401);
+    expect(entra.keySetRequests().length - before).toBe(2);
+
+    // After the minute, a newly published key is picked up.
+    entra.publish(stranger);
+    vi.setSystemTime(Date.now() + 61_000);
+    await expect(v.verify(`Bearer ${await entra.userToken({ key: stranger })}`)).resolves.toMatchObject({ kind: 'user' });
+    expect(entra.keySetRequests().length - before).toBe(3);
+    await entra.rotate();
+  });
+
+  it('answers 503, not 401, when the key set cannot be fetched', async () => {
+    const v = createEntraVerifier({
+      authorityHost: 'https://127.0.0.1:1',
+      tenantId: entra.tenant,
+      clientId: API_CLIENT_ID,
+      appIdUri: APP_ID_URI,
+      requiredScope: 'user_impersonation',
+      appCallerRole: undefined,
+    });
+    const e = await refusal(v, `Bearer ${await entra.userToken()}`);
+    expect(e.status).toBe(503);
+    await expect(v.ready()).resolves.toBe(false);
+  });
+
+  it('refuses a key set URL that is not HTTPS', () => {
+    expect(() =>
+      createEntraVerifier({ authorityHost: 'http://127.0.0.1:1', tenantId: 't', clientId: 'c', appIdUri: 'api://c', requiredScope: 's', appCallerRole: undefined }),
+    ).toThrow(/HTTPS/);
+  });
+});
