@@ -6,15 +6,13 @@
  * Comments containing one are refused; every text shown to a human has them escaped.
  */
 
+/** Category words for a code point without a name in NAMES (Zl and Zp have one member each, both named). */
 const CATEGORIES = [
-  ['Cc', /\p{Cc}/u, 'control character'],
-  ['Cf', /\p{Cf}/u, 'format character'],
-  ['Co', /\p{Co}/u, 'private-use character'],
-  ['Cs', /\p{Cs}/u, 'surrogate'],
-  ['Cn', /\p{Cn}/u, 'unassigned code point'],
-  ['Zl', /\p{Zl}/u, 'line separator'],
-  ['Zp', /\p{Zp}/u, 'paragraph separator'],
-  ['DI', /\p{Default_Ignorable_Code_Point}/u, 'default-ignorable character'],
+  [/\p{Cc}/u, 'control character'],
+  [/\p{Cf}/u, 'format character'],
+  [/\p{Co}/u, 'private-use character'],
+  [/\p{Cs}/u, 'surrogate'],
+  [/\p{Cn}/u, 'unassigned code point'],
 ] as const;
 
 /** Matches one hidden or line-breaking code point (global: for replace). */
@@ -75,8 +73,9 @@ export function describeCodePoint(cp: number): string {
   const name = NAMES[cp];
   if (name) return `U+${hex(cp)} ${name}`;
   const char = String.fromCodePoint(cp);
-  const category = CATEGORIES.find(([, re]) => re.test(char));
-  return `U+${hex(cp)} (${category ? category[2] : 'character'})`;
+  const category = CATEGORIES.find(([re]) => re.test(char));
+  // What is left is a Default_Ignorable_Code_Point of another category (a variation selector, a filler).
+  return `U+${hex(cp)} (${category ? category[1] : 'default-ignorable character'})`;
 }
 
 /** The first hidden or line-breaking character of `text`: its description and 1-based position (in code points). */
