@@ -14,8 +14,9 @@ if (!process.env.NODE_OPTIONS?.includes(LOOPBACK_GUARD)) {
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // Process suites spawn dist/: never let them run an old bundle.
-    globalSetup: ['test/setup/fresh-build.ts'],
+    // Process suites spawn dist/: never let them run an old bundle. Shared-state suites need redis-server:
+    // found here, and listed at the end of the run when they were skipped.
+    globalSetup: ['test/setup/fresh-build.ts', 'test/setup/redis.ts'],
     testTimeout: 20_000,
     hookTimeout: 20_000,
     pool: 'forks',

@@ -2,11 +2,13 @@
 // `npm run bench` (builds first): cold start, per-call overhead, memory, token reuse and rate budget
 // efficiency, each the median of many runs, ratios measured in the same run. Prints a Markdown report;
 // `npm run bench -- --write` also writes it to BENCHMARKS.md. Everything runs on loopback.
-import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync, mkdirSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { cpus, totalmem, platform, release, arch } from 'node:os';
+import { cpus, totalmem, platform, release, arch, tmpdir } from 'node:os';
+import { createServer as createNetServer } from 'node:net';
+import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -21,6 +23,9 @@ const { values: opts } = parseArgs({
     'cold-runs': { type: 'string', default: '30' },
     calls: { type: 'string', default: '1000' },
     sessions: { type: 'string', default: '200' },
+    // Three replicas draining Defender's real budget take two minutes of real time.
+    'drain-calls': { type: 'string', default: '300' },
+    'skip-drain': { type: 'boolean', default: false },
   },
 });
 const COLD_RUNS = Number(opts['cold-runs']);
@@ -229,6 +234,57 @@ async function rateBudget() {
   return run(2000);
 }
 
+// ---- several replicas through Redis ---------------------------------------------------------------------
+
+/** A throwaway redis-server on a loopback port and a Unix socket, no persistence; undefined if not installed. */
+async function startRedis() {
+  if (spawnSync('redis-server', ['--version']).status !== 0) return undefined;
+  const probe = createNetServer();
+  await new Promise((r) => probe.listen(0, '127.0.0.1', r));
+  const port = probe.address().port;
+  await new Promise((r) => probe.close(r));
+  const dir = mkdtempSync(join(tmpdir(), 'mde-bench-redis-'));
+  const socket = join(dir, 'redis.sock');
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--unixsocket', socket, '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+  for (let i = 0; i < 200 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 25));
+  await new Promise((r) => setTimeout(r, 100));
+  return {
+    tcpUrl: `redis://127.0.0.1:${port}`,
+    socketUrl: `unix://${socket}`,
+    version: spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout.trim(),
+    stop: async () => {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function replicasBench() {
+  const redis = await startRedis();
+  if (!redis) {
+    log('replicas: skipped, redis-server is not installed (apt-get update && apt-get install -y redis-server)');
+    return undefined;
+  }
+  try {
+    const out = `${root}node_modules/.cache/mde-bench/replicas.mjs`;
+    await build({ entryPoints: [`${root}scripts/bench/replicas.ts`], outfile: out, bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', logLevel: 'warning' });
+    const bench = await import(pathToFileURL(out).href);
+    log(`replicas: store cost per write, ${CALLS} rounds, memory vs Redis over TCP loopback and a Unix socket`);
+    const tcp = await bench.storeCost(redis.tcpUrl, CALLS);
+    const unix = await bench.storeCost(redis.socketUrl, CALLS);
+    let drained;
+    if (!opts['skip-drain']) {
+      log(`replicas: three replicas draining ${opts['drain-calls']} calls against the real budget (about two minutes)`);
+      drained = await bench.drain(redis.tcpUrl, Number(opts['drain-calls']), log);
+    }
+    return { version: redis.version, tcp, unix, drained };
+  } finally {
+    await redis.stop();
+  }
+}
+
 // ---- report ---------------------------------------------------------------------------------------------
 
 const cold = await coldStart();
@@ -237,6 +293,7 @@ const call = await perCall(fakes);
 const remote = await httpBench({ entry: ENTRY, fixture, apiUrl: fakes.apiUrl, direct: (n) => directRequests(fakes, n), calls: CALLS, sessions: SESSIONS, log });
 await fakes.close();
 const budget = await rateBudget();
+const replicas = await replicasBench();
 
 const ours = cold['mde-app-restriction-mcp'];
 const minimal = cold['minimal SDK server (1 tool)'];
@@ -303,7 +360,39 @@ const lines = [
   `| Calls in the first hour | ${budget.callsInFirstHour} (budget 1,500) |`,
   `| Last call at | ${budget.lastCallMinutes.toFixed(2)} min (earliest the budget allows: ${budget.idealLastCallMinutes.toFixed(2)} min; efficiency ${((budget.idealLastCallMinutes / budget.lastCallMinutes) * 100).toFixed(1)}%) |`,
   '',
+  ...replicasReport(replicas),
 ];
+
+function replicasReport(r) {
+  if (!r) return ['## Several replicas through Redis', '', 'Skipped: redis-server is not installed (`apt-get update && apt-get install -y redis-server`).', ''];
+  const row = (name, c) =>
+    `| ${name} | ${ms(c.memoryMedian)} | ${ms(c.redisMedian)} | **${ms(c.redisMedian - c.memoryMedian)}** | ${ms(c.redisP99)} | ${ms(c.budgetOnlyMedian)} |`;
+  const d = r.drained;
+  return [
+    `## Several replicas through Redis (${r.version.split(' ').slice(0, 3).join(' ')}, on this machine)`,
+    '',
+    `What the shared store adds to one write: a budget slot, the device lock taken and released, the token checked and spent (${r.tcp.rounds} rounds, memory and Redis interleaved).`,
+    '',
+    '| Redis reached over | In memory, median | Redis, median | **Added per write, median** (target under 1 ms) | Redis, p99 | Budget slot alone (one script), median |',
+    '|---|---|---|---|---|---|',
+    row('TCP loopback', r.tcp),
+    row('Unix socket', r.unix),
+    '',
+    ...(d
+      ? [
+          `Three replicas (each its own Redis connection, budget and Defender client) draining ${d.calls} calls fired at once, in real time, against the simulator enforcing 100 calls per rolling minute; the budget is Defender's (100 a minute, 1,500 an hour) with the 250 ms guard the server uses with Redis.`,
+          '',
+          '| Figure | Value |',
+          '|---|---|',
+          `| Upstream 429s | **${d.upstream429}** |`,
+          `| Most calls answered in any rolling minute | ${d.maxInMinute} |`,
+          `| Drained in | ${(d.elapsedMs / 1000).toFixed(1)} s (earliest the budget allows: ${(d.idealMs / 1000).toFixed(1)} s) |`,
+          `| **Budget used** | **${(d.budgetUsed * 100).toFixed(1)} %** (target at least 99 %) |`,
+          '',
+        ]
+      : ['Drain skipped (`--skip-drain`).', '']),
+  ];
+}
 const report = lines.join('\n');
 process.stdout.write(`${report}\n`);
 if (opts.write) {

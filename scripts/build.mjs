@@ -8,7 +8,7 @@
 // the bundle really contains, not a hand-kept list), dist/THIRD-PARTY-NOTICES.txt (each package's name,
 // version, licence and full licence text) and dist/sbom.cdx.json (a CycloneDX SBOM of the same packages,
 // for scanners: `npm audit` cannot see bundled code). A package without a licence text stops the build.
-import { chmodSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
@@ -57,7 +57,10 @@ export function bundledPackages(metafile, root = ROOT) {
       const pkg = JSON.parse(readFileSync(join(root, dir, 'package.json'), 'utf8'));
       const licence = typeof pkg.license === 'string' ? pkg.license : (pkg.license?.type ?? pkg.licenses?.map((l) => l.type ?? l).join(' OR '));
       const files = readdirSync(join(root, dir)).filter((f) => /^(licen[cs]e|copying|notice)([.-].*)?$/i.test(f)).sort();
-      const licenceText = files.map((f) => readFileSync(join(root, dir, f), 'utf8').trim()).join('\n\n');
+      // A package published without its licence file (@redis/client): the text from its repository,
+      // kept in scripts/licences/<name with + for />.txt.
+      const kept = join(ROOT, 'scripts/licences', `${pkg.name.replace('/', '+')}.txt`);
+      const licenceText = files.map((f) => readFileSync(join(root, dir, f), 'utf8').trim()).join('\n\n') || (existsSync(kept) ? readFileSync(kept, 'utf8').trim() : '');
       const integrity = lock.packages?.[dir]?.integrity;
       return { dir, name: pkg.name, version: pkg.version, licence, licenceText, integrity, repository: pkg.repository?.url ?? pkg.repository };
     })

@@ -7,6 +7,7 @@
  */
 import type { Caller } from './auth/caller.js';
 import { open, stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { ToolError, StartupError } from './errors.js';
 
 export type AuditEvent = 'intent' | 'outcome' | 'not_sent';
@@ -51,11 +52,15 @@ export interface AuditTrail {
 
 export const NO_AUDIT: AuditTrail = { enabled: false, write: async () => undefined };
 
+/** Which replica wrote a record: several may run for one app registration, each with its own file. */
+export const REPLICA = { host: hostname(), pid: process.pid };
+
 export class JsonlAuditTrail implements AuditTrail {
   readonly enabled = true;
   constructor(
     readonly path: string,
     private readonly now: () => number = Date.now,
+    private readonly replica: { host: string; pid: number } = REPLICA,
   ) {}
 
   /**
@@ -82,7 +87,7 @@ export class JsonlAuditTrail implements AuditTrail {
 
   async write(record: Omit<AuditRecord, 'time'>): Promise<void> {
     const { requestId, event, ...rest } = record;
-    const line = `${JSON.stringify({ time: new Date(this.now()).toISOString(), requestId, event, ...rest })}\n`;
+    const line = `${JSON.stringify({ time: new Date(this.now()).toISOString(), requestId, event, ...rest, replica: this.replica })}\n`;
     try {
       // One append per record (atomic with O_APPEND), flushed before the caller goes on.
       const fh = await open(this.path, 'a', 0o600);

@@ -6,15 +6,18 @@
  */
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { SETTINGS, helpText, parseConfig, type Config } from './config.js';
-import { NO_AUDIT, JsonlAuditTrail, type AuditTrail } from './audit.js';
+import { NO_AUDIT, JsonlAuditTrail, REPLICA, type AuditTrail } from './audit.js';
 import { compileCommentPattern } from './comment-pattern.js';
+import { ConfirmationTokens } from './confirmation/token.js';
 import { DefenderClient } from './defender/client.js';
-import { RateLimiter } from './defender/rate-limiter.js';
 import { StartupError, redact } from './errors.js';
 import { createStderrLogger, type Logger } from './log.js';
 import { createServer, type ServerDeps } from './server.js';
 import type { TokenProvider } from './auth/token-provider.js';
 import { useProxyFromEnvironment } from './net/proxy.js';
+import { currentPrincipal } from './request-scope.js';
+import { callBudget, openSharedState } from './store/open.js';
+import type { SharedState } from './store/types.js';
 import { VERSION } from './version.js';
 
 async function main(): Promise<number> {
@@ -60,18 +63,32 @@ async function start(): Promise<number> {
   if (config.target !== 'simulator') await useProxyFromEnvironment(process.env, logger); // HTTPS_PROXY etc.: src/net/proxy.ts
   const connection = await connect(config, logger);
 
-  const limiter = new RateLimiter({
-    ...config.rateLimit,
-    onWait: (ms) => logger.info(`Waiting ${Math.ceil(ms / 1000)} s for the Defender API budget (${config.rateLimit.perMinute}/min, ${config.rateLimit.perHour}/h).`),
-  });
+  // The budget, spent tokens and device locks: this process's, or shared by replicas through Redis.
+  const state = await openSharedState(config, logger);
+  const limiter = callBudget(state, config, (ms) =>
+    logger.info(`Waiting ${Math.ceil(ms / 1000)} s for the Defender API budget (${config.rateLimit.perMinute}/min, ${config.rateLimit.perHour}/h).`),
+  );
   const remote = config.transport === 'http';
   // Remote mode: each call's Defender identity comes from its caller (On-Behalf-Of, or the app's own).
   const tokens = remote ? (await import('./auth/caller-tokens.js')).perCallTokenProvider(connection.tokens.description) : connection.tokens;
-  const api = new DefenderClient({ baseUrl: connection.apiUrl, tokens, timeoutMs: config.httpTimeoutMs, logger, limiter, secrets });
+  const api = new DefenderClient({
+    baseUrl: connection.apiUrl,
+    tokens,
+    timeoutMs: config.httpTimeoutMs,
+    logger,
+    limiter,
+    secrets,
+    // Remote mode: each caller's calls count against their fair share too (MDE_RATE_LIMIT_PER_USER_PER_MINUTE).
+    ...(remote ? { budgetUser: currentPrincipal } : {}),
+  });
+  const keys = config.confirmationKeys;
   const serverDeps: ServerDeps = {
     api,
     logger,
     confirmation: { mode: config.confirmation, skip: config.skipConfirmation },
+    ...(keys ? { tokens: new ConfirmationTokens({ key: keys.current, previousKeys: keys.previous }) } : {}),
+    ledger: state.tokens,
+    flights: state.devices,
     secrets,
     audit,
     policy,
@@ -85,12 +102,13 @@ async function start(): Promise<number> {
       'DANGER: --dangerously-skip-confirmation is on. remove_app_restriction and cancel_machine_action will act WITHOUT asking a human. Use only behind your own approval workflow.',
     );
   }
-  if (remote) return serveRemote(config, serverDeps, connection, logger);
+  if (remote) return serveRemote(config, serverDeps, connection, state, logger);
   const server = createServer(serverDeps);
   logger.info(
     `mde-app-restriction-mcp ${VERSION} on stdio: API ${connection.apiUrl}; sign-in: ${connection.tokens.description}; ` +
       `confirmation: ${config.skipConfirmation ? 'SKIPPED' : config.confirmation}; ${config.readOnly ? 'read-only; ' : ''}` +
-      `audit: ${config.auditLogPath ?? 'off'}; budget: ${config.rateLimit.perMinute}/min, ${config.rateLimit.perHour}/h.`,
+      `audit: ${config.auditLogPath ?? 'off'}; budget: ${config.rateLimit.perMinute}/min, ${config.rateLimit.perHour}/h; ` +
+      `state: ${state.description}; replica ${REPLICA.host} pid ${REPLICA.pid}.`,
   );
 
   const transport = new StdioServerTransport();
@@ -100,6 +118,7 @@ async function start(): Promise<number> {
     closing = true;
     await server.close().catch(() => undefined);
     await connection.close().catch(() => undefined);
+    await state.close().catch(() => undefined);
     process.exit(0);
   };
   transport.onclose = () => void shutdown();
@@ -111,7 +130,13 @@ async function start(): Promise<number> {
 }
 
 /** Remote mode (loaded only with --transport http): one MCP server per session, everything else shared. */
-async function serveRemote(config: Config, deps: ServerDeps, connection: { apiUrl: string; tokens: TokenProvider; close: () => Promise<void> }, logger: Logger): Promise<number> {
+async function serveRemote(
+  config: Config,
+  deps: ServerDeps,
+  connection: { apiUrl: string; tokens: TokenProvider; close: () => Promise<void> },
+  state: SharedState,
+  logger: Logger,
+): Promise<number> {
   const { prepareRemoteAuth, remoteSessionFactory, serveHttp } = await import('./http/run.js');
   const remote = prepareRemoteAuth(
     config.http,
@@ -126,7 +151,12 @@ async function serveRemote(config: Config, deps: ServerDeps, connection: { apiUr
     remote,
     createMcpServer: remoteSessionFactory(deps, remote),
     logger,
-    onClosed: () => connection.close(),
+    // Without the shared store nothing can be sent: /readyz answers 503 until it is back.
+    readiness: async () => state.ready(),
+    onClosed: async () => {
+      await connection.close();
+      await state.close();
+    },
   });
   const signIn =
     config.http.auth === 'none'
@@ -136,7 +166,8 @@ async function serveRemote(config: Config, deps: ServerDeps, connection: { apiUr
   logger.info(
     `mde-app-restriction-mcp ${VERSION} on ${http.url} (resource ${http.resourceUrl}): API ${connection.apiUrl}; sign-in: ${signIn}; ` +
       `confirmation: ${config.skipConfirmation ? 'SKIPPED' : config.confirmation}; ${config.readOnly ? 'read-only; ' : ''}` +
-      `audit: ${config.auditLogPath ?? 'off'}; budget: ${config.rateLimit.perMinute}/min, ${config.rateLimit.perHour}/h (shared by all callers).`,
+      `audit: ${config.auditLogPath ?? 'off'}; budget: ${config.rateLimit.perMinute}/min, ${config.rateLimit.perHour}/h (shared by all callers` +
+      `${config.rateLimit.perUserPerMinute ? `, ${config.rateLimit.perUserPerMinute}/min per user` : ''}); state: ${state.description}; replica ${REPLICA.host} pid ${REPLICA.pid}.`,
   );
   return -1; // keep running until SIGTERM
 }
@@ -167,11 +198,15 @@ function startupSecrets(env: NodeJS.ProcessEnv): string[] {
 }
 
 function secretValues(config: Config): string[] {
+  const secrets: string[] = [];
   const c = config.credential;
-  if (!c) return [];
-  if (c.kind === 'secret') return [c.secret];
-  if (c.kind === 'certificate' && c.password) return [c.password];
-  return [];
+  if (c?.kind === 'secret') secrets.push(c.secret);
+  if (c?.kind === 'certificate' && c.password) secrets.push(c.password);
+  const password = config.redisUrl ? /^[a-z]+:\/\/[^@/]*:([^@/]+)@/i.exec(config.redisUrl)?.[1] : undefined;
+  if (password) secrets.push(password, decodeURIComponent(password));
+  const keys = config.confirmationKeys;
+  if (keys) for (const key of [keys.current, ...keys.previous]) secrets.push(key.toString('base64'), key.toString('base64url'));
+  return secrets;
 }
 
 main().then(

@@ -31,7 +31,11 @@ export interface Config {
   httpTimeoutMs: number;
   confirmation: ConfirmationMode;
   skipConfirmation: boolean;
-  rateLimit: { perMinute: number; perHour: number; maxWaitMs: number };
+  rateLimit: { perMinute: number; perHour: number; maxWaitMs: number; perUserPerMinute: number | undefined };
+  /** Where replicas share their state (MDE_REDIS_URL); undefined: this process keeps its own. */
+  redisUrl: string | undefined;
+  /** MDE_CONFIRMATION_KEY (and the previous one, for rotation), decoded; undefined: a random key per process. */
+  confirmationKeys: { current: Buffer; previous: Buffer[] } | undefined;
   /** Append-only JSON Lines audit file; undefined: no audit trail. */
   auditLogPath: string | undefined;
   policy: PolicySettings;
@@ -133,6 +137,9 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
   }
   if (v.rateLimitPerHour < v.rateLimitPerMinute) problems.push('MDE_RATE_LIMIT_PER_HOUR must not be smaller than MDE_RATE_LIMIT_PER_MINUTE.');
 
+  const redisUrl = v.redisUrl === undefined ? undefined : checkRedisUrl(v.redisUrl, argv.some((a) => a.startsWith('--redis-url')), problems);
+  const confirmationKeys = keysOf(v, redisUrl !== undefined, problems);
+
   // Checked here for syntax, so it is reported with every other problem; cli.ts compiles it for the
   // linear-time engine (comment-pattern.ts), which also refuses backreferences and lookaround.
   const commentPattern = v.commentPattern;
@@ -160,7 +167,14 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
       httpTimeoutMs: v.httpTimeoutMs,
       confirmation: v.confirmation,
       skipConfirmation: v.skipConfirmation,
-      rateLimit: { perMinute: v.rateLimitPerMinute, perHour: v.rateLimitPerHour, maxWaitMs: v.rateLimitMaxWaitMs },
+      rateLimit: {
+        perMinute: v.rateLimitPerMinute,
+        perHour: v.rateLimitPerHour,
+        maxWaitMs: v.rateLimitMaxWaitMs,
+        perUserPerMinute: v.rateLimitPerUserPerMinute > 0 ? v.rateLimitPerUserPerMinute : undefined,
+      },
+      redisUrl,
+      confirmationKeys,
       auditLogPath: v.auditLog,
       policy: { allowDeviceGroups: v.allowDeviceGroups, denyDeviceGroups: v.denyDeviceGroups, allowTags: v.allowTags, denyTags: v.denyTags, commentPattern },
       readOnly: v.readOnly,
@@ -176,7 +190,8 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
 function httpSettingsOf(v: SettingValues, simulator: boolean, credential: Credential | undefined, problems: string[], warnings: string[]): HttpSettings {
   // The simulator has no tenant to sign in against: it serves without sign-in, on loopback only.
   const auth = v.httpAuth ?? (simulator ? 'none' : 'entra');
-  const host = v.httpHost ?? '127.0.0.1';
+  // An IPv6 literal is bound without brackets ("[::1]" would be looked up as a name and fail).
+  const host = (v.httpHost ?? '127.0.0.1').trim().replace(/^\[(.*)\]$/, '$1');
   const resourceUrl = v.resourceUrl === undefined ? undefined : checkUrl(v.resourceUrl, named('resourceUrl'), true, problems);
   for (const origin of v.allowedOrigins) {
     let ok = false;
@@ -191,6 +206,17 @@ function httpSettingsOf(v: SettingValues, simulator: boolean, credential: Creden
   if (v.transport === 'http') {
     if (auth === 'none' && !isLoopbackHost(host)) {
       problems.push(`MDE_HTTP_AUTH=none serves without sign-in, so it is refused on ${host}: bind to 127.0.0.1 (${named('httpHost')}) or use MDE_HTTP_AUTH=entra.`);
+    }
+    // Against a real tenant, a public name for a loopback bind means a proxy or tunnel in front: anyone
+    // reaching it would act with the app's own identity, without sign-in.
+    if (auth === 'none' && !simulator) {
+      const publicNames = [
+        ...(resourceUrl && !isLoopbackHost(new URL(resourceUrl).hostname) ? [`MDE_RESOURCE_URL names ${new URL(resourceUrl).hostname}`] : []),
+        ...(v.allowedHosts.some((h) => !isLoopbackHost(h.replace(/:\d+$/, ''))) ? [`MDE_ALLOWED_HOSTS names ${v.allowedHosts.filter((h) => !isLoopbackHost(h.replace(/:\d+$/, ''))).join(', ')}`] : []),
+      ];
+      if (publicNames.length > 0) {
+        problems.push(`MDE_HTTP_AUTH=none serves without sign-in, so only loopback names may reach it, but ${publicNames.join(' and ')}: use MDE_HTTP_AUTH=entra behind a proxy or tunnel.`);
+      }
     }
     if (simulator && auth === 'entra') {
       problems.push('The simulator has no tenant to sign in against: with --simulator, use MDE_HTTP_AUTH=none (the default) on a loopback bind.');
@@ -276,4 +302,60 @@ function checkUrl(text: string, names: string, allowHttpLoopback: boolean, probl
     problems.push(`${names} must not contain a query, fragment or credentials (got "${url.origin}...").`);
   }
   return url.toString().replace(/\/+$/, '');
+}
+
+/** redis://, rediss:// or unix:///absolute/path; a password only from the environment (argv is public). */
+function checkRedisUrl(text: string, fromFlag: boolean, problems: string[]): string | undefined {
+  const name = named('redisUrl');
+  const unix = /^unix:\/\/(?:[^@/]*@)?(\/[^?#]*)/i.exec(text);
+  if (/^unix:/i.test(text)) {
+    if (!unix || unix[1] === '/') {
+      problems.push(`${name} with a Unix socket must be unix:///absolute/path/to/redis.sock (got "${redactUrl(text)}").`);
+      return undefined;
+    }
+  } else {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      problems.push(`${name} must be a URL such as redis://host:6379, rediss://host:6380 or unix:///path/to/redis.sock (got "${redactUrl(text)}").`);
+      return undefined;
+    }
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+      problems.push(`${name} must start with redis://, rediss:// (TLS) or unix:// (got "${url.protocol}//...").`);
+      return undefined;
+    }
+  }
+  if (fromFlag && /^[a-z]+:\/\/[^@/]*:[^@/]*@/i.test(text)) {
+    problems.push('--redis-url carries a password, which every user of the machine can read in the process list: put the URL in MDE_REDIS_URL instead.');
+  }
+  return text;
+}
+
+/** The URL without its user and password, for messages. */
+export function redactUrl(text: string): string {
+  return text.replace(/^([a-z]+:\/\/)[^@/]*@/i, '$1');
+}
+
+/** MDE_CONFIRMATION_KEY(_PREVIOUS): base64 of at least 32 bytes; required when replicas share state. */
+function keysOf(v: SettingValues, shared: boolean, problems: string[]): Config['confirmationKeys'] {
+  const decode = (text: string | undefined, name: string): Buffer | undefined => {
+    if (text === undefined || text.trim() === '') return undefined;
+    const t = text.trim();
+    const bytes = /^[A-Za-z0-9+/_-]+={0,2}$/.test(t) ? Buffer.from(t, t.includes('-') || t.includes('_') ? 'base64url' : 'base64') : undefined;
+    if (!bytes || bytes.length < 32) {
+      problems.push(`${name} must be base64 of at least 32 random bytes (got ${bytes ? `${bytes.length} bytes` : 'text that is not base64'}); generate one with: openssl rand -base64 32`);
+      return undefined;
+    }
+    return bytes;
+  };
+  const current = decode(v.confirmationKey, 'MDE_CONFIRMATION_KEY');
+  const previous = decode(v.confirmationKeyPrevious, 'MDE_CONFIRMATION_KEY_PREVIOUS');
+  if (previous && !current && v.confirmationKey === undefined) problems.push('MDE_CONFIRMATION_KEY_PREVIOUS is set without MDE_CONFIRMATION_KEY: set the new key too.');
+  if (shared && v.confirmationKey === undefined) {
+    problems.push(
+      `${named('redisUrl')} needs MDE_CONFIRMATION_KEY, the same on every replica, so a token issued by one is accepted by another (base64 of at least 32 random bytes: openssl rand -base64 32).`,
+    );
+  }
+  return current ? { current, previous: previous ? [previous] : [] } : undefined;
 }

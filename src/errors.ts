@@ -15,7 +15,8 @@ export type ErrorKind =
   | 'timeout'
   | 'outcome_unknown'
   | 'policy'
-  | 'audit_unavailable';
+  | 'audit_unavailable'
+  | 'store_unavailable';
 
 export interface UpstreamDetails {
   /** HTTP status returned by the Defender API, when there was a response. */

@@ -6,7 +6,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { ServerNotification } from '@modelcontextprotocol/sdk/types.js';
-import type { Caller } from './auth/caller.js';
+import { principalKey, type Caller } from './auth/caller.js';
 import type { TokenProvider } from './auth/token-provider.js';
 
 export interface CallScope {
@@ -32,4 +32,10 @@ export function runInCall<T>(scope: CallScope, fn: () => T): T {
 
 export function currentCall(): CallScope | undefined {
   return storage.getStore();
+}
+
+/** Whose fair share of the API budget the call in progress counts against: its signed-in principal. */
+export function currentPrincipal(): string | undefined {
+  const caller = currentCall()?.caller;
+  return caller && caller.kind !== 'anonymous' ? principalKey(caller) : undefined;
 }

@@ -22,6 +22,7 @@ import { DEFAULT_POLL_INTERVAL_MS, getMachineAction } from './tools/get-machine-
 import { listMachineActions } from './tools/list-machine-actions.js';
 import { removeAppRestriction } from './tools/remove-app-restriction.js';
 import { createWriteGuard } from './tools/write-guard.js';
+import type { SingleFlight } from './store/types.js';
 import { VERSION } from './version.js';
 
 /** Every tool the server offers, one definition per file. */
@@ -43,6 +44,8 @@ export interface ServerDeps {
   tokens?: ConfirmationTokens;
   /** Where spent tokens are remembered; the signer's in-memory ledger when omitted. */
   ledger?: TokenLedger;
+  /** One write per device at a time; in this process when omitted, across replicas with the Redis store. */
+  flights?: SingleFlight;
   /** Values that must never appear in a result (client secret, certificate password). */
   secrets?: readonly string[];
   now?: () => number;
@@ -57,6 +60,11 @@ export interface ServerDeps {
   remote?: { tokensFor(caller: Caller): TokenProvider };
   /** One write per device at a time across every session (remote mode shares one); per server when omitted. */
   unrestrict?: UnrestrictSubmitter;
+  /**
+   * Remote mode: every tool call is passed through here, so shutdown waits for it to end even when its
+   * client went away (a write may be on its way to Defender).
+   */
+  trackCall?: <T>(work: Promise<T>) => Promise<T>;
 }
 
 export const ELICITATION_TIMEOUT_MS = 5 * 60_000;
@@ -91,7 +99,7 @@ export function createServer(deps: ServerDeps): McpServer {
   const toolDeps: ToolDeps = {
     api: deps.api,
     logger: deps.logger,
-    unrestrict: deps.unrestrict ?? createUnrestrictSubmitter({ api: deps.api, now }),
+    unrestrict: deps.unrestrict ?? createUnrestrictSubmitter({ api: deps.api, now, ...(deps.flights ? { flights: deps.flights } : {}) }),
     guard: createWriteGuard({
       api: deps.api,
       confirmation: { ...deps.confirmation, tokens, ledger: deps.ledger ?? tokens.ledger, elicitor },
@@ -124,7 +132,11 @@ export function createServer(deps: ServerDeps): McpServer {
   server.server.onclose = () => removeSink?.();
 
   /** The error boundary: typed errors become `isError` results; nothing escapes to crash the server. */
-  const boundary: Boundary = (name, run) => async (extra) => {
+  const boundary: Boundary = (name, run) => {
+    const handle = inBoundary(name, run);
+    return (extra) => (deps.trackCall ? deps.trackCall(handle(extra)) : handle(extra));
+  };
+  const inBoundary: Boundary = (name, run) => async (extra) => {
     try {
       const client = server.server.getClientVersion();
       const caller = extra.authInfo?.extra?.caller as Caller | undefined;

@@ -52,7 +52,7 @@ export const CLOUD_DEFAULTS = {
 export const DEVICE_CODE_MAX_SECONDS = 900;
 
 const SPEC = {
-  tenantId: { env: 'AZURE_TENANT_ID', flag: 'tenant-id', kind: 'text', help: 'Entra ID tenant: its id (a GUID) or a verified domain such as contoso.onmicrosoft.com. Required except with managed-identity.' },
+  tenantId: { env: 'AZURE_TENANT_ID', flag: 'tenant-id', kind: 'text', help: 'Entra ID tenant: its id (a GUID) or a verified domain such as contoso.onmicrosoft.com (remote mode with Entra sign-in needs the GUID). Required except with managed-identity.' },
   clientId: { env: 'AZURE_CLIENT_ID', flag: 'client-id', kind: 'text', help: 'Application (client) id of the app registration; with managed-identity, the client id of a user-assigned identity.' },
   clientSecret: { env: 'AZURE_CLIENT_SECRET', kind: 'secret', help: 'Client secret (environment only); or use a certificate.' },
   certificatePath: { env: 'AZURE_CLIENT_CERTIFICATE_PATH', flag: 'client-certificate-path', kind: 'path', help: 'PEM file with the private key and its certificate, instead of a secret; checked at start (readable, key matches certificate).' },
@@ -94,6 +94,31 @@ const SPEC = {
   rateLimitPerMinute: { env: 'MDE_RATE_LIMIT_PER_MINUTE', flag: 'rate-limit-per-minute', kind: 'number', min: 1, max: 1_000_000, default: 100, help: 'Defender calls allowed in any rolling minute, for this process (100 is Defender\'s budget per app).' },
   rateLimitPerHour: { env: 'MDE_RATE_LIMIT_PER_HOUR', flag: 'rate-limit-per-hour', kind: 'number', min: 1, max: 100_000_000, default: 1500, help: 'Defender calls allowed in any rolling hour (1,500 is Defender\'s budget); not below the per-minute value.' },
   rateLimitMaxWaitMs: { env: 'MDE_RATE_LIMIT_MAX_WAIT_MS', flag: 'rate-limit-max-wait-ms', kind: 'number', min: 0, max: 3_600_000, default: 20_000, unit: 'ms', help: 'How long a call may wait for the budget before it fails with the time it frees up.' },
+  rateLimitPerUserPerMinute: {
+    env: 'MDE_RATE_LIMIT_PER_USER_PER_MINUTE',
+    flag: 'rate-limit-per-user-per-minute',
+    kind: 'number',
+    min: 0,
+    max: 1_000_000,
+    default: 0,
+    help: 'HTTP mode: Defender calls one signed-in user may make in any rolling minute, so one analyst\'s agent cannot spend the whole budget (across replicas with MDE_REDIS_URL). 0: no per-user share.',
+  },
+  redisUrl: {
+    env: 'MDE_REDIS_URL',
+    flag: 'redis-url',
+    kind: 'url',
+    help: 'Run several replicas: they share the API budget, spent confirmation tokens and one write per device through this Redis: redis://host:6379, rediss://host:6380 (TLS) or unix:///path/to/redis.sock. A password in the URL only through the environment variable. Unset: this process keeps its own.',
+  },
+  confirmationKey: {
+    env: 'MDE_CONFIRMATION_KEY',
+    kind: 'secret',
+    help: 'The key that signs confirmation tokens: base64 of at least 32 random bytes (openssl rand -base64 32). Required with MDE_REDIS_URL, so every replica signs and checks alike; never stored in Redis. Unset: a random key per process.',
+  },
+  confirmationKeyPrevious: {
+    env: 'MDE_CONFIRMATION_KEY_PREVIOUS',
+    kind: 'secret',
+    help: 'During a key rotation, the previous MDE_CONFIRMATION_KEY: tokens it signed are still accepted until they expire; it never signs.',
+  },
   auditLog: {
     env: 'MDE_AUDIT_LOG',
     flag: 'audit-log',

@@ -33,3 +33,14 @@ export function principalKey(caller: Caller): string {
   if (caller.kind === 'anonymous') return 'anonymous';
   return `${caller.kind}:${caller.tid}:${caller.oid}`;
 }
+
+/**
+ * A value a caller chose (a name claim, the client's declared name) as logs and the audit trail may show
+ * it: no control or format characters (a line break would forge a log line, a bidi override would make
+ * it read otherwise), at most 256 characters.
+ */
+export function displayValue(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const clean = [...value.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, '').trim()].slice(0, 256).join('').trim();
+  return clean === '' ? undefined : clean;
+}

@@ -7,7 +7,7 @@
  * app role. Loaded only in HTTP mode.
  */
 import { createRemoteJWKSet, customFetch, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
-import type { Caller } from './caller.js';
+import { displayValue, type Caller } from './caller.js';
 
 export { principalKey, type Caller } from './caller.js';
 
@@ -38,6 +38,8 @@ export interface EntraVerifierOptions {
   fetch?: typeof fetch;
   /** Seconds; the clock skew allowed on exp/nbf. */
   clockToleranceSec?: number;
+  /** After a failed key set fetch, how long before the next attempt (ms). */
+  retryAfterFailureMs?: number;
   /** jose's minimum time between key set fetches (ms). */
   cooldownMs?: number;
   /** Current time in seconds (tests). */
@@ -45,7 +47,10 @@ export interface EntraVerifierOptions {
 }
 
 export const CLOCK_TOLERANCE_SEC = 60;
+export const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const JWKS_COOLDOWN_MS = 60_000;
+/** Matches the Retry-After of the 503 a caller gets meanwhile. */
+export const KEY_SET_RETRY_AFTER_FAILURE_MS = 10_000;
 
 export interface TokenVerifier {
   verify(authorizationHeader: string | undefined): Promise<Caller>;
@@ -56,15 +61,33 @@ export interface TokenVerifier {
 }
 
 export function createEntraVerifier(opts: EntraVerifierOptions): TokenVerifier {
-  const tenantBase = `${opts.authorityHost.replace(/\/+$/, '')}/${encodeURIComponent(opts.tenantId)}`;
+  // Entra writes the tenant GUID lower case in `iss` and `tid`.
+  const tenantId = opts.tenantId.toLowerCase();
+  const tenantBase = `${opts.authorityHost.replace(/\/+$/, '')}/${encodeURIComponent(tenantId)}`;
   const issuer = `${tenantBase}/v2.0`;
   const jwksUrl = `${tenantBase}/discovery/v2.0/keys`;
   if (new URL(jwksUrl).protocol !== 'https:') throw new Error(`The key set must be fetched over HTTPS (${jwksUrl}).`);
+  // jose's cool-down starts only at a successful fetch: while the key set fails, every token with a
+  // made-up key id (no valid signature needed) would be one more request to Entra. After a failure, the
+  // next attempt waits a while; callers whose key is cached are served meanwhile.
+  const baseFetch = opts.fetch ?? fetch;
+  let failedAt = -Infinity;
+  const keySetFetch = async (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]): Promise<Response> => {
+    if (Date.now() - failedAt < (opts.retryAfterFailureMs ?? KEY_SET_RETRY_AFTER_FAILURE_MS)) throw new Error('The key set could not be fetched moments ago; not retried yet.');
+    try {
+      const response = await baseFetch(input, init);
+      if (response.status !== 200) failedAt = Date.now();
+      return response;
+    } catch (error) {
+      failedAt = Date.now();
+      throw error;
+    }
+  };
   const jwks = createRemoteJWKSet(new URL(jwksUrl), {
     cooldownDuration: opts.cooldownMs ?? JWKS_COOLDOWN_MS,
     cacheMaxAge: 24 * 3600_000,
     timeoutDuration: 5_000,
-    ...(opts.fetch ? { [customFetch]: opts.fetch as never } : {}),
+    [customFetch]: keySetFetch as never,
   });
 
   async function verify(header: string | undefined): Promise<Caller> {
@@ -89,11 +112,20 @@ export function createEntraVerifier(opts: EntraVerifierOptions): TokenVerifier {
       }
       throw new BearerError(401, 'invalid_token', describeJoseError(error));
     }
-    if (payload.tid !== opts.tenantId) throw new BearerError(401, 'invalid_token', 'The token was issued for another tenant.');
-    const oid = String(payload.oid);
+    if (payload.tid !== tenantId) throw new BearerError(401, 'invalid_token', 'The token was issued for another tenant.');
+    // The object id keys sessions, caps and confirmation tokens: it must be one, or principals collapse.
+    if (typeof payload.oid !== 'string' || !GUID.test(payload.oid)) throw new BearerError(401, 'invalid_token', "The token's oid claim is missing or invalid.");
+    const oid = payload.oid.toLowerCase();
     const tid = String(payload.tid);
     const expiresAt = payload.exp!;
     const scp = typeof payload.scp === 'string' ? payload.scp.split(' ').filter(Boolean) : undefined;
+    // Without scp, only an app-only access token may pass: idtyp says so, or (the claim is optional)
+    // sub equals oid. Anything else (an ID token whose audience is this app, a user carrying a
+    // user-assignable app role) would otherwise be served under the app's own identity.
+    const appOnly = payload.idtyp === 'app' || (payload.idtyp === undefined && payload.sub === payload.oid);
+    if (scp === undefined && !appOnly) {
+      throw new BearerError(401, 'invalid_token', 'The token is neither a delegated user token (scp) nor an app-only access token: send an access token for this API.');
+    }
     if (scp !== undefined) {
       if (!scp.includes(opts.requiredScope)) {
         throw new BearerError(403, 'insufficient_scope', `The token lacks the delegated scope ${opts.requiredScope}.`);
@@ -102,8 +134,8 @@ export function createEntraVerifier(opts: EntraVerifierOptions): TokenVerifier {
         kind: 'user',
         oid,
         tid,
-        preferredUsername: typeof payload.preferred_username === 'string' ? payload.preferred_username : undefined,
-        name: typeof payload.name === 'string' ? payload.name : undefined,
+        preferredUsername: displayValue(payload.preferred_username),
+        name: displayValue(payload.name),
         token,
         expiresAt,
       };

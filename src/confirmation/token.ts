@@ -1,8 +1,10 @@
 /**
  * Confirmation tokens for clients that cannot show an elicitation: HMAC-SHA256 signed with a key that
- * lives only in this process (its id travels in the token, so a token from an earlier run is recognised), bound to the exact action, machine and comment, valid for a few minutes,
- * and redeemable once. A token proves that this server showed this exact request first; it does not by
- * itself prove a human saw it (see the README's security model).
+ * lives only in this process, or with MDE_CONFIRMATION_KEY shared by every replica (the key's id travels
+ * in the token, so a token from an earlier run or another key is recognised), bound to the exact action,
+ * machine and comment, valid for a few minutes, and redeemable once (the ledger: memory, or Redis). A
+ * token proves that this server showed this exact request first; it does not by itself prove a human saw
+ * it (see the README's security model).
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
@@ -29,7 +31,7 @@ interface Payload {
   p?: string; // sha256 of the principal the token was issued to (remote mode)
 }
 
-export type TokenRejection = 'malformed' | 'bad_signature' | 'earlier_run' | 'mismatch' | 'other_user' | 'expired' | 'replayed';
+export type TokenRejection = 'malformed' | 'bad_signature' | 'earlier_run' | 'unknown_key' | 'mismatch' | 'other_user' | 'expired' | 'replayed';
 
 /** A token whose signature, binding and expiry are good; not yet spent. */
 export interface VerifiedToken {
@@ -79,6 +81,7 @@ export const REJECTION_TEXT: Record<TokenRejection, string> = {
   malformed: 'the confirmation token is not one this server issued (malformed)',
   bad_signature: 'the confirmation token\'s signature is invalid (forged or altered)',
   earlier_run: 'the confirmation token was signed by an earlier run of this server (it was restarted since), so its signature is invalid here',
+  unknown_key: 'the confirmation token was signed with a key this server does not hold (a replica with another MDE_CONFIRMATION_KEY, or a key rotated out)',
   mismatch: 'the confirmation token was issued for a different machine, comment or action',
   other_user: 'the confirmation token was issued to another user; only the person who asked can redeem it',
   expired: 'the confirmation token has expired',
@@ -91,18 +94,30 @@ const principalHash = (principal: string) => sha256(`principal:${principal}`);
 /** A public name for one token (for the audit trail), from which the token cannot be rebuilt. */
 const confirmationId = (nonce: string) => `c-${sha256(`id:${nonce}`).slice(0, 16)}`;
 
+const keyIdOf = (key: Buffer) => createHash('sha256').update('kid:').update(key).digest('base64url').slice(0, 8);
+
 export class ConfirmationTokens {
   private readonly key: Buffer;
   /** Names the key in every token (not secret): a token signed with another key is from another run. */
   readonly keyId: string;
+  /** Keys that verify: the signing key, and previous keys during a rotation, by id. */
+  private readonly verifying: Map<string, Buffer>;
+  /** A configured key (MDE_CONFIRMATION_KEY) outlives the process: another key is not an earlier run. */
+  private readonly configured: boolean;
   private readonly ttlMs: number;
   private readonly now: () => number;
   /** Spent tokens; the server's default ledger too. */
   readonly ledger: MemoryTokenLedger;
 
-  constructor(opts: { key?: Buffer; ttlMs?: number; now?: () => number } = {}) {
+  /**
+   * `key`: MDE_CONFIRMATION_KEY, so every replica signs and checks alike (a random key per process when
+   * unset). `previousKeys`: MDE_CONFIRMATION_KEY_PREVIOUS: still accepted, never used to sign.
+   */
+  constructor(opts: { key?: Buffer; previousKeys?: Buffer[]; ttlMs?: number; now?: () => number } = {}) {
     this.key = opts.key ?? randomBytes(32);
-    this.keyId = createHash('sha256').update('kid:').update(this.key).digest('base64url').slice(0, 8);
+    this.keyId = keyIdOf(this.key);
+    this.configured = opts.key !== undefined;
+    this.verifying = new Map([...(opts.previousKeys ?? []).map((k) => [keyIdOf(k), k] as const), [this.keyId, this.key]]);
     this.ttlMs = opts.ttlMs ?? DEFAULT_TOKEN_TTL_MS;
     this.now = opts.now ?? Date.now;
     this.ledger = new MemoryTokenLedger(this.now);
@@ -138,11 +153,13 @@ export class ConfirmationTokens {
       payload = undefined;
     }
     const given = Buffer.from(parts[3] ?? '', 'ascii');
-    const expected = Buffer.from(this.sign(body), 'ascii');
+    // The key id is unauthenticated here: it only picks which of our keys to check with, and the words of
+    // a refusal; only a valid signature lets a token in.
+    const key = (typeof payload?.k === 'string' && this.verifying.get(payload.k)) || this.key;
+    const expected = Buffer.from(this.sign(body, key), 'ascii');
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-      // The key id is unauthenticated here: it only picks the words of the refusal, never lets a token in.
-      const otherKey = typeof payload?.k === 'string' && payload.k !== this.keyId;
-      return { ok: false, reason: otherKey ? 'earlier_run' : 'bad_signature' };
+      const otherKey = typeof payload?.k === 'string' && !this.verifying.has(payload.k);
+      return { ok: false, reason: otherKey ? (this.configured ? 'unknown_key' : 'earlier_run') : 'bad_signature' };
     }
     if (!payload) return { ok: false, reason: 'malformed' };
     if (payload.a !== subject.action || (subject.machineId !== undefined && payload.m !== subject.machineId) || payload.c !== sha256(subject.comment)) {
@@ -161,7 +178,7 @@ export class ConfirmationTokens {
     return { ok: true, hostName: v.hostName, confirmationId: v.confirmationId };
   }
 
-  private sign(body: string): string {
-    return createHmac('sha256', this.key).update(`${TOKEN_PREFIX}.${body}`).digest('base64url');
+  private sign(body: string, key: Buffer = this.key): string {
+    return createHmac('sha256', key).update(`${TOKEN_PREFIX}.${body}`).digest('base64url');
   }
 }

@@ -54,8 +54,10 @@ export interface DefenderClientOptions {
   maxRetryWaitMs?: number;
   /** Values that must never leave in an error (client secret, certificate password): redacted before Defender's message is cut. */
   secrets?: readonly string[];
-  /** The process-wide call budget; every attempt, retries included, takes a slot. */
+  /** The call budget (this process's, or the replicas' shared one); every attempt, retries included, takes a slot. */
   limiter?: CallBudget;
+  /** Whose fair share of the budget the current call counts against (remote mode: the signed-in caller). */
+  budgetUser?: () => string | undefined;
   now?: () => number;
 }
 
@@ -147,7 +149,7 @@ export class DefenderClient implements DefenderApi {
     let rateLimited = 0; // 429s so far: each is retried (bounded); the one re-sign-in after a 401 is not counted
     for (;;) {
       const token = await this.opts.tokens.getToken();
-      await this.opts.limiter?.acquire(signal);
+      await this.opts.limiter?.acquire({ user: this.opts.budgetUser?.(), signal });
       // The last moment to stop: after it, the request is on the wire.
       if (signal?.aborted) throw cancelled(op);
       const controller = new AbortController();
@@ -183,7 +185,8 @@ export class DefenderClient implements DefenderApi {
         const waitMs = retryAfterMs(headers.get('retry-after'), rateLimited, this.now());
         rateLimited++;
         // Hold every other call too: Defender counts them against the same budget.
-        this.opts.limiter?.pauseUntil(this.now() + Math.min(waitMs, this.maxRetryWaitMs));
+        // (If the shared store is down, the next acquire fails with store_unavailable anyway.)
+        await this.opts.limiter?.pauseFor(Math.min(waitMs, this.maxRetryWaitMs)).catch(() => undefined);
         if (rateLimited <= this.max429Retries && waited + waitMs <= this.maxRetryWaitMs) {
           waited += waitMs;
           this.opts.logger.info(`Defender API rate limit (429) on ${op}; retrying in ${Math.ceil(waitMs / 1000)} s.`);

@@ -7,6 +7,8 @@
 import { isToolError, ToolError } from '../errors.js';
 import type { DefenderApi } from './client.js';
 import { OPEN_ACTION_STATUSES, type MachineAction } from './schemas.js';
+import { MemorySingleFlight } from '../store/memory.js';
+import type { SingleFlight } from '../store/types.js';
 
 const UNRESTRICT_ACTION_TYPE = 'UnrestrictCodeExecution';
 
@@ -16,27 +18,6 @@ export interface Sent {
   httpStatus?: number;
   /** Why the action is missing from an already_pending answer. */
   note?: string;
-}
-
-/**
- * At most one write per key at a time; a second caller sees the first one's promise. In memory for one
- * process; a shared store (a Redis lock) does the same across replicas.
- */
-export interface SingleFlight<T> {
-  running(key: string): Promise<T> | undefined;
-  start(key: string, work: () => Promise<T>): Promise<T>;
-}
-
-export class MemorySingleFlight<T> implements SingleFlight<T> {
-  private readonly flights = new Map<string, Promise<T>>();
-  running(key: string): Promise<T> | undefined {
-    return this.flights.get(key);
-  }
-  start(key: string, work: () => Promise<T>): Promise<T> {
-    const flight = work().finally(() => this.flights.delete(key));
-    this.flights.set(key, flight);
-    return flight;
-  }
 }
 
 /** How far a 201's action may predate our request and still be ours (clock skew). */
@@ -78,9 +59,19 @@ export function describeHistory(actions: readonly MachineAction[]): string {
   }
 }
 
-export function createUnrestrictSubmitter(deps: { api: DefenderApi; now?: () => number; flights?: SingleFlight<Sent> }): UnrestrictSubmitter {
+/**
+ * `flights`: one write per device at a time: in this process by default, across replicas with the Redis
+ * store (a lock with expiry and owner check).
+ */
+export function createUnrestrictSubmitter(deps: {
+  api: DefenderApi;
+  now?: () => number;
+  flights?: SingleFlight;
+  /** Scopes the device key (remote mode: per user, so one user's call is never folded into another's). */
+  flightScope?: string;
+}): UnrestrictSubmitter {
   const now = deps.now ?? Date.now;
-  const flights = deps.flights ?? new MemorySingleFlight<Sent>();
+  const flights = deps.flights ?? new MemorySingleFlight();
   const submittedIds = new Set<string>();
   /** Devices whose last POST had an unknown outcome: the next write looks for a pending action first. */
   const unknownOutcome = new Set<string>();
@@ -155,12 +146,22 @@ export function createUnrestrictSubmitter(deps: { api: DefenderApi; now?: () => 
   return {
     /** At most one POST per device at a time; a concurrent call gets the same action as already_pending. */
     async submit(machineId, comment, signal) {
-      const running = flights.running(machineId);
-      if (running) {
-        const first = await running.catch(() => undefined);
-        if (first?.action) return { outcome: 'already_pending', action: first.action };
-      }
-      return flights.start(machineId, () => post(machineId, comment, signal));
+      const flight = await flights.run<Sent>(
+        deps.flightScope ? `${deps.flightScope}:${machineId}` : machineId,
+        async ({ recovering }) => {
+          if (recovering) {
+            // The last holder of this device's lock stopped mid-write (a replica died): its POST may have
+            // reached Defender. Look before sending; if the lookup fails, Defender's own "already in
+            // progress" answer is the last line.
+            const pending = await findOpenAction(machineId, signal).catch(() => undefined);
+            if (pending) return { outcome: 'already_pending', action: pending };
+          }
+          return post(machineId, comment, signal);
+        },
+        (sent) => sent.action !== undefined,
+      );
+      if (!flight.joined) return flight.value;
+      return { outcome: 'already_pending', ...(flight.value.action ? { action: flight.value.action } : {}) };
     },
 
     async history(machineId, signal) {

@@ -2,6 +2,7 @@
  * Remote mode's entry, loaded by cli.ts only with `--transport http`: the Entra verifier and the
  * On-Behalf-Of source from the settings, the HTTP server, the start-up line, and graceful SIGTERM.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { Credential, HttpSettings } from '../config.js';
@@ -9,7 +10,7 @@ import type { Credential, HttpSettings } from '../config.js';
 export type { HttpSettings };
 import { createCallerTokens } from '../auth/caller-tokens.js';
 import { principalKey } from '../auth/caller.js';
-import { createEntraVerifier, type Caller } from '../auth/entra-jwt.js';
+import { GUID, createEntraVerifier, type Caller } from '../auth/entra-jwt.js';
 import { ConfirmationTokens } from '../confirmation/token.js';
 import { createUnrestrictSubmitter, type UnrestrictSubmitter } from '../defender/unrestrict.js';
 import { createServer, type ServerDeps } from '../server.js';
@@ -17,7 +18,7 @@ import { createOboTokenSource } from '../auth/obo.js';
 import type { TokenProvider } from '../auth/token-provider.js';
 import { StartupError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { DEFAULT_SHUTDOWN_GRACE_MS, startHttpServer, type HttpAuth, type RunningHttpServer } from './server.js';
+import { DEFAULT_SHUTDOWN_GRACE_MS, startHttpServer, type HttpAuth, type RunningHttpServer, type SessionHooks } from './server.js';
 
 /** The server's own Entra identity: what validates callers' tokens and exchanges them On-Behalf-Of. */
 /** A setting that cannot work stops the server at start (exit 2), saying what to change. */
@@ -44,6 +45,13 @@ export function prepareRemoteAuth(settings: HttpSettings, identity: RemoteIdenti
   if (settings.auth === 'none') return { auth: { kind: 'none' }, tokensFor: createCallerTokens({ app: appTokens, obo: undefined }) };
   if (!identity) {
     throw startupError('MDE_HTTP_AUTH=entra needs the API\'s app registration.', 'Set AZURE_TENANT_ID and AZURE_CLIENT_ID, or use MDE_HTTP_AUTH=none on a loopback bind.');
+  }
+  // Every token names its tenant by GUID (iss, tid): a domain name would refuse every caller.
+  if (!GUID.test(identity.tenantId)) {
+    throw startupError(
+      `MDE_HTTP_AUTH=entra checks each caller's token against the tenant id, which Entra writes as a GUID; AZURE_TENANT_ID is "${identity.tenantId}".`,
+      'Set AZURE_TENANT_ID to the tenant\'s GUID (Entra admin center > Overview > Tenant ID).',
+    );
   }
   const credential = identity.credential;
   if (!credential || (credential.kind !== 'secret' && credential.kind !== 'certificate')) {
@@ -87,14 +95,20 @@ export function prepareRemoteAuth(settings: HttpSettings, identity: RemoteIdenti
  * UnrestrictSubmitter: a user's concurrent calls for a device send one request, but another user's call
  * is never folded into it (it goes out under that user's own identity and Defender roles).
  */
-export function remoteSessionFactory(deps: ServerDeps, remote: RemoteAuth): (caller: Caller) => McpServer {
+export function remoteSessionFactory(deps: ServerDeps, remote: RemoteAuth): (caller: Caller, hooks?: SessionHooks) => McpServer {
   const tokens = deps.tokens ?? new ConfirmationTokens({ now: deps.now });
   const submitters = new Map<string, UnrestrictSubmitter>();
-  return (caller) => {
+  return (caller, hooks) => {
     const key = principalKey(caller);
     let unrestrict = submitters.get(key);
-    if (!unrestrict) submitters.set(key, (unrestrict = createUnrestrictSubmitter({ api: deps.api, ...(deps.now ? { now: deps.now } : {}) })));
-    return createServer({ ...deps, tokens, unrestrict, remote: { tokensFor: remote.tokensFor } });
+    if (!unrestrict) {
+      // With Redis (deps.flights), one write per user and device across replicas too; the scope is a hash,
+      // so no user id is stored in Redis.
+      const scope = createHash('sha256').update(key).digest('base64url').slice(0, 16);
+      unrestrict = createUnrestrictSubmitter({ api: deps.api, ...(deps.now ? { now: deps.now } : {}), ...(deps.flights ? { flights: deps.flights, flightScope: scope } : {}) });
+      submitters.set(key, unrestrict);
+    }
+    return createServer({ ...deps, tokens, unrestrict, remote: { tokensFor: remote.tokensFor }, ...(hooks ? { trackCall: hooks.trackCall } : {}) });
   };
 }
 
@@ -119,7 +133,7 @@ function readTls(settings: HttpSettings): { cert: Buffer; key: Buffer } | undefi
 export async function serveHttp(opts: {
   settings: HttpSettings;
   remote: RemoteAuth;
-  createMcpServer: (caller: Caller) => McpServer;
+  createMcpServer: (caller: Caller, hooks: SessionHooks) => McpServer;
   logger: Logger;
   /** Extra readiness check (a shared store). */
   readiness?: () => Promise<boolean>;

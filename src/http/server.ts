@@ -4,6 +4,7 @@
  * body size → bearer token (401/403) → session ownership → bounded body read → the SDK transport.
  * Health probes answer without auth and reveal nothing. Loaded only with `--transport http`.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -56,8 +57,8 @@ export interface HttpServerOptions {
   allowedOrigins: readonly string[];
   allowedHosts?: readonly string[];
   auth: HttpAuth;
-  /** A fresh MCP server for a new session of this caller. */
-  createMcpServer(caller: Caller): McpServer;
+  /** A fresh MCP server for a new session of this caller; `trackCall` keeps shutdown waiting for a tool call. */
+  createMcpServer(caller: Caller, hooks: SessionHooks): McpServer;
   logger: Logger;
   sessionIdleMs?: number;
   maxSessionsPerUser?: number;
@@ -67,12 +68,16 @@ export interface HttpServerOptions {
   now?: () => number;
 }
 
+export interface SessionHooks {
+  trackCall<T>(work: Promise<T>): Promise<T>;
+}
+
 export interface RunningHttpServer {
   /** `http(s)://<host>:<port>/mcp` as bound. */
   readonly url: string;
   readonly resourceUrl: string;
   readonly sessions: SessionManager<{ close(): Promise<void> }>;
-  /** Requests in progress on /mcp (not counting open GET streams). */
+  /** Requests in progress on /mcp (not counting open GET streams), and tool calls whose client went away. */
   inFlight(): number;
   /** Stop accepting, let calls in flight finish (up to graceMs), then close every session. */
   shutdown(graceMs?: number): Promise<{ drained: boolean }>;
@@ -93,6 +98,19 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
   const endRequest = () => {
     inFlight--;
     if (inFlight === 0) for (const w of drainedWaiters.splice(0)) w();
+  };
+  /**
+   * A tool call stays in flight until it ends, also after its client went away (a write may be on its
+   * way to Defender): it holds the request that carried it, which then ends when both are done.
+   */
+  const carrying = new AsyncLocalStorage<{ hold(): () => void }>();
+  const trackCall = <T>(work: Promise<T>): Promise<T> => {
+    const request = carrying.getStore();
+    if (!request) {
+      inFlight++;
+      return work.finally(endRequest);
+    }
+    return work.finally(request.hold());
   };
 
   // Known after listen (port 0).
@@ -115,7 +133,12 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
   server.headersTimeout = 30_000;
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      return sendJson(res, 400, { error: 'bad_request' });
+    }
     const path = url.pathname;
     const method = req.method ?? 'GET';
 
@@ -156,13 +179,25 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
       return sendJsonRpcError(res, 413, -32000, `Request body too large: at most ${maxBody} bytes.`, { ...cors, Connection: 'close' });
     }
     // Calls in flight hold up shutdown; an open GET stream is not a call and must not.
+    let request: { hold(): () => void } | undefined;
     if (method !== 'GET') {
       inFlight++;
-      let ended = false;
-      res.on('close', () => {
-        if (!ended) endRequest();
-        ended = true;
-      });
+      // Ends when the response closed and every tool call it carried ended.
+      let holds = 1;
+      const release = () => {
+        if (--holds === 0) endRequest();
+      };
+      request = {
+        hold() {
+          holds++;
+          let released = false;
+          return () => {
+            if (!released) release();
+            released = true;
+          };
+        },
+      };
+      res.once('close', release);
     }
 
     let caller: Caller;
@@ -208,7 +243,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
       }
       const end = method === 'GET' ? () => undefined : sessions.begin(sessionId);
       res.on('close', end);
-      return (found.handle as SessionEntry).transport.handleRequest(req, res, body);
+      const transport = (found.handle as SessionEntry).transport;
+      return request ? carrying.run(request, () => transport.handleRequest(req, res, body)) : transport.handleRequest(req, res, body);
     }
 
     if (method !== 'POST' || !isInitializeRequest(body)) {
@@ -222,7 +258,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
         `Too many sessions: ${describeCaller(caller)} already holds ${sessions.maxPerOwner}. Close one (DELETE ${MCP_PATH} with its Mcp-Session-Id) or wait ${Math.round(sessions.idleMs / 60_000)} min for idle ones to expire.`,
       );
     }
-    const mcp = opts.createMcpServer(caller);
+    const mcp = opts.createMcpServer(caller, { trackCall });
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
@@ -241,8 +277,14 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     transport.onclose = () => {
       if (transport.sessionId) sessions.remove(transport.sessionId);
     };
-    await mcp.connect(transport);
-    await transport.handleRequest(req, res, body);
+    try {
+      await mcp.connect(transport);
+      await transport.handleRequest(req, res, body);
+    } finally {
+      // The transport refused the initialize (Accept, Content-Type, a batch): no session was opened, so
+      // close the server now, or it stays attached to the shared logger for ever.
+      if (transport.sessionId === undefined) await mcp.close().catch(() => undefined);
+    }
   }
 
   async function isReady(): Promise<boolean> {

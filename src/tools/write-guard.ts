@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { auditCaller, type AuditRecord, type AuditTrail } from '../audit.js';
-import { principalKey } from '../auth/caller.js';
+import { displayValue, principalKey } from '../auth/caller.js';
 import type { Policy } from '../config.js';
 import { ask, decide, redeem, CONFIRMED_BY, type ConfirmationDeps, type Confirmed, type ConfirmedBy, type Refusal } from '../confirmation/confirm.js';
 import { confirmationRequiredText, type ActionRequest, type DevicePreview } from '../confirmation/render.js';
@@ -65,10 +65,6 @@ export interface WriteSpec {
 
 export type WriteGuard = (spec: WriteSpec, ctx: RequestContext) => Promise<CallToolResult>;
 
-/** Client-supplied values copied into audit records and logs are bounded: a 200 KB client name stays out. */
-export const CLIENT_FIELD_MAX = 256;
-export const bounded = (text: string, max = CLIENT_FIELD_MAX) => (text.length > max ? `${text.slice(0, max)}...[${text.length - max} more characters]` : text);
-
 /** The call was cancelled by the client (or it timed out): nothing more may be sent. */
 export function cancelledError(): ToolError {
   return new ToolError(
@@ -107,7 +103,8 @@ export function createWriteGuard(deps: WriteGuardDeps): WriteGuard {
       requestId: randomUUID(),
       tool: spec.tool,
       action: subject.action,
-      client: ctx.client ? { name: bounded(ctx.client.name), version: bounded(ctx.client.version) } : null,
+      // Declared by the client: bounded (256 characters) and stripped of control characters like any caller-chosen text.
+      client: ctx.client ? { name: displayValue(ctx.client.name) ?? '', version: displayValue(ctx.client.version) ?? '' } : null,
       ...auditCaller(ctx.caller),
       machineId: subject.machineId ?? null,
       hostName: null,

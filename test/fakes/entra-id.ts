@@ -47,6 +47,8 @@ export class FakeEntra {
   readonly oboIssued: { assertion: string; accessToken: string; oid: string; scope: string }[] = [];
   /** Called with every access token this fake issues (OBO or client credentials), for the Defender fake. */
   onIssue: ((token: string, who: { requestor: string; expiresAt: number }) => void) | undefined;
+  /** Answer key set requests with 503 (an outage), still recording them. */
+  failKeySet = false;
   /** Answer the next OBO requests with this AADSTS failure. */
   failObo: { code: number; error: string; description: string } | undefined;
 
@@ -174,7 +176,10 @@ export class FakeEntra {
 
   private route(method: string, path: string, form: Record<string, string>): { status: number; body: unknown } {
     const base = `/${this.tenant}`;
-    if (method === 'GET' && path === `${base}/discovery/v2.0/keys`) return { status: 200, body: { keys: this.published.map((k) => k.publicJwk) } };
+    if (method === 'GET' && path === `${base}/discovery/v2.0/keys`) {
+      if (this.failKeySet) return { status: 503, body: { error: 'temporarily_unavailable' } };
+      return { status: 200, body: { keys: this.published.map((k) => k.publicJwk) } };
+    }
     if (method === 'POST' && path === `${base}/oauth2/v2.0/token`) return this.token(form);
     return { status: 404, body: { error: 'not_found' } };
   }

@@ -12,6 +12,8 @@ import { perCallTokenProvider } from '../../src/auth/caller-tokens.js';
 import { createMsalTokenProvider } from '../../src/auth/msal.js';
 import type { ConfirmationMode } from '../../src/config.js';
 import { DefenderClient } from '../../src/defender/client.js';
+import { RateLimiter } from '../../src/defender/rate-limiter.js';
+import { currentPrincipal } from '../../src/request-scope.js';
 import { prepareRemoteAuth, remoteSessionFactory, type HttpSettings } from '../../src/http/run.js';
 import { startHttpServer, type HttpServerOptions, type RunningHttpServer } from '../../src/http/server.js';
 import { createStderrLogger } from '../../src/log.js';
@@ -36,6 +38,8 @@ export interface RemoteOptions {
   audit?: AuditTrail;
   /** One fake clock for the simulator's world and get_machine_action's polling: waits pass at once. */
   fakeClock?: boolean;
+  /** The call budget, with each caller's fair share (as cli.ts wires it); none when omitted. */
+  budget?: { perMinute: number; perHour: number; maxWaitMs: number; perUserPerMinute?: number };
 }
 
 export async function startRemote(opts: RemoteOptions) {
@@ -82,7 +86,13 @@ export async function startRemote(opts: RemoteOptions) {
   );
   // The product's wiring: one Defender client and one confirmation-token key for every session; each
   // call's Defender identity is looked up from the call in progress.
-  const api = new DefenderClient({ baseUrl: apiUrl, tokens: perCallTokenProvider('per caller'), timeoutMs: 5_000, logger });
+  const api = new DefenderClient({
+    baseUrl: apiUrl,
+    tokens: perCallTokenProvider('per caller'),
+    timeoutMs: 5_000,
+    logger,
+    ...(opts.budget ? { limiter: new RateLimiter(opts.budget), budgetUser: currentPrincipal } : {}),
+  });
   const productServer = remoteSessionFactory(
     {
       api,

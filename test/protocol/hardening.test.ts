@@ -332,7 +332,7 @@ describe('6. sizes', () => {
     for (const r of records) {
       expect(r.client!.name.length).toBeLessThan(300);
       expect(r.client!.version.length).toBeLessThan(300);
-      expect(r.client!.name).toMatch(/^n{256}\.\.\.\[199744 more characters\]$/);
+      expect(r.client!.name).toBe('n'.repeat(256));
     }
   });
 });

@@ -147,9 +147,10 @@ describe('parseConfig', () => {
     expect(run(['--simulator'], LIVE).warnings[0]).toMatch(/ignoring AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET/);
   });
 
-  it('keeps secrets out of argv: there is no flag for the secret or the certificate password', () => {
-    const flags = SETTINGS.filter((s) => s.secret).map((s) => s.flag);
-    expect(flags).toEqual([undefined, undefined]);
+  it('keeps secrets out of argv: there is no flag for the secret, the certificate password or the confirmation keys', () => {
+    const secrets = SETTINGS.filter((s) => s.secret);
+    expect(secrets.map((s) => s.env)).toEqual(['AZURE_CLIENT_SECRET', 'AZURE_CLIENT_CERTIFICATE_PASSWORD', 'MDE_CONFIRMATION_KEY', 'MDE_CONFIRMATION_KEY_PREVIOUS']);
+    expect(secrets.map((s) => s.flag)).toEqual([undefined, undefined, undefined, undefined]);
   });
 
   it('answers --help with every variable and flag, and --version', () => {
@@ -249,6 +250,61 @@ describe('settings from one description (issue 10)', () => {
   });
 });
 
+describe('shared state settings (several replicas)', () => {
+  const KEY = Buffer.alloc(32, 7).toString('base64');
+  const OLD = Buffer.alloc(48, 9).toString('base64url');
+
+  it('accepts redis://, rediss:// with a password from the environment, and unix:///path, with a key', () => {
+    for (const url of ['redis://cache.internal:6379', 'rediss://default:p%40ss@cache.internal:6380/0', 'unix:///run/redis/redis.sock']) {
+      const { config } = run([], { ...LIVE, MDE_REDIS_URL: url, MDE_CONFIRMATION_KEY: KEY });
+      expect(config.redisUrl).toBe(url);
+      expect(config.confirmationKeys).toEqual({ current: Buffer.alloc(32, 7), previous: [] });
+    }
+    expect(run(['--redis-url', 'redis://127.0.0.1:6379'], { ...LIVE, MDE_CONFIRMATION_KEY: KEY }).config.redisUrl).toBe('redis://127.0.0.1:6379');
+  });
+
+  it('without MDE_REDIS_URL the state is this process\'s, and the key is optional', () => {
+    const { config } = run([], LIVE);
+    expect(config.redisUrl).toBeUndefined();
+    expect(config.confirmationKeys).toBeUndefined();
+    expect(run([], { ...LIVE, MDE_CONFIRMATION_KEY: KEY, MDE_CONFIRMATION_KEY_PREVIOUS: OLD }).config.confirmationKeys).toEqual({
+      current: Buffer.alloc(32, 7),
+      previous: [Buffer.alloc(48, 9)],
+    });
+  });
+
+  it('requires MDE_CONFIRMATION_KEY with Redis, saying why and how to make one', () => {
+    const p = problems([], { ...LIVE, MDE_REDIS_URL: 'redis://cache:6379' });
+    expect(p).toEqual([expect.stringMatching(/MDE_REDIS_URL \(--redis-url\) needs MDE_CONFIRMATION_KEY, the same on every replica.*openssl rand -base64 32/)]);
+  });
+
+  it('refuses a short or non-base64 key, a previous key alone, and never echoes a key', () => {
+    const short = Buffer.alloc(16, 1).toString('base64');
+    expect(problems([], { ...LIVE, MDE_CONFIRMATION_KEY: short })).toEqual([expect.stringMatching(/MDE_CONFIRMATION_KEY must be base64 of at least 32 random bytes \(got 16 bytes\)/)]);
+    const notBase64 = 'this is not base64 but it is long enough to pass';
+    const p = problems([], { ...LIVE, MDE_CONFIRMATION_KEY: notBase64 });
+    expect(p).toEqual([expect.stringMatching(/got text that is not base64/)]);
+    expect(p.join('\n')).not.toContain(notBase64);
+    expect(problems([], { ...LIVE, MDE_CONFIRMATION_KEY_PREVIOUS: OLD })).toEqual([expect.stringMatching(/MDE_CONFIRMATION_KEY_PREVIOUS is set without MDE_CONFIRMATION_KEY/)]);
+  });
+
+  it('refuses other schemes, a relative socket path, and a password on the command line (without echoing it)', () => {
+    const env = { ...LIVE, MDE_CONFIRMATION_KEY: KEY };
+    expect(problems([], { ...env, MDE_REDIS_URL: 'http://cache:6379' })).toEqual([expect.stringMatching(/must start with redis:\/\/, rediss:\/\/ \(TLS\) or unix:\/\//)]);
+    expect(problems([], { ...env, MDE_REDIS_URL: 'unix://redis.sock' })).toEqual([expect.stringMatching(/unix:\/\/\/absolute\/path/)]);
+    expect(problems([], { ...env, MDE_REDIS_URL: 'cache:6379' })).toEqual([expect.stringMatching(/must start with redis:\/\//)]);
+    const p = problems(['--redis-url', 'redis://default:hunter2-secret@cache:6379'], env);
+    expect(p).toEqual([expect.stringMatching(/--redis-url carries a password.*MDE_REDIS_URL instead/)]);
+    expect(p.join('\n')).not.toContain('hunter2-secret');
+  });
+
+  it('per-user share: off by default, a whole number when set', () => {
+    expect(run([], LIVE).config.rateLimit.perUserPerMinute).toBeUndefined();
+    expect(run(['--rate-limit-per-user-per-minute', '20'], LIVE).config.rateLimit.perUserPerMinute).toBe(20);
+    expect(problems([], { ...LIVE, MDE_RATE_LIMIT_PER_USER_PER_MINUTE: 'ten' })).toEqual([expect.stringMatching(/MDE_RATE_LIMIT_PER_USER_PER_MINUTE/)]);
+  });
+});
+
 describe('parseConfig: remote mode', () => {
   it('reads every HTTP setting from flags and the environment', () => {
     const { config } = run(['--transport', 'http', '--port', '0', '--allowed-origins', 'https://a.contoso.com, https://b.contoso.com'], {
@@ -280,6 +336,20 @@ describe('parseConfig: remote mode', () => {
       tlsCertPath: undefined,
       tlsKeyPath: undefined,
     });
+  });
+
+  it('refuses MDE_HTTP_AUTH=none against a real tenant when clients reach it by a non-loopback name (a proxy or tunnel in front)', () => {
+    const none = ['--transport', 'http', '--http-auth', 'none'];
+    expect(problems([...none, '--resource-url', 'https://mcp.contoso.com/mcp'], LIVE)).toEqual([expect.stringMatching(/MDE_HTTP_AUTH=none .*MDE_RESOURCE_URL .*mcp\.contoso\.com/)]);
+    expect(problems([...none, '--allowed-hosts', 'localhost,tunnel.example.net'], LIVE)).toEqual([expect.stringMatching(/MDE_HTTP_AUTH=none .*MDE_ALLOWED_HOSTS .*tunnel\.example\.net/)]);
+    // Loopback names stay fine; so does the simulator (no real devices) behind a tunnel for a demo.
+    expect(run([...none, '--resource-url', 'http://localhost:3000/mcp', '--allowed-hosts', '127.0.0.1'], LIVE).config.http.auth).toBe('none');
+    expect(run(['--simulator', '--transport', 'http', '--resource-url', 'https://demo.example.net/mcp'], {}).config.http.auth).toBe('none');
+  });
+
+  it('binds an IPv6 literal given in brackets (as in a URL) without them', () => {
+    expect(run(['--simulator', '--transport', 'http', '--host', '[::1]'], {}).config.http.host).toBe('::1');
+    expect(problems(['--simulator', '--transport', 'http', '--host', '[::]'], {})).toEqual([expect.stringMatching(/refused on ::/)]);
   });
 
   it('serves the simulator without sign-in, on loopback only', () => {

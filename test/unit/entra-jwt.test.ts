@@ -139,3 +139,65 @@ describe('Entra access token validation', () => {
     ).toThrow(/HTTPS/);
   });
 });
+
+describe('Entra access token validation: identities that must not collapse or silently never match', () => {
+  it('refuses a token whose oid is not an object id (non-string, empty, not a GUID): principals must not collapse into one', async () => {
+    const v = verifier();
+    for (const oid of [5, { a: 1 }, '', 'not-a-guid']) {
+      const e = await refusal(v, `Bearer ${await entra.userToken({ claims: { oid: oid as never } })}`);
+      expect({ oid, status: e.status, code: e.code }).toEqual({ oid, status: 401, code: 'invalid_token' });
+      expect(e.description).toMatch(/oid/);
+    }
+  });
+
+  it('matches the configured tenant GUID whatever its case (Entra writes it lower case in iss and tid)', async () => {
+    const v = createEntraVerifier({
+      authorityHost: entra.authorityHost,
+      tenantId: entra.tenant.toUpperCase(),
+      clientId: API_CLIENT_ID,
+      appIdUri: APP_ID_URI,
+      requiredScope: 'user_impersonation',
+      appCallerRole: undefined,
+    });
+    await expect(v.verify(`Bearer ${await entra.userToken()}`)).resolves.toMatchObject({ kind: 'user', tid: entra.tenant });
+  });
+
+  it('refuses at start a tenant given as a domain name: no Entra token would ever match it', async () => {
+    const { prepareRemoteAuth } = await import('../../src/http/run.js');
+    const settings = { auth: 'entra', appIdUri: APP_ID_URI, requiredScope: 'user_impersonation', appCallerRole: undefined } as Parameters<typeof prepareRemoteAuth>[0];
+    const identity = { tenantId: 'contoso.onmicrosoft.com', clientId: API_CLIENT_ID, authorityHost: entra.authorityHost, scope: 'https://api.securitycenter.microsoft.com/.default', credential: { kind: 'secret' as const, secret: 'x' }, timeoutMs: 1000 };
+    const silent = { debug() {}, info() {}, warning() {}, error() {} };
+    const app = { description: 'app', getToken: async () => 'never', invalidate() {} };
+    expect(() => prepareRemoteAuth(settings, identity, app, silent)).toThrow(/AZURE_TENANT_ID.*GUID/);
+  });
+});
+
+describe('Entra key set: no refetch storm while it fails', () => {
+  it('after a failed fetch, neither made-up key ids nor readiness probes fetch again for 10 s', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const v = verifier();
+      await v.verify(`Bearer ${await entra.userToken()}`); // keys cached
+      const before = entra.keySetRequests().length;
+      entra.failKeySet = true;
+      vi.setSystemTime(Date.now() + 61_000); // past the cool-down: an unknown key id may refetch
+      const stranger = await entra.unpublishedKey();
+      const statuses: number[] = [];
+      for (let i = 0; i < 20; i++) statuses.push((await refusal(v, `Bearer ${await entra.userToken({ key: stranger })}`)).status);
+      for (let i = 0; i < 5; i++) await v.ready();
+      expect(entra.keySetRequests().length - before).toBe(1);
+      expect(new Set(statuses)).toEqual(new Set([503]));
+      // Callers whose key is cached are served meanwhile.
+      await expect(v.verify(`Bearer ${await entra.userToken()}`)).resolves.toMatchObject({ kind: 'user' });
+      // Later, one more attempt; once the key set answers again, the new key is picked up.
+      entra.failKeySet = false;
+      entra.publish(stranger);
+      vi.setSystemTime(Date.now() + 11_000);
+      await expect(v.verify(`Bearer ${await entra.userToken({ key: stranger })}`)).resolves.toMatchObject({ kind: 'user' });
+      expect(entra.keySetRequests().length - before).toBe(2);
+    } finally {
+      entra.failKeySet = false;
+      await entra.rotate();
+    }
+  });
+});

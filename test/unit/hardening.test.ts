@@ -254,7 +254,7 @@ describe('the Defender client: cancellation and the shared pause', () => {
     const limiter = new RateLimiter({ perMinute: 1, perHour: 100, maxWaitMs: 120_000, now: () => clock.now, sleep: () => new Promise(() => undefined) });
     await limiter.acquire();
     const controller = new AbortController();
-    const waiting = limiter.acquire(controller.signal);
+    const waiting = limiter.acquire({ signal: controller.signal });
     controller.abort();
     await expect(waiting).rejects.toMatchObject({ kind: 'not_confirmed' });
     expect(limiter.usage(60_000)).toEqual({ minute: 0, hour: 1 });

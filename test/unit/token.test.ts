@@ -57,3 +57,37 @@ describe('ConfirmationTokens', () => {
     expect(Buffer.from(token.split('.')[2]!, 'base64url').toString()).not.toContain('very-distinctive-comment');
   });
 });
+
+describe('ConfirmationTokens with a configured key (replicas) and rotation', () => {
+  const key = Buffer.alloc(32, 3);
+  const next = Buffer.alloc(32, 4);
+
+  it('every replica with the same key checks what another issued', () => {
+    const a = new ConfirmationTokens({ key });
+    const b = new ConfirmationTokens({ key });
+    expect(b.verify(a.issue(subject, 'host-1').token, subject)).toMatchObject({ ok: true, hostName: 'host-1' });
+  });
+
+  it('after a rotation, tokens signed with the previous key are accepted until they expire; the previous key never signs', () => {
+    const before = new ConfirmationTokens({ key });
+    const after = new ConfirmationTokens({ key: next, previousKeys: [key] });
+    expect(after.verify(before.issue(subject).token, subject)).toMatchObject({ ok: true });
+    expect(before.verify(after.issue(subject).token, subject)).toEqual({ ok: false, reason: 'unknown_key' });
+    let now = 1_000_000;
+    const old = new ConfirmationTokens({ key, now: () => now }).issue(subject).token;
+    now += DEFAULT_TOKEN_TTL_MS;
+    expect(new ConfirmationTokens({ key: next, previousKeys: [key], now: () => now }).verify(old, subject)).toEqual({ ok: false, reason: 'expired' });
+  });
+
+  it('a token signed with a key this server does not hold is named as such, not as an earlier run', () => {
+    const other = new ConfirmationTokens({ key: Buffer.alloc(32, 5) });
+    expect(new ConfirmationTokens({ key }).verify(other.issue(subject).token, subject)).toEqual({ ok: false, reason: 'unknown_key' });
+    // Naming a key we hold does not help a forgery: the signature is still checked with that key.
+    const { token } = other.issue(subject);
+    const [p, v, body, sig] = token.split('.');
+    const payload = JSON.parse(Buffer.from(body!, 'base64url').toString());
+    payload.k = new ConfirmationTokens({ key }).keyId;
+    const relabelled = `${p}.${v}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.${sig}`;
+    expect(new ConfirmationTokens({ key }).verify(relabelled, subject)).toEqual({ ok: false, reason: 'bad_signature' });
+  });
+});

@@ -4,6 +4,7 @@ import type { DefenderApi } from '../../src/defender/client.js';
 import type { MachineAction } from '../../src/defender/schemas.js';
 import { createUnrestrictSubmitter } from '../../src/defender/unrestrict.js';
 import { ToolError, alreadyInProgress } from '../../src/errors.js';
+import type { SingleFlight } from '../../src/store/types.js';
 
 const DEVICE = '1e5bc9d7e413ddd7902c2932e418702b84d0cc07';
 const NOW = Date.parse('2026-11-29T12:00:00Z');
@@ -72,5 +73,33 @@ describe('createUnrestrictSubmitter', () => {
     expect(await first).toMatchObject({ outcome: 'submitted' });
     expect(await second).toMatchObject({ outcome: 'already_pending', action: { id: 'a-new' } });
     expect(calls.posts).toBe(1);
+  });
+});
+
+describe('createUnrestrictSubmitter after a replica died holding the device lock', () => {
+  /** A single-flight that reports its last holder stopped mid-write (as the Redis lock does). */
+  const recovering: SingleFlight = { run: async (_key, fn) => ({ joined: false, value: await fn({ recovering: true }) }) };
+
+  it('looks for a pending action first and sends nothing when there is one', async () => {
+    const pending = action({ id: 'a-from-dead-replica', creationDateTimeUtc: new Date(NOW - 60_000).toISOString() });
+    const { api, calls } = fakeApi(async () => action(), [pending]);
+    const s = createUnrestrictSubmitter({ api, now: () => NOW, flights: recovering });
+    expect(await s.submit(DEVICE, 'INC-1')).toEqual({ outcome: 'already_pending', action: pending });
+    expect(calls).toEqual({ posts: 0, lists: 1 });
+  });
+
+  it('sends when nothing is pending, or when the lookup itself fails (Defender\'s own "already in progress" is the last line)', async () => {
+    const { api, calls } = fakeApi(async () => action(), []);
+    expect(await createUnrestrictSubmitter({ api, now: () => NOW, flights: recovering }).submit(DEVICE, 'INC-1')).toMatchObject({ outcome: 'submitted' });
+    expect(calls).toEqual({ posts: 1, lists: 1 });
+    const failing = { ...api, listMachineActions: async () => Promise.reject(new ToolError('permission', 'no Machine.Read.All', 'grant it')) } as DefenderApi;
+    expect(await createUnrestrictSubmitter({ api: failing, now: () => NOW, flights: recovering }).submit(DEVICE, 'INC-1')).toMatchObject({ outcome: 'submitted' });
+  });
+
+  it('a concurrent caller on another replica gets the holder\'s action as already_pending', async () => {
+    const joined: SingleFlight = { run: async () => ({ joined: true, value: { outcome: 'submitted', action: action({ id: 'theirs' }) } as never }) };
+    const { api, calls } = fakeApi(async () => action());
+    expect(await createUnrestrictSubmitter({ api, now: () => NOW, flights: joined }).submit(DEVICE, 'INC-1')).toEqual({ outcome: 'already_pending', action: action({ id: 'theirs' }) });
+    expect(calls.posts).toBe(0);
   });
 });

@@ -118,6 +118,6 @@ describe('createWriteGuard', () => {
   it('a client name and version are bounded in the audit record', async () => {
     const x = setup({ skip: true });
     await x.guard(x.spec(), { client: { name: 'n'.repeat(1000), version: '1' } });
-    expect(x.records[0]!.client).toEqual({ name: `${'n'.repeat(256)}...[744 more characters]`, version: '1' });
+    expect(x.records[0]!.client).toEqual({ name: 'n'.repeat(256), version: '1' });
   });
 });
