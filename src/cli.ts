@@ -15,7 +15,7 @@ import { createStderrLogger, type Logger } from './log.js';
 import { createServer, type ServerDeps } from './server.js';
 import type { TokenProvider } from './auth/token-provider.js';
 import { useProxyFromEnvironment } from './net/proxy.js';
-import { currentPrincipal } from './request-scope.js';
+import { currentPrincipal, currentSignal } from './request-scope.js';
 import { callBudget, openSharedState } from './store/open.js';
 import type { SharedState } from './store/types.js';
 import { VERSION } from './version.js';
@@ -79,7 +79,7 @@ async function start(): Promise<number> {
     limiter,
     secrets,
     // Remote mode: each caller's calls count against their fair share too (MDE_RATE_LIMIT_PER_USER_PER_MINUTE).
-    ...(remote ? { budgetUser: currentPrincipal } : {}),
+    ...(remote ? { budgetUser: currentPrincipal, callSignal: currentSignal } : {}),
   });
   const keys = config.confirmationKeys;
   const serverDeps: ServerDeps = {

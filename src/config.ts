@@ -326,7 +326,7 @@ function checkRedisUrl(text: string, fromFlag: boolean, problems: string[]): str
       return undefined;
     }
   }
-  if (fromFlag && /^[a-z]+:\/\/[^@/]*:[^@/]*@/i.test(text)) {
+  if (fromFlag && /^[a-z]+:\/\/[^@/]*:[\s\S]*@/i.test(text)) {
     problems.push('--redis-url carries a password, which every user of the machine can read in the process list: put the URL in MDE_REDIS_URL instead.');
   }
   return text;
@@ -334,7 +334,8 @@ function checkRedisUrl(text: string, fromFlag: boolean, problems: string[]): str
 
 /** The URL without its user and password, for messages. */
 export function redactUrl(text: string): string {
-  return text.replace(/^([a-z]+:\/\/)[^@/]*@/i, '$1');
+  // Up to the last "@": a password may hold a raw "@", "/" or "#" that a URL parser would have split on.
+  return text.replace(/^([a-z]+:\/\/)[\s\S]*@/i, '$1');
 }
 
 /** MDE_CONFIRMATION_KEY(_PREVIOUS): base64 of at least 32 bytes; required when replicas share state. */

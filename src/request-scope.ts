@@ -20,6 +20,8 @@ export interface CallScope {
   caller: Caller | undefined;
   /** Remote mode: the identity Defender calls of this caller use (OBO, or the app's own). */
   tokens: TokenProvider | undefined;
+  /** Aborted when the client cancels the call (or its connection goes). */
+  signal?: AbortSignal;
   /** Send a notification related to this call. */
   notify(notification: ServerNotification): Promise<void>;
 }
@@ -32,6 +34,11 @@ export function runInCall<T>(scope: CallScope, fn: () => T): T {
 
 export function currentCall(): CallScope | undefined {
   return storage.getStore();
+}
+
+/** The cancellation of the call in progress (remote mode). */
+export function currentSignal(): AbortSignal | undefined {
+  return currentCall()?.signal;
 }
 
 /** Whose fair share of the API budget the call in progress counts against: its signed-in principal. */

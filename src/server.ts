@@ -154,7 +154,7 @@ export function createServer(deps: ServerDeps): McpServer {
       if (!caller) throw new Error('remote mode: a call arrived without a caller');
       // Code shared by every session (the Defender client's token lookup, the log sink) finds the call
       // in progress, and with it this caller's Defender identity and this call's stream.
-      const scope = { server, sessionId: extra.sessionId, requestId: extra.requestId, caller, tokens: deps.remote.tokensFor(caller), notify: ctx.sendNotification };
+      const scope = { server, sessionId: extra.sessionId, requestId: extra.requestId, caller, tokens: deps.remote.tokensFor(caller), signal: extra.signal, notify: ctx.sendNotification };
       return await runInCall(scope, () => run(ctx));
     } catch (error) {
       const text = renderError(error, deps.secrets ?? []);

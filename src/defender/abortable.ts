@@ -1,11 +1,4 @@
-/** Waits that the client's cancellation ends at once. */
-import { ToolError } from '../errors.js';
-
-/** The client cancelled while the call waited for the budget: nothing was sent. */
-export const cancelledWait = () =>
-  new ToolError('not_confirmed', 'Not performed: the client cancelled the call while it waited for the Defender API budget. Nothing was sent to Defender.', 'Call again if it is still wanted.');
-
-/** `work`, or `onAbort()` thrown as soon as the signal fires (a sleep that is never resolved is left behind). */
+/** Waits that the client's cancellation ends at once: `work`, or `onAbort()` thrown as soon as the signal fires (a sleep that is never resolved is left behind). */
 export async function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined, onAbort: () => Error): Promise<T> {
   if (!signal) return work;
   if (signal.aborted) throw onAbort();

@@ -46,6 +46,28 @@ export function planSlot(
   return { kind: 'granted', at, waitMs };
 }
 
+/** A call cancelled (by its client) while it waited for its slot: the slot is given back, nothing sent. */
+export function cancelledWait(): ToolError {
+  return new ToolError(
+    'not_confirmed',
+    'Not performed: the client cancelled the call while it waited for the Defender API budget. Nothing was sent to Defender.',
+    'Call again if the action is still wanted.',
+  );
+}
+
+/** Sleep `ms` (with the given sleep), or less if `signal` aborts first. Resolves true when aborted. */
+export async function waitUnlessAborted(sleep: Promise<void>, signal: AbortSignal | undefined): Promise<boolean> {
+  if (!signal) return sleep.then(() => false);
+  if (signal.aborted) return true;
+  let onAbort!: () => void;
+  const aborted = new Promise<boolean>((resolve) => signal.addEventListener('abort', (onAbort = () => resolve(true)), { once: true }));
+  try {
+    return await Promise.race([sleep.then(() => signal.aborted), aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
 /** The error for a refused call: when the budget frees up, in this process's clock. */
 export function budgetSpent(limits: BudgetOptions, waitMs: number, now: number, scope: 'shared' | 'user'): ToolError {
   const at = new Date(now + waitMs).toISOString();

@@ -1,8 +1,7 @@
 /**
  * The state of one replica, in this process: today's behaviour when MDE_REDIS_URL is unset.
  */
-import { abortable, cancelledWait } from '../defender/abortable.js';
-import { budgetSpent, planSlot } from './budget.js';
+import { budgetSpent, cancelledWait, planSlot, waitUnlessAborted } from './budget.js';
 import {
   HOUR_MS,
   MINUTE_MS,
@@ -52,9 +51,8 @@ export class MemoryRateBudget implements RateBudget {
   }
 
   async acquire(options: AcquireOptions = {}): Promise<void> {
-    const { signal } = options;
-    if (signal?.aborted) throw cancelledWait();
     const start = this.now();
+    if (options.signal?.aborted) throw cancelledWait();
     for (;;) {
       const now = this.now();
       while (this.state.slots.length > 0 && this.state.slots[0]! <= now - this.hour) this.state.slots.shift();
@@ -65,22 +63,24 @@ export class MemoryRateBudget implements RateBudget {
       if (decision.kind === 'user_wait') {
         if (decision.waitMs > remaining) throw budgetSpent(this.opts, decision.waitMs, now, 'user');
         this.opts.onWait?.(decision.waitMs);
-        await abortable(this.sleep(decision.waitMs), signal, cancelledWait);
+        if (await waitUnlessAborted(this.sleep(decision.waitMs), options.signal)) throw cancelledWait();
         continue;
       }
       this.state.slots.push(decision.at);
       mine?.push(decision.at);
       if (decision.waitMs > 0) {
         this.opts.onWait?.(decision.waitMs);
-        try {
-          await abortable(this.sleep(decision.waitMs), signal, cancelledWait);
-        } catch (error) {
-          // Cancelled while waiting: the slot was never used, give it back.
-          for (const slots of [this.state.slots, mine]) {
-            const i = slots?.lastIndexOf(decision.at) ?? -1;
-            if (i >= 0) slots!.splice(i, 1);
-          }
-          throw error;
+        if (await waitUnlessAborted(this.sleep(decision.waitMs), options.signal)) {
+          // Give the slot back: a subset of a schedule that keeps the limits keeps them too.
+          removeOne(this.state.slots, decision.at);
+          if (mine) removeOne(mine, decision.at);
+          throw cancelledWait();
+        }
+        // A 429 while this call waited holds it too: give the slot back and reserve again after the pause.
+        if (this.state.pausedUntil > this.now()) {
+          removeOne(this.state.slots, decision.at);
+          if (mine) removeOne(mine, decision.at);
+          continue;
         }
       }
       return;
@@ -109,6 +109,11 @@ export class MemoryRateBudget implements RateBudget {
     if (!mine) this.state.userSlots.set(user, (mine = []));
     return mine;
   }
+}
+
+function removeOne(times: number[], at: number): void {
+  const i = times.lastIndexOf(at);
+  if (i >= 0) times.splice(i, 1);
 }
 
 export class MemorySingleFlight implements SingleFlight {

@@ -65,10 +65,27 @@ return 1
 `);
 
 /**
+ * After waiting for a slot: if a pause (an upstream 429, on any replica) began meanwhile and still holds,
+ * give the slot back so the caller reserves again after the pause. KEYS: slots, pause, user slots.
+ * ARGV: member. Returns 1 when the slot was given back.
+ */
+export const RECHECK_PAUSE = script(`${NOW}
+if tonumber(redis.call('GET', KEYS[2]) or '0') > now then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  return 1
+end
+return 0
+`);
+
+/**
  * Take a device lock, or learn that someone holds it, or (for a caller waiting since Redis time ARGV[4])
  * get the result of a write that finished after it started waiting.
- * KEYS: lock, dirty, result. ARGV: owner, lockTtlMs, dirtyTtlMs, waiting since ('' if not waiting).
- * Returns {1, previous dirty owner or nil}: taken (a dirty marker means its last holder never finished);
+ * KEYS: lock, dirty, result, known (the namespace's marker that Redis still holds its lock state).
+ * ARGV: owner, lockTtlMs, dirtyTtlMs, waiting since ('' if not waiting).
+ * Returns {1, previous dirty owner or nil}: taken (a dirty marker means its last holder never finished;
+ * without the known marker Redis lost its state, or no lock was taken for a while, so a write may be in
+ * flight that left no marker: 'state-lost' tells the holder to look first too);
  * {0, now}: held by someone else; {2, json}: a result to share.
  */
 export const LOCK_ACQUIRE = script(`${NOW}
@@ -81,6 +98,8 @@ if ARGV[4] ~= '' then
 end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   local previous = redis.call('GET', KEYS[2])
+  if not previous and redis.call('EXISTS', KEYS[4]) == 0 then previous = 'state-lost' end
+  redis.call('SET', KEYS[4], '1', 'PX', ARGV[3])
   redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[3])
   return {1, previous}
 end

@@ -7,13 +7,12 @@
  * offline queue, a command timeout), and callers send nothing to Defender without that answer. The client
  * reconnects by itself; calls work again as soon as Redis is back.
  */
-import { abortable, cancelledWait } from '../defender/abortable.js';
 import { createHash, randomUUID } from 'node:crypto';
 import { redactUrl } from '../config.js';
 import { isToolError, ToolError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { budgetSpent } from './budget.js';
-import { BUDGET, LOCK_ACQUIRE, LOCK_RELEASE, LOCK_RENEW, PAUSE, type Script } from './redis-scripts.js';
+import { budgetSpent, cancelledWait, waitUnlessAborted } from './budget.js';
+import { BUDGET, LOCK_ACQUIRE, LOCK_RELEASE, LOCK_RENEW, PAUSE, RECHECK_PAUSE, type Script } from './redis-scripts.js';
 import {
   HOUR_MS,
   MINUTE_MS,
@@ -47,6 +46,8 @@ export interface RedisStateOptions {
   lockTtlMs?: number;
   /** How long a caller waits for another replica's write to the same device (default 120 s). */
   lockWaitMs?: number;
+  /** This replica's clock (tests: a replica whose clock differs from Redis's). */
+  now?: () => number;
   /** Extra options for the node-redis client (tests: TLS material). */
   clientOptions?: Record<string, unknown>;
 }
@@ -90,7 +91,27 @@ export async function connectRedisState(opts: RedisStateOptions): Promise<Shared
   client.on('ready', () => {
     if (down) opts.logger.info(`Redis at ${where} is reachable again.`);
     down = false;
+    void checkEviction();
   });
+
+  // Every key here has an expiry, so any policy but noeviction (Azure Cache for Redis defaults to
+  // volatile-lru) may drop spent-token markers and device locks under memory pressure: a replayed token,
+  // a second POST. Warn once; a managed Redis that refuses INFO is not an error.
+  let evictionWarned = false;
+  async function checkEviction(): Promise<void> {
+    if (evictionWarned) return;
+    try {
+      const info = String(await client.sendCommand(['INFO', 'memory'], { timeout: timeoutMs }));
+      const policy = /maxmemory_policy:(\S+)/.exec(info)?.[1];
+      if (!policy || policy === 'noeviction') return;
+      evictionWarned = true;
+      opts.logger.warning(
+        `Redis at ${where} runs with maxmemory-policy ${policy}: under memory pressure it may evict spent confirmation tokens and device locks (a token redeemed twice, two POSTs for one device). Set maxmemory-policy to noeviction.`,
+      );
+    } catch {
+      // INFO disabled or Redis gone again: nothing to learn.
+    }
+  }
 
   const connecting = client.connect().catch(() => undefined);
   await Promise.race([connecting, sleep(opts.connectWaitMs ?? 3_000)]);
@@ -145,23 +166,34 @@ export async function connectRedisState(opts: RedisStateOptions): Promise<Shared
     const hour = (options.hourMs ?? HOUR_MS) + (options.guardMs ?? 0);
     return {
       async acquire(acquire: AcquireOptions = {}) {
-        if (acquire.signal?.aborted) throw cancelledWait();
         const start = Date.now();
         const user = acquire.user !== undefined && options.perUserPerMinute ? acquire.user : undefined;
+        const keys = [`${prefix}budget:slots`, `${prefix}budget:pause`, `${prefix}budget:user:${hashed(user ?? '')}`];
+        if (acquire.signal?.aborted) throw cancelledWait();
         for (;;) {
           const remaining = options.maxWaitMs - (Date.now() - start);
+          const member = `${opts.replicaId}:${++members}:${randomUUID()}`;
           const reply = (await run(
             BUDGET,
-            [`${prefix}budget:slots`, `${prefix}budget:pause`, `${prefix}budget:user:${hashed(user ?? '')}`],
-            [options.perMinute, options.perHour, Math.max(0, remaining), `${opts.replicaId}:${++members}:${randomUUID()}`, user ? options.perUserPerMinute! : 0, minute, hour],
+            keys,
+            [options.perMinute, options.perHour, Math.max(0, remaining), member, user ? options.perUserPerMinute! : 0, minute, hour],
           )) as number[];
           const [status, waitMs] = [Number(reply[0]), Number(reply[1])];
           if (status === 0) throw budgetSpent(options, waitMs, Date.now(), 'shared');
           if (status === 2 && waitMs > remaining) throw budgetSpent(options, waitMs, Date.now(), 'user');
           if (waitMs > 0) {
             options.onWait?.(waitMs);
-            // A cancelled wait leaves its reserved slot in the shared budget (it frees up within the window).
-            await abortable(sleep(waitMs), acquire.signal, cancelledWait);
+            if (await waitUnlessAborted(sleep(waitMs), acquire.signal)) {
+              // Give the slot back to every replica (a subset of the schedule keeps the limits); if Redis
+              // cannot be reached it lapses as a spent slot, which wastes budget but never exceeds it.
+              if (status === 1) {
+                await command(['ZREM', keys[0]!, member]).catch(() => undefined);
+                if (user) await command(['ZREM', keys[2]!, member]).catch(() => undefined);
+              }
+              throw cancelledWait();
+            }
+            // A 429 on any replica while this call waited holds it too: reserve again after the pause.
+            if (status === 1 && Number(await run(RECHECK_PAUSE, keys, [member])) === 1) continue;
           }
           if (status === 1) return;
         }
@@ -172,15 +204,20 @@ export async function connectRedisState(opts: RedisStateOptions): Promise<Shared
     };
   };
 
-  // Kept past the token's own expiry, so a replica whose clock lags Redis's cannot see it lapse early.
+  // Kept past the token's own expiry, so a replica whose clock lags this one's cannot see it lapse early.
+  // The expiry is relative (PX, the token's remaining life on this replica's clock, which just accepted
+  // it): an absolute PXAT from a clock behind Redis's would lie in Redis's past, and the marker would
+  // vanish at once, leaving the token redeemable again and again.
   const LEDGER_MARGIN_MS = 120_000;
+  const localNow = opts.now ?? Date.now;
   // Keyed by a hash of the nonce: nothing in Redis helps rebuild or recognise a token.
   const tokens: TokenLedger = {
     async isSpent(nonce) {
       return Number(await command(['EXISTS', `${prefix}token:${hashed(nonce)}`])) === 1;
     },
     async spend(nonce, expiresAtMs) {
-      const reply = await command(['SET', `${prefix}token:${hashed(nonce)}`, '1', 'NX', 'PXAT', String(Math.ceil(expiresAtMs + LEDGER_MARGIN_MS))]);
+      const ttl = Math.max(0, Math.ceil(expiresAtMs - localNow())) + LEDGER_MARGIN_MS;
+      const reply = await command(['SET', `${prefix}token:${hashed(nonce)}`, '1', 'NX', 'PX', String(ttl)]);
       return reply === 'OK';
     },
   };
@@ -189,7 +226,7 @@ export async function connectRedisState(opts: RedisStateOptions): Promise<Shared
   const lockWait = opts.lockWaitMs ?? 120_000;
   const devices: SingleFlight = {
     async run<T>(key: string, fn: (ctx: SingleFlightContext) => Promise<T>, shareable: (value: T) => boolean = () => true): Promise<SingleFlightResult<T>> {
-      const keys = [`${prefix}lock:${key}`, `${prefix}dirty:${key}`, `${prefix}result:${key}`];
+      const keys = [`${prefix}lock:${key}`, `${prefix}dirty:${key}`, `${prefix}result:${key}`, `${prefix}locks-known`];
       const owner = `${opts.replicaId}:${randomUUID()}`;
       const deadline = Date.now() + lockWait;
       let waitingSince = '';

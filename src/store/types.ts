@@ -33,7 +33,7 @@ export interface BudgetOptions {
 export interface AcquireOptions {
   /** Whose share the call counts against (a stable user id in HTTP mode); none in stdio mode. */
   user?: string | undefined;
-  /** The client's cancellation: ends the wait at once (a not_confirmed ToolError); nothing is sent after it. */
+  /** The call's cancellation: a call cancelled while it waits gives its slot back and sends nothing. */
   signal?: AbortSignal | undefined;
 }
 

@@ -13,7 +13,7 @@ import { createMsalTokenProvider } from '../../src/auth/msal.js';
 import type { ConfirmationMode } from '../../src/config.js';
 import { DefenderClient } from '../../src/defender/client.js';
 import { RateLimiter } from '../../src/defender/rate-limiter.js';
-import { currentPrincipal } from '../../src/request-scope.js';
+import { currentPrincipal, currentSignal } from '../../src/request-scope.js';
 import { prepareRemoteAuth, remoteSessionFactory, type HttpSettings } from '../../src/http/run.js';
 import { startHttpServer, type HttpServerOptions, type RunningHttpServer } from '../../src/http/server.js';
 import { createStderrLogger } from '../../src/log.js';
@@ -39,7 +39,7 @@ export interface RemoteOptions {
   /** One fake clock for the simulator's world and get_machine_action's polling: waits pass at once. */
   fakeClock?: boolean;
   /** The call budget, with each caller's fair share (as cli.ts wires it); none when omitted. */
-  budget?: { perMinute: number; perHour: number; maxWaitMs: number; perUserPerMinute?: number };
+  budget?: { perMinute: number; perHour: number; maxWaitMs: number; perUserPerMinute?: number; minuteMs?: number };
 }
 
 export async function startRemote(opts: RemoteOptions) {
@@ -91,7 +91,7 @@ export async function startRemote(opts: RemoteOptions) {
     tokens: perCallTokenProvider('per caller'),
     timeoutMs: 5_000,
     logger,
-    ...(opts.budget ? { limiter: new RateLimiter(opts.budget), budgetUser: currentPrincipal } : {}),
+    ...(opts.budget ? { limiter: new RateLimiter(opts.budget), budgetUser: currentPrincipal, callSignal: currentSignal } : {}),
   });
   const productServer = remoteSessionFactory(
     {

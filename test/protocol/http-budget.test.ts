@@ -27,4 +27,23 @@ describe('remote mode: each analyst\'s fair share of the budget', () => {
     expect((await list(bob)).isError).toBeFalsy();
     expect(r.sim.apiRequests()).toHaveLength(4);
   });
+
+  it('a write cancelled by the client while it waits for the budget is never sent', async () => {
+    const r = await remote({ skipConfirmation: true, budget: { perMinute: 1, perHour: 100, maxWaitMs: 5_000, minuteMs: 600 } });
+    const ada = await r.connect(await r.entra.userToken({ user: ANALYST }));
+    expect((await ada.tool('list_machine_actions', { machineId: RESTRICTED_DEVICE })).isError).toBeFalsy();
+    const controller = new AbortController();
+    const call = ada.client.callTool(
+      { name: 'remove_app_restriction', arguments: { machineId: RESTRICTED_DEVICE, comment: 'INC-7 cancelled' } },
+      undefined,
+      { signal: controller.signal },
+    );
+    setTimeout(() => controller.abort(), 150);
+    await expect(call).rejects.toThrow();
+    // Past the slot it had been given: nothing went out.
+    await new Promise((resolve) => setTimeout(resolve, 900));
+    expect(r.sim.apiRequests('POST')).toHaveLength(0);
+    // Its slot was given back: the next call needs no wait for it.
+    expect((await ada.tool('list_machine_actions', { machineId: RESTRICTED_DEVICE })).isError).toBeFalsy();
+  });
 });
