@@ -32,7 +32,8 @@ export interface AuditRecord {
   user?: { oid: string; tid: string; preferred_username: string | null; name: string | null };
   /** Remote mode: the application that called with its own identity (MDE_APP_CALLER_ROLE). */
   app?: { appId: string; oid: string; tid: string };
-  machineId: string;
+  /** null when the call was refused before the device was known (cancel, before reading its action). */
+  machineId: string | null;
   hostName: string | null;
   comment: string;
   /** How the human's confirmation went: elicitation_accepted, token_redeemed, skipped_by_flag, ... */

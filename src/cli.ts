@@ -5,11 +5,12 @@
  * stdout carries JSON-RPC only; everything human-readable goes to stderr.
  */
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { helpText, parseConfig, type Config } from './config.js';
+import { SETTINGS, helpText, parseConfig, type Config } from './config.js';
 import { NO_AUDIT, JsonlAuditTrail, REPLICA, type AuditTrail } from './audit.js';
+import { compileCommentPattern } from './comment-pattern.js';
 import { ConfirmationTokens } from './confirmation/token.js';
 import { DefenderClient } from './defender/client.js';
-import { StartupError } from './errors.js';
+import { StartupError, redact } from './errors.js';
 import { createStderrLogger, type Logger } from './log.js';
 import { NO_METRICS, type Metrics } from './metrics/metrics.js';
 import { createServer, type ServerDeps } from './server.js';
@@ -26,7 +27,8 @@ async function main(): Promise<number> {
   } catch (error) {
     // Every setting that stops the server (parsing, the audit file, the certificate) ends here.
     if (error instanceof StartupError) {
-      process.stderr.write(`mde-app-restriction-mcp: ${error.message}\n`);
+      // A secret can be echoed in a problem (a value given to the wrong setting): redacted like every log.
+      process.stderr.write(`mde-app-restriction-mcp: ${redact(error.message, startupSecrets(process.env))}\n`);
       return 2;
     }
     throw error;
@@ -49,6 +51,8 @@ async function start(): Promise<number> {
   for (const w of warnings) logger.warning(w);
   // Loaded only when metrics are on: prom-client stays out of a plain stdio start.
   const metrics = config.metrics.port === undefined ? NO_METRICS : await startMetrics(config.metrics, logger);
+  const { commentPattern } = config.policy;
+  const policy = { ...config.policy, commentPattern: commentPattern === undefined ? undefined : await compileCommentPattern(commentPattern) };
 
   // Everything that can fail at start fails here, before the server accepts a request, with the
   // setting to fix (an unwritable audit log, an unreadable certificate).
@@ -78,6 +82,7 @@ async function start(): Promise<number> {
     timeoutMs: config.httpTimeoutMs,
     logger,
     limiter,
+    secrets,
     // Remote mode: each caller's calls count against their fair share too (MDE_RATE_LIMIT_PER_USER_PER_MINUTE).
     ...(remote ? { budgetUser: currentPrincipal, callSignal: currentSignal } : {}),
     metrics,
@@ -94,7 +99,7 @@ async function start(): Promise<number> {
     flights: state.devices,
     secrets,
     audit,
-    policy: config.policy,
+    policy,
     readOnly: config.readOnly,
     // Simulated actions finish in seconds: poll them faster than the default.
     ...(config.target === 'simulator' ? { polling: { pollIntervalMs: 1_000 } } : {}),
@@ -225,6 +230,14 @@ async function connect(config: Config, logger: Logger) {
   return { apiUrl: config.apiUrl, tokens, close: async () => undefined };
 }
 
+/** Before the configuration is parsed, the secrets are whatever the environment holds under their names. */
+function startupSecrets(env: NodeJS.ProcessEnv): string[] {
+  return SETTINGS.filter((s) => s.kind === 'secret' && s.env).flatMap((s) => {
+    const value = env[s.env!];
+    return value ? [value, value.trim()] : [];
+  });
+}
+
 function secretValues(config: Config): string[] {
   const secrets: string[] = [];
   const c = config.credential;
@@ -242,7 +255,7 @@ main().then(
     if (code >= 0) process.exit(code);
   },
   (error: unknown) => {
-    process.stderr.write(`mde-app-restriction-mcp: fatal: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(`mde-app-restriction-mcp: fatal: ${redact(error instanceof Error ? (error.stack ?? error.message) : String(error), startupSecrets(process.env))}\n`);
     process.exit(1);
   },
 );

@@ -3,6 +3,7 @@
  * environment in, a validated Config (or every problem at once) out. Flags win over the environment;
  * secrets come only from the environment.
  */
+import type { CommentPattern } from './comment-pattern.js';
 import { StartupError } from './errors.js';
 import { CLOUD_DEFAULTS, named, readSettings, type CloudName, type SettingValues } from './settings.js';
 
@@ -37,7 +38,7 @@ export interface Config {
   confirmationKeys: { current: Buffer; previous: Buffer[] } | undefined;
   /** Append-only JSON Lines audit file; undefined: no audit trail. */
   auditLogPath: string | undefined;
-  policy: Policy;
+  policy: PolicySettings;
   /** Register only read-only tools: the write tools do not exist for clients. */
   readOnly: boolean;
   logLevel: LogLevel;
@@ -91,8 +92,11 @@ export interface Policy {
   denyDeviceGroups: string[];
   allowTags: string[];
   denyTags: string[];
-  commentPattern: RegExp | undefined;
+  commentPattern: CommentPattern | undefined;
 }
+
+/** The policy as configured: the comment pattern still as text (cli.ts compiles it with compileCommentPattern). */
+export type PolicySettings = Omit<Policy, 'commentPattern'> & { commentPattern: string | undefined };
 
 export const NO_POLICY: Policy = { allowDeviceGroups: [], denyDeviceGroups: [], allowTags: [], denyTags: [], commentPattern: undefined };
 
@@ -153,10 +157,12 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
   const redisUrl = v.redisUrl === undefined ? undefined : checkRedisUrl(v.redisUrl, argv.some((a) => a.startsWith('--redis-url')), problems);
   const confirmationKeys = keysOf(v, redisUrl !== undefined, problems);
 
-  let commentPattern: RegExp | undefined;
-  if (v.commentPattern !== undefined) {
+  // Checked here for syntax, so it is reported with every other problem; cli.ts compiles it for the
+  // linear-time engine (comment-pattern.ts), which also refuses backreferences and lookaround.
+  const commentPattern = v.commentPattern;
+  if (commentPattern !== undefined) {
     try {
-      commentPattern = new RegExp(v.commentPattern, 'u');
+      new RegExp(commentPattern, 'u');
     } catch (error) {
       problems.push(`${named('commentPattern')} is not a valid regular expression: ${(error as Error).message}.`);
     }

@@ -4,7 +4,6 @@
  * Deny wins over allow. Names match case-insensitively, as the Defender portal shows them.
  */
 import type { Policy } from './config.js';
-import type { DevicePreview } from './confirmation/render.js';
 import { ToolError } from './errors.js';
 
 const NOTHING_SENT = 'Nothing was sent to Defender.';
@@ -24,8 +23,18 @@ export function checkComment(policy: Policy, comment: string): void {
   }
 }
 
-/** `device` is undefined when its details could not be read (no Machine.Read.All): rules fail closed. */
-export function checkDevice(policy: Policy, machineId: string, device: DevicePreview | undefined): void {
+/** What the rules look at; null where Defender's record lacks the field. */
+export interface DeviceFacts {
+  hostName: string | null;
+  deviceGroup: string | null;
+  tags: readonly string[] | null;
+}
+
+/**
+ * `device` is undefined when its details could not be read (no Machine.Read.All), and a field is null
+ * when Defender's record lacks it: a rule that needs what is missing refuses (fails closed).
+ */
+export function checkDevice(policy: Policy, machineId: string, device: DeviceFacts | undefined): void {
   if (!hasDevicePolicy(policy)) return;
   const change = (setting: string) =>
     `If this device should be allowed, the server's operator must change ${setting}; otherwise handle it in the Defender portal under your own process.`;
@@ -38,13 +47,30 @@ export function checkDevice(policy: Policy, machineId: string, device: DevicePre
   }
   const host = device.hostName ?? machineId;
   const lower = (xs: readonly string[]) => xs.map((x) => x.toLowerCase());
+  const groupRules = policy.allowDeviceGroups.length + policy.denyDeviceGroups.length > 0;
+  const tagRules = policy.allowTags.length + policy.denyTags.length > 0;
+  if (groupRules && !device.deviceGroup?.trim()) {
+    throw policyError(
+      'device_group_unknown',
+      `Refused by policy: device-group rules are set, but Defender's record of ${host} names no device group (rbacGroupName), so the rules cannot be checked. ${NOTHING_SENT}`,
+      'Assign the device to a device group in the Defender portal, or ask the operator to remove the device-group rules.',
+    );
+  }
+  if (tagRules && device.tags === null) {
+    throw policyError(
+      'device_tags_unknown',
+      `Refused by policy: tag rules are set, but Defender's record of ${host} carries no tag list (machineTags), so the rules cannot be checked. ${NOTHING_SENT}`,
+      'Check the device in the Defender portal (and that the app can read devices), or ask the operator to remove the tag rules.',
+    );
+  }
   const group = device.deviceGroup?.toLowerCase() ?? '';
-  const tags = lower(device.tags);
+  const deviceTags = device.tags ?? [];
+  const tags = lower(deviceTags);
 
   if (lower(policy.denyDeviceGroups).includes(group)) {
     throw policyError('MDE_DENY_DEVICE_GROUPS', `Refused by policy: ${host} is in device group "${device.deviceGroup}", which MDE_DENY_DEVICE_GROUPS excludes. ${NOTHING_SENT}`, change('MDE_DENY_DEVICE_GROUPS'));
   }
-  const deniedTag = device.tags.find((t) => lower(policy.denyTags).includes(t.toLowerCase()));
+  const deniedTag = deviceTags.find((t) => lower(policy.denyTags).includes(t.toLowerCase()));
   if (deniedTag) {
     throw policyError('MDE_DENY_TAGS', `Refused by policy: ${host} carries the tag "${deniedTag}", which MDE_DENY_TAGS excludes. ${NOTHING_SENT}`, change('MDE_DENY_TAGS'));
   }

@@ -125,11 +125,11 @@ const SPEC = {
     kind: 'path',
     help: 'JSON Lines audit file, appended to (created with mode 0600): a record flushed before and after every write. Checked at start: a path that cannot be written stops the server; if writing fails later, writes are refused and reads go on.',
   },
-  allowDeviceGroups: { env: 'MDE_ALLOW_DEVICE_GROUPS', flag: 'allow-device-groups', kind: 'list', help: 'Comma-separated device groups (rbacGroupName) the write tools may touch; others are refused.' },
-  denyDeviceGroups: { env: 'MDE_DENY_DEVICE_GROUPS', flag: 'deny-device-groups', kind: 'list', help: 'Comma-separated device groups the write tools must never touch.' },
-  allowTags: { env: 'MDE_ALLOW_TAGS', flag: 'allow-tags', kind: 'list', help: 'Comma-separated machine tags: a device must carry at least one of them.' },
-  denyTags: { env: 'MDE_DENY_TAGS', flag: 'deny-tags', kind: 'list', help: 'Comma-separated machine tags: a device carrying any of them is refused.' },
-  commentPattern: { env: 'MDE_COMMENT_PATTERN', flag: 'comment-pattern', kind: 'text', help: 'A regular expression every comment must match, e.g. "INC-\\d+" to require a ticket reference.' },
+  allowDeviceGroups: { env: 'MDE_ALLOW_DEVICE_GROUPS', flag: 'allow-device-groups', kind: 'list', help: 'Device groups (rbacGroupName) the write tools may touch; others, and devices without a group, are refused. Comma-separated, or a JSON array for names with commas: ["Finance, EMEA","HR"].' },
+  denyDeviceGroups: { env: 'MDE_DENY_DEVICE_GROUPS', flag: 'deny-device-groups', kind: 'list', help: 'Device groups the write tools must never touch (comma-separated, or a JSON array). With any group rule set, a device without a group is refused.' },
+  allowTags: { env: 'MDE_ALLOW_TAGS', flag: 'allow-tags', kind: 'list', help: 'Machine tags (comma-separated, or a JSON array): a device must carry at least one of them.' },
+  denyTags: { env: 'MDE_DENY_TAGS', flag: 'deny-tags', kind: 'list', help: 'Machine tags (comma-separated, or a JSON array): a device carrying any of them is refused. With any tag rule set, a device whose tags Defender did not send is refused.' },
+  commentPattern: { env: 'MDE_COMMENT_PATTERN', flag: 'comment-pattern', kind: 'text', help: 'A regular expression (RE2 syntax, linear time) that must match somewhere in every comment; anchor it to require the whole comment, e.g. "^INC-\\d+: .+$".' },
   readOnly: { env: 'MDE_READ_ONLY', flag: 'read-only', kind: 'switch', help: 'Register only the read-only tools: the write tools do not exist for clients.' },
   logLevel: {
     env: 'MDE_LOG_LEVEL',
@@ -314,10 +314,25 @@ function convert(s: DescribedSetting, raw: string | true | undefined, problems: 
       return s.default;
     }
     case 'list':
-      return typeof raw === 'string' ? raw.split(',').map((x) => x.trim()).filter((x) => x !== '') : [];
+      return typeof raw === 'string' ? parseList(raw, () => problems.push(`${names(s)} must be comma-separated names, or a JSON array of strings for names that contain a comma (got "${raw}").`)) : [];
     default:
       return typeof raw === 'string' ? raw : undefined;
   }
+}
+
+/** `a, b` or, for names that contain a comma, a JSON array: `["Finance, EMEA", "HR"]`. */
+export function parseList(raw: string, fail: () => void): string[] {
+  if (raw.startsWith('[')) {
+    try {
+      const parsed: unknown = JSON.parse(raw);
+      if (Array.isArray(parsed) && parsed.every((x) => typeof x === 'string')) return parsed.map((x) => x.trim()).filter((x) => x !== '');
+    } catch {
+      // reported below
+    }
+    fail();
+    return [];
+  }
+  return raw.split(',').map((x) => x.trim()).filter((x) => x !== '');
 }
 
 function findFlag(arg: string): DescribedSetting | undefined {
@@ -373,7 +388,7 @@ function acceptedText(s: Setting & { env?: string }): string {
     case 'switch':
       return s.env ? `flag; or ${TRUE_WORDS.join('/')} (on), ${FALSE_WORDS.join('/')} or empty (off)` : 'flag';
     case 'list':
-      return 'comma-separated';
+      return 'comma-separated, or a JSON array';
     case 'secret':
       return 'secret, environment only';
     default:

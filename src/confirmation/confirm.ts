@@ -7,8 +7,8 @@
  */
 import type { ConfirmationMode } from '../config.js';
 import { ToolError } from '../errors.js';
-import { approvalText, displayText, type ActionRequest, type DevicePreview } from './render.js';
-import { REJECTION_TEXT, type ConfirmationTokens, type TokenLedger, type TokenRejection, type VerifiedToken } from './token.js';
+import { approvalText, approvalTitle, deviceName, displayText, type ActionRequest, type DevicePreview } from './render.js';
+import { REJECTION_TEXT, type TokenSubject, type ConfirmationTokens, type TokenLedger, type TokenRejection, type VerifiedToken } from './token.js';
 
 /** Every way a confirmation can end: the one vocabulary of audit records, logs and results. */
 export type ConfirmationPath =
@@ -86,7 +86,7 @@ const NEXT_STEP: Partial<Record<TokenRejection, string>> = {
 };
 
 /** Choose how this call is confirmed. Offline: a bad token is refused before anything is read. */
-export async function decide(deps: ConfirmationDeps, request: ActionRequest, token: string | undefined): Promise<Decision> {
+export async function decide(deps: ConfirmationDeps, request: TokenSubject, token: string | undefined): Promise<Decision> {
   if (deps.skip) return { kind: 'skip' };
   if (deps.elicitor.canElicit()) return { kind: 'ask' };
   if (deps.mode === 'elicitation') {
@@ -127,7 +127,7 @@ export async function ask(
   preview: DevicePreview,
   call: { signal?: AbortSignal; requestId?: string | number },
 ): Promise<Confirmed | Refusal> {
-  const host = preview.hostName ? displayText(preview.hostName) : `device ${preview.machineId}`;
+  const host = deviceName(preview);
   let outcome: ElicitOutcome;
   try {
     outcome = await deps.elicitor.elicit(
@@ -135,7 +135,7 @@ export async function ask(
       {
         type: 'object',
         properties: {
-          confirm: { type: 'boolean', title: `${request.verb} on ${host}`, description: 'Check to confirm. Anything else leaves the device as it is.' },
+          confirm: { type: 'boolean', title: approvalTitle(request, preview), description: 'Check to confirm. Anything else leaves the device as it is.' },
         },
         required: ['confirm'],
       },
@@ -147,7 +147,7 @@ export async function ask(
       kind: 'refuse',
       path: 'elicitation_failed',
       error: notConfirmed(
-        `Not performed: the confirmation prompt could not be completed (${reason.slice(0, 200)}). Nothing was sent to Defender.`,
+        `Not performed: the confirmation prompt could not be completed (${displayText(reason.slice(0, 200))}). Nothing was sent to Defender.`,
         'Ask the human whether they want to proceed, then call again to show the prompt once more.',
       ),
     };
@@ -163,6 +163,6 @@ export async function ask(
   return {
     kind: 'refuse',
     path: 'elicitation_declined',
-    error: notConfirmed(`Not performed: the human declined to ${request.verb.toLowerCase()} on ${host}. Nothing was sent to Defender.`, 'Do not retry unless the human asks for it.'),
+    error: notConfirmed(`Not performed: the human declined to ${displayText(request.verb.toLowerCase())} on ${host}. Nothing was sent to Defender.`, 'Do not retry unless the human asks for it.'),
   };
 }

@@ -2,9 +2,11 @@
  * The one renderer of what the human reads before an action: the elicitation prompt, the text of a
  * `confirmation_required` result and the cancel prompt all come from here. Every text that came from
  * somewhere else (the agent's comment, Defender's host names, groups, tags, requestors and comments) is
- * escaped, so line breaks, quotes or bidirectional overrides in it cannot fake extra lines in a prompt.
+ * escaped, so line breaks (U+2028 too), quotes, bidirectional overrides or invisible characters in it
+ * cannot fake extra lines in a prompt or hide text (characters.ts says which, by Unicode property).
  */
 import type { MachineAction } from '../defender/schemas.js';
+import { HIDDEN, escapeCodePoint } from './characters.js';
 
 /** What the human is shown: the device in words they recognise, not just a 40-hex id. */
 export interface DevicePreview {
@@ -18,6 +20,8 @@ export interface DevicePreview {
   tags: string[];
   /** Why details are missing, when they are (e.g. the app lacks Machine.Read.All). */
   note?: string;
+  /** What Defender's action history shows about the restriction (remove_app_restriction). */
+  history?: string;
 }
 
 /** A write as the confirmation step and the audit trail see it. */
@@ -36,11 +40,9 @@ export interface ActionRequest {
   principal?: string;
 }
 
-const INVISIBLE = /[\u0000-\u001F\u007F-\u009F\u200B-\u200F\u202A-\u202E\u2066-\u2069\uFEFF]/gu;
-
-/** Text from outside, on one line, with nothing hidden: control and bidi characters become \uXXXX. */
+/** Text from outside, on one line, with nothing hidden: every hidden or line-breaking character becomes \uXXXX. */
 export function displayText(text: string): string {
-  return text.replace(INVISIBLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return text.replace(HIDDEN, escapeCodePoint);
 }
 
 /** A quoted value (the comment): quotes and line breaks escaped, so it stays one visible string. */
@@ -55,16 +57,26 @@ export function describeDevice(preview: DevicePreview): string {
     preview.deviceGroup ? `device group ${quoteForDisplay(preview.deviceGroup)}` : undefined,
     preview.healthStatus ? `health ${displayText(preview.healthStatus)}` : undefined,
     preview.lastSeen ? `last seen ${displayText(preview.lastSeen)}` : undefined,
-    preview.tags.length > 0 ? `tags: ${preview.tags.map(displayText).join(', ')}` : undefined,
+    preview.tags.length > 0 ? `tags: ${preview.tags.map((t) => quoteForDisplay(t)).join(', ')}` : undefined,
   ].filter(Boolean);
   return parts.join('; ');
+}
+
+/** The device as the prompt names it: its host name, else its id. */
+export function deviceName(preview: DevicePreview): string {
+  return preview.hostName ? displayText(preview.hostName) : `device ${displayText(preview.machineId)}`;
+}
+
+/** The one-line question (the prompt's first line and the elicitation field's title). */
+export function approvalTitle(request: ActionRequest, preview: DevicePreview): string {
+  return `${displayText(request.verb)} on ${deviceName(preview)}`;
 }
 
 /** The question the human answers, with everything they need to answer it. */
 export function approvalText(request: ActionRequest, preview: DevicePreview): string {
   const t = request.target;
   return [
-    `${request.verb} on ${preview.hostName ? displayText(preview.hostName) : `device ${preview.machineId}`}?`,
+    `${approvalTitle(request, preview)}?`,
     '',
     ...(t
       ? [
@@ -73,8 +85,9 @@ export function approvalText(request: ActionRequest, preview: DevicePreview): st
         ]
       : []),
     `Device: ${describeDevice(preview)}`,
-    `Device id: ${preview.machineId}`,
-    ...(preview.note ? [`Note: ${preview.note}`] : []),
+    `Device id: ${displayText(preview.machineId)}`,
+    ...(preview.history ? [`History: ${displayText(preview.history)}`] : []),
+    ...(preview.note ? [`Note: ${displayText(preview.note)}`] : []),
     `Comment recorded in Defender: ${quoteForDisplay(request.comment)}`,
     '',
     request.consequence,

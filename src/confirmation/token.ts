@@ -13,7 +13,8 @@ export const DEFAULT_TOKEN_TTL_MS = 5 * 60_000;
 
 export interface TokenSubject {
   action: string;
-  machineId: string;
+  /** Undefined while it is not known yet (cancel learns it from the action): checked again once it is. */
+  machineId: string | undefined;
   comment: string;
   /** Who asked (remote mode: `user:<tid>:<oid>` or `app:…`): only they can redeem the token. */
   principal?: string;
@@ -122,7 +123,7 @@ export class ConfirmationTokens {
     this.ledger = new MemoryTokenLedger(this.now);
   }
 
-  issue(subject: TokenSubject, hostName?: string): { token: string; expiresAt: Date; confirmationId: string } {
+  issue(subject: TokenSubject & { machineId: string }, hostName?: string): { token: string; expiresAt: Date; confirmationId: string } {
     const payload: Payload = {
       a: subject.action,
       m: subject.machineId,
@@ -164,7 +165,7 @@ export class ConfirmationTokens {
     // Whose it is first: another user's token is named as such even when what it was for differs too
     // (an approval's comment names its approver).
     if (payload.p !== (subject.principal ? principalHash(subject.principal) : undefined)) return { ok: false, reason: 'other_user' };
-    if (payload.a !== subject.action || payload.m !== subject.machineId || payload.c !== sha256(subject.comment)) {
+    if (payload.a !== subject.action || (subject.machineId !== undefined && payload.m !== subject.machineId) || payload.c !== sha256(subject.comment)) {
       return { ok: false, reason: 'mismatch' };
     }
     if (!(typeof payload.e === 'number' && this.now() < payload.e)) return { ok: false, reason: 'expired' };

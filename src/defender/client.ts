@@ -4,10 +4,11 @@
  * that may have reached the API (timeout or reset after sending) is never re-sent here.
  */
 import type { TokenProvider } from '../auth/token-provider.js';
-import { ToolError, type UpstreamDetails, isToolError, alreadyInProgress } from '../errors.js';
+import { ToolError, type UpstreamDetails, isToolError, alreadyInProgress, redact } from '../errors.js';
 import type { Logger } from '../log.js';
 import { NO_METRICS, type Metrics } from '../metrics/metrics.js';
 import { proxyFailure } from '../net/proxy.js';
+import { abortable } from './abortable.js';
 import type { CallBudget } from './rate-limiter.js';
 import {
   apiErrorSchema,
@@ -19,17 +20,21 @@ import {
   type MachineAction,
 } from './schemas.js';
 
+/**
+ * Every call takes an optional AbortSignal: the client's cancellation. It ends the budget wait, the
+ * Retry-After sleep and the HTTP request itself; once it fired, nothing more is sent.
+ */
 export interface DefenderApi {
-  getMachine(machineId: string): Promise<Machine>;
+  getMachine(machineId: string, signal?: AbortSignal): Promise<Machine>;
   /** POST unrestrictCodeExecution. Throws AlreadyInProgressError on "Action is already in progress". */
-  unrestrictCodeExecution(machineId: string, comment: string): Promise<MachineAction>;
+  unrestrictCodeExecution(machineId: string, comment: string, signal?: AbortSignal): Promise<MachineAction>;
   /** Actions for one device, optionally of one type and status, newest first. */
-  listMachineActions(query: { machineId: string; type?: string; status?: string }): Promise<MachineAction[]>;
-  getMachineAction(actionId: string): Promise<MachineAction>;
+  listMachineActions(query: { machineId: string; type?: string; status?: string }, signal?: AbortSignal): Promise<MachineAction[]>;
+  getMachineAction(actionId: string, signal?: AbortSignal): Promise<MachineAction>;
   /** POST machineactions/{id}/cancel. */
-  cancelMachineAction(actionId: string, comment: string): Promise<MachineAction>;
+  cancelMachineAction(actionId: string, comment: string, signal?: AbortSignal): Promise<MachineAction>;
   /** Devices by exact host name, or by host-name prefix. */
-  findMachines(name: string, match: 'exact' | 'prefix'): Promise<Machine[]>;
+  findMachines(name: string, match: 'exact' | 'prefix', signal?: AbortSignal): Promise<Machine[]>;
 }
 
 export type Operation = 'read_machine' | 'unrestrict' | 'list_actions' | 'read_action' | 'cancel' | 'find_machines';
@@ -48,6 +53,8 @@ export interface DefenderClientOptions {
    * fails fast with the time to wait, so a tool call ends before a typical client's 60-second timeout.
    */
   maxRetryWaitMs?: number;
+  /** Values that must never leave in an error (client secret, certificate password): redacted before Defender's message is cut. */
+  secrets?: readonly string[];
   /** The call budget (this process's, or the replicas' shared one); every attempt, retries included, takes a slot. */
   limiter?: CallBudget;
   /** Whose fair share of the budget the current call counts against (remote mode: the signed-in caller). */
@@ -83,17 +90,17 @@ export class DefenderClient implements DefenderApi {
     this.now = opts.now ?? Date.now;
   }
 
-  async getMachine(machineId: string): Promise<Machine> {
-    const body = await this.send('read_machine', 'GET', `/api/machines/${encodeURIComponent(machineId)}`);
+  async getMachine(machineId: string, signal?: AbortSignal): Promise<Machine> {
+    const body = await this.send('read_machine', 'GET', `/api/machines/${encodeURIComponent(machineId)}`, undefined, signal);
     parseEntity(machineSchema, body, 'Machine');
     return body as Machine;
   }
 
-  async unrestrictCodeExecution(machineId: string, comment: string): Promise<MachineAction> {
+  async unrestrictCodeExecution(machineId: string, comment: string, signal?: AbortSignal): Promise<MachineAction> {
     // `Comment` is case-sensitive on the wire; `comment` gets InvalidRequestBody.
     const body = await this.send('unrestrict', 'POST', `/api/machines/${encodeURIComponent(machineId)}/unrestrictCodeExecution`, {
       Comment: comment,
-    });
+    }, signal);
     const parsed = machineActionSchema.safeParse(body);
     if (!parsed.success) {
       throw new ToolError('outcome_unknown', 'Defender accepted the request, but returned a MachineAction this server cannot read.', CHECK_ACTIONS);
@@ -102,24 +109,24 @@ export class DefenderClient implements DefenderApi {
     return body as MachineAction;
   }
 
-  async listMachineActions(query: { machineId: string; type?: string; status?: string }): Promise<MachineAction[]> {
+  async listMachineActions(query: { machineId: string; type?: string; status?: string }, signal?: AbortSignal): Promise<MachineAction[]> {
     // Values come from validated input (hex ids, enum names); quotes are doubled anyway, as OData wants.
     const clauses = [`machineId eq '${odata(query.machineId)}'`];
     if (query.type) clauses.push(`type eq '${odata(query.type)}'`);
     if (query.status) clauses.push(`status eq '${odata(query.status)}'`);
-    const body = await this.send('list_actions', 'GET', `/api/machineactions?${queryString({ $filter: clauses.join(' and ') })}`);
+    const body = await this.send('list_actions', 'GET', `/api/machineactions?${queryString({ $filter: clauses.join(' and ') })}`, undefined, signal);
     parseEntity(machineActionListSchema, body, 'MachineAction list');
     return [...(body as { value: MachineAction[] }).value].sort((a, b) => (b.creationDateTimeUtc ?? '').localeCompare(a.creationDateTimeUtc ?? ''));
   }
 
-  async getMachineAction(actionId: string): Promise<MachineAction> {
-    const body = await this.send('read_action', 'GET', `/api/machineactions/${encodeURIComponent(actionId)}`);
+  async getMachineAction(actionId: string, signal?: AbortSignal): Promise<MachineAction> {
+    const body = await this.send('read_action', 'GET', `/api/machineactions/${encodeURIComponent(actionId)}`, undefined, signal);
     parseEntity(machineActionSchema, body, 'MachineAction');
     return body as MachineAction;
   }
 
-  async cancelMachineAction(actionId: string, comment: string): Promise<MachineAction> {
-    const body = await this.send('cancel', 'POST', `/api/machineactions/${encodeURIComponent(actionId)}/cancel`, { Comment: comment });
+  async cancelMachineAction(actionId: string, comment: string, signal?: AbortSignal): Promise<MachineAction> {
+    const body = await this.send('cancel', 'POST', `/api/machineactions/${encodeURIComponent(actionId)}/cancel`, { Comment: comment }, signal);
     const parsed = machineActionSchema.safeParse(body);
     if (!parsed.success) {
       throw new ToolError('outcome_unknown', 'Defender accepted the cancellation, but returned a MachineAction this server cannot read.', 'Read the action again to see its status.');
@@ -127,11 +134,11 @@ export class DefenderClient implements DefenderApi {
     return body as MachineAction;
   }
 
-  async findMachines(name: string, match: 'exact' | 'prefix'): Promise<Machine[]> {
+  async findMachines(name: string, match: 'exact' | 'prefix', signal?: AbortSignal): Promise<Machine[]> {
     const filter = match === 'exact' ? `computerDnsName eq '${odata(name)}'` : `startswith(computerDnsName,'${odata(name)}')`;
     let body: unknown;
     try {
-      body = await this.send('find_machines', 'GET', `/api/machines?${queryString({ $filter: filter, $top: '50' })}`);
+      body = await this.send('find_machines', 'GET', `/api/machines?${queryString({ $filter: filter, $top: '50' })}`, undefined, signal);
     } catch (error) {
       // The list API answers 404 when no recent device matches.
       if (isToolError(error, 'not_found')) return [];
@@ -142,17 +149,23 @@ export class DefenderClient implements DefenderApi {
   }
 
   /** One API call with auth, timeout, 429 handling and error mapping. Returns the parsed JSON body. */
-  private async send(op: Operation, method: 'GET' | 'POST', path: string, payload?: unknown): Promise<unknown> {
+  private async send(op: Operation, method: 'GET' | 'POST', path: string, payload?: unknown, signal?: AbortSignal): Promise<unknown> {
+    // The call's own cancellation: passed in, or the call scope's (remote mode sets it for every call).
+    signal ??= this.opts.callSignal?.();
     const isWrite = WRITES.has(op);
     let retried401 = false;
     let waited = 0;
     let rateLimited = 0; // 429s so far: each is retried (bounded); the one re-sign-in after a 401 is not counted
     for (;;) {
       const token = await this.opts.tokens.getToken();
-      if (this.opts.limiter) await this.acquire(this.opts.limiter);
+      if (this.opts.limiter) await this.acquire(this.opts.limiter, signal);
+      // The last moment to stop: after it, the request is on the wire.
+      if (signal?.aborted) throw cancelled(op);
       const controller = new AbortController();
       const sentAt = performance.now();
       const timer = setTimeout(() => controller.abort(), this.opts.timeoutMs);
+      const onCancel = () => controller.abort();
+      signal?.addEventListener('abort', onCancel, { once: true });
       let status: number;
       let headers: Headers;
       let text: string;
@@ -172,10 +185,12 @@ export class DefenderClient implements DefenderApi {
         text = await res.text();
         this.metrics.defenderRequest(op, String(status), (performance.now() - sentAt) / 1000);
       } catch (error) {
-        this.metrics.defenderRequest(op, controller.signal.aborted ? 'timeout' : 'network', (performance.now() - sentAt) / 1000);
+        this.metrics.defenderRequest(op, signal?.aborted ? 'cancelled' : controller.signal.aborted ? 'timeout' : 'network', (performance.now() - sentAt) / 1000);
+        if (signal?.aborted) throw cancelledInFlight(op, isWrite);
         throw this.networkError(error, op, isWrite, controller.signal.aborted);
       } finally {
         clearTimeout(timer);
+        signal?.removeEventListener('abort', onCancel);
       }
 
       if (status === 429) {
@@ -187,10 +202,10 @@ export class DefenderClient implements DefenderApi {
         if (rateLimited <= this.max429Retries && waited + waitMs <= this.maxRetryWaitMs) {
           waited += waitMs;
           this.opts.logger.info(`Defender API rate limit (429) on ${op}; retrying in ${Math.ceil(waitMs / 1000)} s.`);
-          await this.sleep(waitMs);
+          await abortable(this.sleep(waitMs), signal, () => cancelled(op));
           continue;
         }
-        const { code, target } = errorDetails(text);
+        const { code, target } = errorDetails(text, this.opts.secrets);
         throw new ToolError(
           'rate_limited',
           `The Defender API is rate-limiting this app (HTTP 429); the request was not accepted.`,
@@ -216,15 +231,15 @@ export class DefenderClient implements DefenderApi {
           throw new ToolError('upstream', `${what}.`, 'Retry in a moment; if it repeats, a proxy may be rewriting responses.', { status });
         }
       }
-      throw mapErrorResponse(op, status, text);
+      throw mapErrorResponse(op, status, text, this.opts.secrets);
     }
   }
 
   /** Take a budget slot, counting the wait (on the budget's own clock) or the refusal. */
-  private async acquire(limiter: CallBudget): Promise<void> {
+  private async acquire(limiter: CallBudget, signal: AbortSignal | undefined): Promise<void> {
     const start = this.now();
     try {
-      await limiter.acquire({ user: this.opts.budgetUser?.(), signal: this.opts.callSignal?.() });
+      await limiter.acquire({ user: this.opts.budgetUser?.(), signal });
     } catch (error) {
       if (isToolError(error, 'rate_limited')) this.metrics.budgetRefused();
       throw error;
@@ -270,6 +285,18 @@ export class DefenderClient implements DefenderApi {
   }
 }
 
+/** Ended by the client before the request left: nothing was sent. */
+function cancelled(op: Operation): ToolError {
+  return new ToolError('not_confirmed', `Not performed: the client cancelled the call before ${op} was sent. Nothing was sent to Defender.`, 'Call again if it is still wanted.');
+}
+
+/** Ended by the client while the request was on the wire: a write's fate is then unknown. */
+function cancelledInFlight(op: Operation, isWrite: boolean): ToolError {
+  return isWrite
+    ? new ToolError('outcome_unknown', `The client cancelled the call while ${op} was being sent; Defender may or may not have accepted it.`, CHECK_ACTIONS)
+    : new ToolError('not_confirmed', `The client cancelled the call during ${op}.`, 'Call again if it is still wanted.');
+}
+
 const odata = (value: string) => value.replace(/'/g, "''");
 const queryString = (params: Record<string, string>) => new URLSearchParams(params).toString().replace(/\+/g, '%20');
 
@@ -296,12 +323,15 @@ export function retryAfterMs(header: string | null, attempt: number, nowMs: numb
   return 1000 * 2 ** attempt;
 }
 
-export function errorDetails(text: string): UpstreamDetails & { message?: string } {
+/** Defender's message is quoted at most this long; redacted first, so a cut can never leave part of a secret. */
+export const QUOTED_MESSAGE_MAX = 300;
+
+export function errorDetails(text: string, secrets: readonly string[] = []): UpstreamDetails & { message?: string } {
   try {
     const parsed = apiErrorSchema.safeParse(JSON.parse(text));
     if (parsed.success) {
       const { code, message, target } = parsed.data.error;
-      return { code, target, message: message?.slice(0, 300) };
+      return { code, target, message: message === undefined ? undefined : redact(message, secrets).slice(0, QUOTED_MESSAGE_MAX) };
     }
   } catch {
     // not JSON: the status alone must do
@@ -320,8 +350,8 @@ const PERMISSION_FOR: Record<Operation, string> = {
 const WRITES: ReadonlySet<Operation> = new Set(['unrestrict', 'cancel']);
 
 /** Map a non-2xx answer (other than 429) to a typed error with the next step. Pure. */
-export function mapErrorResponse(op: Operation, status: number, text: string): ToolError {
-  const { message, ...upstream } = errorDetails(text);
+export function mapErrorResponse(op: Operation, status: number, text: string, secrets: readonly string[] = []): ToolError {
+  const { message, ...upstream } = errorDetails(text, secrets);
   const details: UpstreamDetails = { status, ...upstream };
   const said = message ? ` Defender said: "${message}"` : '';
   if (status === 400 && (upstream.code === 'ActiveRequestAlreadyExists' || /already in progress/i.test(message ?? ''))) {

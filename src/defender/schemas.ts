@@ -19,7 +19,10 @@ export const MACHINE_ACTION_TYPES = [
 export const FINAL_ACTION_STATUSES: ReadonlySet<string> = new Set(['Succeeded', 'Failed', 'TimeOut', 'Cancelled']);
 export const OPEN_ACTION_STATUSES: ReadonlySet<string> = new Set(['Pending', 'InProgress']);
 
-const nullableString = z.string().nullable().optional();
+// A union with a described null, not .nullable(): zod would write a type array (["string","null"]),
+// which clients that map schemas onto a single-type dialect reject (the MCP Inspector warns).
+const NULL_VALUE = z.null().describe('Not set.');
+const nullableString = z.union([z.string(), NULL_VALUE]).optional();
 
 export const machineActionSchema = z
   .looseObject({
@@ -33,6 +36,8 @@ export const machineActionSchema = z
     creationDateTimeUtc: nullableString,
     lastUpdateDateTimeUtc: nullableString,
   })
+  // Every other field is kept as sent; `true`, not `{}`, so schema checkers see a deliberate free-form object.
+  .meta({ additionalProperties: true })
   .describe('A Defender MachineAction, with every field the API returned.');
 export type MachineAction = z.infer<typeof machineActionSchema>;
 
@@ -43,9 +48,9 @@ export const machineSchema = z.looseObject({
   version: nullableString,
   healthStatus: nullableString,
   rbacGroupName: nullableString,
-  rbacGroupId: z.union([z.string(), z.number()]).nullable().optional(),
+  rbacGroupId: z.union([z.string(), z.number(), NULL_VALUE]).optional(),
   lastSeen: nullableString,
-  machineTags: z.array(z.string()).nullable().optional(),
+  machineTags: z.union([z.array(z.string()), NULL_VALUE]).optional(),
 });
 export type Machine = z.infer<typeof machineSchema>;
 

@@ -12,7 +12,7 @@ import type { Metrics } from './metrics.js';
 /** A label value must be a short code word; anything else is folded into `other` (no unbounded labels). */
 const WORD = /^[a-z][a-z0-9_]{0,39}$/;
 const word = (value: string) => (WORD.test(value) ? value : 'other');
-const STATUS = /^(\d{3}|network|timeout)$/;
+const STATUS = /^(\d{3}|network|timeout|cancelled)$/;
 const AADSTS = /^AADSTS\d{1,10}$/;
 
 const LATENCY_BUCKETS = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -34,7 +34,7 @@ export function createPrometheusMetrics(opts: { processMetrics?: boolean } = {})
   const toolCalls = new Counter({ name: 'mde_tool_calls_total', help: 'Tool calls by tool and outcome (result outcome, ok, or error kind).', labelNames: ['tool', 'outcome'], registers });
   const toolDuration = new Histogram({ name: 'mde_tool_call_duration_seconds', help: 'Tool call duration, confirmation prompts included.', labelNames: ['tool'], buckets: CALL_BUCKETS, registers });
   const confirmations = new Counter({ name: 'mde_confirmations_total', help: 'Confirmation results by path (elicitation_accepted, elicitation_declined, token_issued, token_rejected, ...).', labelNames: ['path'], registers });
-  const requests = new Counter({ name: 'mde_defender_requests_total', help: 'HTTP requests to the Defender API by operation and status (network, timeout: no answer).', labelNames: ['operation', 'status'], registers });
+  const requests = new Counter({ name: 'mde_defender_requests_total', help: 'HTTP requests to the Defender API by operation and status (network, timeout: no answer; cancelled: the call was cancelled in flight).', labelNames: ['operation', 'status'], registers });
   const latency = new Histogram({ name: 'mde_defender_request_duration_seconds', help: 'Defender API request latency by operation.', labelNames: ['operation'], buckets: LATENCY_BUCKETS, registers });
   const throttled = new Counter({ name: 'mde_defender_rate_limited_total', help: 'Upstream HTTP 429 answers from the Defender API by operation.', labelNames: ['operation'], registers });
   const budgetWait = new Histogram({ name: 'mde_budget_wait_seconds', help: 'Time each Defender request waited for the call budget (0: a slot was free).', buckets: WAIT_BUCKETS, registers });

@@ -64,7 +64,8 @@ export const approveAction = defineTool({
         {
           tool: TOOL_NAME,
           // Bound to this approval and (through the guard) to the approver: a token cannot approve another.
-          request: { action: `approve:${approval.id}`, verb: 'Approve lifting the app restriction', consequence: CONSEQUENCE, machineId: approval.machineId, comment },
+          subject: { action: `approve:${approval.id}`, machineId: approval.machineId, comment },
+          describe: async () => ({ action: `approve:${approval.id}`, verb: 'Approve lifting the app restriction', consequence: CONSEQUENCE, machineId: approval.machineId, comment }),
           confirmationToken: args.confirmationToken,
           sameArguments: 'approvalId',
           commentChecked: true, // the requester's comment passed MDE_COMMENT_PATTERN when they asked

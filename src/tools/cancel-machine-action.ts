@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { FINAL_ACTION_STATUSES, machineActionSchema } from '../defender/schemas.js';
+import { displayText } from '../confirmation/render.js';
 import { ToolError } from '../errors.js';
 import { defineTool } from './define.js';
 import { actionIdSchema, commentSchema, confirmationTokenSchema, devicePreviewSchema, toPreview } from './shared.js';
@@ -30,63 +31,66 @@ export const cancelMachineAction = defineTool({
   },
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
   async handler(args, ctx, { api, guard, approvals }) {
-    const target = await api.getMachineAction(args.actionId);
-    if (FINAL_ACTION_STATUSES.has(target.status ?? '')) {
-      throw new ToolError(
-        'invalid_input',
-        `Action ${target.id} (${target.type ?? 'unknown type'}) is already ${target.status}: only Pending or InProgress actions can be cancelled. Nothing was sent.`,
-        'Nothing to cancel. To undo a finished action, request the opposite action (for example restrict again in the Defender portal).',
-      );
-    }
-    if (!target.machineId) {
-      throw new ToolError('upstream', 'Defender returned the action without its device id, so it cannot be shown for confirmation.', 'Cancel it from the Defender portal\'s Action center.');
-    }
-    const type = target.type ?? 'machine';
-    // Two-person rule: cancelling a pending restriction leaves the device's apps unrestricted, the same
-    // outcome as lifting it, which one analyst alone may not bring about (a restriction's scope as usual).
-    let twoPerson: ToolError | undefined;
-    if (approvals && type === 'RestrictCodeExecution') {
-      const { deviceGroups, tags } = approvals.settings;
-      const device = deviceGroups.length + tags.length > 0 ? await api.getMachine(target.machineId).then((m) => toPreview(target.machineId!, m), () => undefined) : undefined;
-      if (approvals.required(device)) {
-        twoPerson = new ToolError(
-          'policy',
-          `Refused by the two-person rule (MDE_APPROVAL=two-person): cancelling the ${target.status} RestrictCodeExecution action ${target.id} would leave the device's apps unrestricted, as lifting the restriction would, and that needs a second analyst's approval. Nothing was sent to Defender.`,
-          'Let the restriction apply, then ask for it to be lifted with remove_app_restriction (another analyst approves it with approve_action).',
-          {},
-          { rule: 'two-person' },
-        );
-      }
-    }
     return guard(
       {
         tool: TOOL_NAME,
-        // Bound to this action id, so a token for one cancellation cannot cancel another.
-        request: {
-          action: `cancel:${target.id}`,
-          verb: `Cancel the ${target.status} ${type} action ${target.id}`,
-          consequence:
-            type === 'UnrestrictCodeExecution'
-              ? 'Cancelling withdraws the pending request to lift the app restriction: the device stays restricted.'
-              : 'Cancelling withdraws the action before it completes: the device stays as it is now.',
-          machineId: target.machineId.toLowerCase(),
-          comment: args.comment,
-          target,
+        // Bound to this action id, so a token for one cancellation cannot cancel another. The device is
+        // known only after reading the action: the offline checks (comment, confirmation, token) come first.
+        subject: { action: `cancel:${args.actionId}`, comment: args.comment, targetActionId: args.actionId },
+        describe: async (signal) => {
+          const target = await api.getMachineAction(args.actionId, signal);
+          if (FINAL_ACTION_STATUSES.has(target.status ?? '')) {
+            throw new ToolError(
+              'invalid_input',
+              `Action ${displayText(target.id)} (${displayText(target.type ?? 'unknown type')}) is already ${displayText(target.status ?? '')}: only Pending or InProgress actions can be cancelled. Nothing was sent.`,
+              'Nothing to cancel. To undo a finished action, request the opposite action (for example restrict again in the Defender portal).',
+            );
+          }
+          if (!target.machineId) {
+            throw new ToolError('upstream', 'Defender returned the action without its device id, so it cannot be shown for confirmation.', 'Cancel it from the Defender portal\'s Action center.');
+          }
+          const type = target.type ?? 'machine';
+          // Two-person rule: cancelling a pending restriction leaves the device's apps unrestricted, the same
+          // outcome as lifting it, which one analyst alone may not bring about (a restriction's scope as usual).
+          if (approvals && type === 'RestrictCodeExecution') {
+            const { deviceGroups, tags } = approvals.settings;
+            const device =
+              deviceGroups.length + tags.length > 0
+                ? await api.getMachine(target.machineId, signal).then((m) => toPreview(target.machineId!, m), () => undefined)
+                : undefined;
+            if (approvals.required(device)) {
+              throw new ToolError(
+                'policy',
+                `Refused by the two-person rule (MDE_APPROVAL=two-person): cancelling the ${target.status} RestrictCodeExecution action ${target.id} would leave the device's apps unrestricted, as lifting the restriction would, and that needs a second analyst's approval. Nothing was sent to Defender.`,
+                'Let the restriction apply, then ask for it to be lifted with remove_app_restriction (another analyst approves it with approve_action).',
+                {},
+                { rule: 'two-person' },
+              );
+            }
+          }
+          return {
+            action: `cancel:${args.actionId}`,
+            verb: `Cancel the ${target.status} ${type} action ${target.id}`,
+            consequence:
+              type === 'UnrestrictCodeExecution'
+                ? 'Cancelling withdraws the pending request to lift the app restriction: the device stays restricted.'
+                : 'Cancelling withdraws the action before it completes: the device stays as it is now.',
+            machineId: target.machineId.toLowerCase(),
+            comment: args.comment,
+            target,
+          };
         },
         confirmationToken: args.confirmationToken,
         sameArguments: 'actionId and comment',
-        precheck: () => {
-          if (twoPerson) throw twoPerson;
-        },
-        confirmationRequired: ({ token, expiresAt, preview, text }) => ({
+        confirmationRequired: ({ token, expiresAt, preview, text, request }) => ({
           content: [{ type: 'text', text }],
-          structuredContent: { outcome: 'confirmation_required', confirmation: { token, expiresAt, preview, comment: args.comment, action: target } },
+          structuredContent: { outcome: 'confirmation_required', confirmation: { token, expiresAt, preview, comment: args.comment, action: request.target! } },
         }),
-        execute: async (confirmedBy) => {
-          const cancelled = await api.cancelMachineAction(target.id, args.comment);
+        execute: async (confirmedBy, signal) => {
+          const cancelled = await api.cancelMachineAction(args.actionId, args.comment, signal);
           return {
             result: {
-              content: [{ type: 'text', text: `Cancelled: action ${cancelled.id} (${cancelled.type ?? type}) is now ${cancelled.status ?? 'unknown'}.` }],
+              content: [{ type: 'text', text: `Cancelled: action ${displayText(cancelled.id)} (${displayText(cancelled.type ?? 'machine')}) is now ${displayText(cancelled.status ?? 'unknown')}.` }],
               structuredContent: { outcome: 'cancelled', machineAction: cancelled, confirmedBy },
             },
             audit: { outcome: 'cancelled', httpStatus: 200, machineActionId: cancelled.id, machineActionStatus: cancelled.status ?? undefined },

@@ -9,7 +9,7 @@ import type { ShapeOutput } from '@modelcontextprotocol/sdk/server/zod-compat.js
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { Approvals } from '../approval/approvals.js';
 import type { Caller } from '../auth/caller.js';
 import type { DefenderApi } from '../defender/client.js';
@@ -88,12 +88,12 @@ export function defineTool<I extends z.ZodRawShape, O extends z.ZodRawShape>(def
       // spelled out. Handlers themselves are checked against their own schema.
       const callback = ((args: ShapeOutput<I>, extra: RequestHandlerExtra<ServerRequest, ServerNotification>) =>
         boundary(def.name, (ctx) => def.handler(args, ctx, deps))(extra)) as ToolCallback<I>;
-      server.registerTool<O, I>(
+      server.registerTool<O, z.ZodObject<I, z.core.$strict>>(
         def.name,
         {
           title: def.title,
           description: def.description,
-          inputSchema: def.inputSchema,
+          inputSchema: strictInput(def.name, def.inputSchema),
           outputSchema: def.outputSchema,
           annotations: { title: def.title, ...def.annotations },
         },
@@ -101,6 +101,20 @@ export function defineTool<I extends z.ZodRawShape, O extends z.ZodRawShape>(def
       );
     },
   };
+}
+
+/**
+ * Unknown arguments are refused, naming them (an agent that sends `confirmed: true` must learn it means
+ * nothing), and the schema says `additionalProperties: false`.
+ */
+export function strictInput<I extends z.ZodRawShape>(tool: string, shape: I) {
+  const known = Object.keys(shape);
+  return z.strictObject(shape, {
+    error: (issue) =>
+      issue.code === 'unrecognized_keys'
+        ? `unknown argument${issue.keys.length === 1 ? '' : 's'} ${issue.keys.map((k) => JSON.stringify(k.slice(0, 64))).join(', ')}: ${tool} takes only ${known.join(', ')}. Nothing was sent.`
+        : undefined,
+  });
 }
 
 /** A mislabelled tool is refused: every hint explicit, and read-only never destructive. */

@@ -7,7 +7,7 @@ import type { DefenderApi } from '../defender/client.js';
 import { OPEN_ACTION_STATUSES, type Machine, type MachineAction } from '../defender/schemas.js';
 import { isToolError } from '../errors.js';
 import { defineTool } from './define.js';
-import { devicePreviewSchema, toPreview } from './shared.js';
+import { defaultedArg, devicePreviewSchema, orNull, toPreview } from './shared.js';
 
 /** Restriction state is looked up per device (one call each); beyond this many matches it is skipped. */
 const STATE_LOOKUP_LIMIT = 10;
@@ -20,20 +20,17 @@ const inputSchema = {
     .max(255)
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { message: 'name must be a host name (letters, digits, dots, hyphens, underscores), such as finance-ws-017 or finance-ws-017.contoso.com.' })
     .describe('Host name (computerDnsName) or its beginning, e.g. "finance-ws-017" or "finance-ws-017.contoso.com".'),
-  match: z
-    .enum(['auto', 'exact', 'prefix'])
-    .default('auto')
-    .describe('exact: the full name only; prefix: names starting with it; auto (default): exact, then prefix if nothing matched exactly.'),
+  match: defaultedArg(z.enum(['auto', 'exact', 'prefix']), 'auto').describe('exact: the full name only; prefix: names starting with it; auto (default): exact, then prefix if nothing matched exactly.'),
 };
 
-const actionSummary = z.object({ id: z.string(), type: z.string(), status: z.string(), time: z.string().nullable(), requestor: z.string().nullable() });
+const actionSummary = z.object({ id: z.string(), type: z.string(), status: z.string(), time: orNull(z.string()), requestor: orNull(z.string()) });
 const outputSchema = {
   devices: z.array(
     devicePreviewSchema.omit({ note: true }).extend({
       appExecution: z.object({
         state: z.enum(['restricted', 'not_restricted', 'unknown']).describe('From the newest succeeded restrict/unrestrict action; unknown when there is none or it could not be read.'),
-        lastAction: actionSummary.nullable().describe('The newest RestrictCodeExecution or UnrestrictCodeExecution action, whatever its status.'),
-        pendingAction: actionSummary.nullable().describe('A restrict/unrestrict action still pending or in progress, if any.'),
+        lastAction: orNull(actionSummary).describe('The newest RestrictCodeExecution or UnrestrictCodeExecution action, whatever its status.'),
+        pendingAction: orNull(actionSummary).describe('A restrict/unrestrict action still pending or in progress, if any.'),
         note: z.string().optional(),
       }),
     }),

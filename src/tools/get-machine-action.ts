@@ -6,21 +6,15 @@ import { z } from 'zod';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { FINAL_ACTION_STATUSES, machineActionSchema, type MachineAction } from '../defender/schemas.js';
 import { defineTool } from './define.js';
-import { actionIdSchema } from './shared.js';
+import { actionIdSchema, defaultedArg } from './shared.js';
 
 /** How often waitForCompletion polls: the one default (the simulator's actions finish in seconds, so --simulator polls faster). */
 export const DEFAULT_POLL_INTERVAL_MS = 5_000;
 
 const inputSchema = {
   actionId: actionIdSchema,
-  waitForCompletion: z.boolean().default(false).describe('Poll until the action is Succeeded, Failed, TimeOut or Cancelled (bounded by timeoutSeconds).'),
-  timeoutSeconds: z
-    .number()
-    .int()
-    .min(1)
-    .max(600)
-    .default(50)
-    .describe('How long to wait at most, in seconds (1 to 600; default 50, under the 60-second request timeout many clients use; longer waits need a client that resets its timeout on progress).'),
+  waitForCompletion: defaultedArg(z.boolean(), false).describe('Poll until the action is Succeeded, Failed, TimeOut or Cancelled (bounded by timeoutSeconds).'),
+  timeoutSeconds: defaultedArg(z.number().int().min(1).max(600), 50).describe('How long to wait at most, in seconds (1 to 600; default 50, under the 60-second request timeout many clients use; longer waits need a client that resets its timeout on progress).'),
 };
 
 const outputSchema = {

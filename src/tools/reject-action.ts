@@ -7,7 +7,7 @@ import { approvalAuditFields, auditBase } from '../approval/approvals.js';
 import { approvalIdSchema, approvalSchema, approvalText, approvalView } from './approval-view.js';
 import { defineTool } from './define.js';
 import { twoPersonOff } from './get-approval.js';
-import { DECEPTIVE_CHARACTERS } from './shared.js';
+import { findHidden } from '../confirmation/characters.js';
 
 const REASON_HELP = 'reason is required: say why the request is rejected (it is recorded in the audit trail and shown to the requester).';
 
@@ -23,7 +23,8 @@ export const rejectAction = defineTool({
       .trim()
       .min(1, { message: REASON_HELP })
       .max(500, { message: 'reason must be at most 500 characters.' })
-      .refine((t) => !DECEPTIVE_CHARACTERS.test(t), { message: 'reason must not contain control characters, zero-width characters or bidirectional overrides.' })
+      // The same rule as a comment: by Unicode property (control, format, invisible, line-separator characters).
+      .refine((t) => !findHidden(t), { message: 'reason must be one line of visible text: no control, format, invisible, private-use or line-separator characters.' })
       .describe('Why it is rejected; recorded in the audit trail and shown to the requester.'),
   },
   outputSchema: { approval: approvalSchema },

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { CONFIRMED_BY } from '../confirmation/confirm.js';
+import { displayText } from '../confirmation/render.js';
 import { machineActionSchema } from '../defender/schemas.js';
 import type { Sent } from '../defender/unrestrict.js';
 import type { Approval } from '../approval/store.js';
@@ -75,10 +76,37 @@ export const removeAppRestriction = defineTool({
   outputSchema,
   annotations,
   async handler(args, ctx, { guard, unrestrict, approvals, logger }) {
+    const pendingResult = (sent: Sent) =>
+      result(
+        {
+          outcome: sent.outcome,
+          ...(sent.action ? { machineAction: sent.action } : {}),
+          ...(sent.action ? { followUp: { tool: 'get_machine_action' as const, arguments: { actionId: sent.action.id, waitForCompletion: true } } } : {}),
+        },
+        args.machineId,
+        sent,
+      );
     return guard(
       {
         tool: TOOL_NAME,
-        request: { action: 'unrestrict', verb: 'Lift the app restriction', consequence: CONSEQUENCE, machineId: args.machineId, comment: args.comment },
+        subject: { action: 'unrestrict', machineId: args.machineId, comment: args.comment },
+        describe: async () => ({ action: 'unrestrict', verb: 'Lift the app restriction', consequence: CONSEQUENCE, machineId: args.machineId, comment: args.comment }),
+        // One read of the history: an action already pending settles the call (no prompt, no POST), and
+        // the human is told whether the device is restricted at all.
+        inspect: async (machineId, signal) => {
+          const history = await unrestrict.history(machineId, signal);
+          if (!history) return undefined;
+          if (history.pending) {
+            const sent: Sent = { outcome: 'already_pending', action: history.pending };
+            return {
+              settled: {
+                result: pendingResult(sent),
+                audit: { outcome: 'already_pending', machineActionId: history.pending.id, machineActionStatus: history.pending.status ?? undefined },
+              },
+            };
+          }
+          return { history: history.summary };
+        },
         confirmationToken: args.confirmationToken,
         sameArguments: 'machineId and comment',
         // Two-person rule: once the requester confirmed, a device in scope waits for a second analyst.
@@ -106,8 +134,8 @@ export const removeAppRestriction = defineTool({
           content: [{ type: 'text', text }],
           structuredContent: { outcome: 'confirmation_required', confirmation: { token, expiresAt, preview, comment: args.comment } } satisfies Output,
         }),
-        execute: async (confirmedBy) => {
-          const sent = await unrestrict.submit(args.machineId, args.comment);
+        execute: async (confirmedBy, signal) => {
+          const sent = await unrestrict.submit(args.machineId, args.comment, signal);
           return {
             result: result(
               {
@@ -151,7 +179,7 @@ function result(output: Output, machineId: string, sent: Sent): CallToolResult {
 
 function summary(output: Output, machineId: string): string {
   const a = output.machineAction;
-  const host = a?.computerDnsName ?? machineId;
+  const host = displayText(a?.computerDnsName ?? machineId);
   switch (output.outcome) {
     case 'submitted':
       return [
@@ -165,7 +193,7 @@ function summary(output: Output, machineId: string): string {
       }
       return [
         `Already pending: an unrestrict action for ${host} (device ${machineId}) was already ${a.status === 'InProgress' ? 'in progress' : 'pending'}; nothing new was sent.`,
-        `Action ${a.id}, status ${a.status ?? 'unknown'}, requested by ${a.requestor ?? 'unknown'} at ${a.creationDateTimeUtc ?? 'unknown time'}.`,
+        `Action ${displayText(a.id)}, status ${displayText(a.status ?? 'unknown')}, requested by ${displayText(a.requestor ?? 'unknown')} at ${displayText(a.creationDateTimeUtc ?? 'unknown time')}.`,
         `Next: follow it with get_machine_action (actionId "${a.id}", waitForCompletion: true); do not send another request.`,
       ].join('\n');
     case 'confirmation_required':

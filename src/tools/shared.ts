@@ -1,5 +1,6 @@
 /** Parameter and result schemas shared by the tools, so every tool validates the same way. */
 import { z } from 'zod';
+import { findHidden } from '../confirmation/characters.js';
 import type { DevicePreview } from '../confirmation/render.js';
 import type { Machine } from '../defender/schemas.js';
 
@@ -18,24 +19,48 @@ export const machineIdSchema = z
   .describe('The Defender device id: 40 hexadecimal characters, as shown in the Defender portal and the devices API.');
 
 const COMMENT_HELP = 'comment is required: say why (for example the ticket and what was done); it is recorded in Defender.';
-// Control characters and bidirectional overrides could make a comment display as something else in a
-// confirmation prompt or an audit viewer; tabs and line breaks are fine.
-export const DECEPTIVE_CHARACTERS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u200B-\u200F\u202A-\u202E\u2066-\u2069\uFEFF]/u;
+// A comment is recorded in Defender, where people, other tools and models read it: nothing in it may be
+// invisible or break a line (characters.ts says which, by Unicode property). The error names the character.
 export const commentSchema = z
   .string({ error: COMMENT_HELP })
   .trim()
   .min(1, { message: COMMENT_HELP })
   .max(COMMENT_MAX_LENGTH, { message: `comment must be at most ${COMMENT_MAX_LENGTH} characters.` })
-  .refine((text) => !DECEPTIVE_CHARACTERS.test(text), {
-    message: 'comment must not contain control characters, zero-width characters or bidirectional overrides (they can disguise text in a confirmation prompt).',
+  .superRefine((text, ctx) => {
+    const hidden = findHidden(text);
+    if (hidden) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `comment contains ${hidden.description} at position ${hidden.position}: comments must be one line of visible text (no control, format, invisible, private-use or line-separator characters, which can disguise text in a confirmation prompt or in Defender). Retype it as plain text.`,
+      });
+    }
   })
-  .describe('Why; recorded in Defender as the action\'s comment (for example "INC-1234: device cleaned and re-imaged").');
+  .describe('Why; recorded in Defender as the action\'s comment (for example "INC-1234: device cleaned and re-imaged"). One line of visible text.');
 
-export const confirmationTokenSchema = z
-  .string()
-  .max(4096)
-  .optional()
-  .describe(
+/** null means "not given": OpenAI strict-mode conversions make models send null for every optional argument. */
+export const NOT_GIVEN = z.null().describe('Same as leaving the argument out.');
+export function optionalArg<T extends z.ZodType>(schema: T) {
+  return z
+    .union([schema, NOT_GIVEN])
+    .optional()
+    .transform((v): z.output<T> | undefined => v ?? undefined);
+}
+/** An optional argument with a default: left out or null, it takes `fallback`. */
+export function defaultedArg<T extends z.ZodType>(schema: T, fallback: z.output<T>) {
+  return z
+    .union([schema, NOT_GIVEN])
+    .optional()
+    .transform((v): z.output<T> => v ?? fallback)
+    .meta({ default: fallback });
+}
+
+/** A value Defender may leave out or send as null; written as anyOf (not a type array) in JSON Schema, for clients that map schemas onto a single-type dialect. */
+const NULL_VALUE = z.null().describe('Not set.');
+export function orNull<T extends z.ZodType>(schema: T) {
+  return z.union([schema, NULL_VALUE]);
+}
+
+export const confirmationTokenSchema = optionalArg(z.string().max(4096)).describe(
     'Only for clients without elicitation: the token from an earlier `confirmation_required` result, passed back after the human approved that exact preview. Leave it out on the first call.',
   );
 
@@ -50,14 +75,15 @@ export const actionIdSchema = z
 
 export const devicePreviewSchema = z.object({
   machineId: z.string(),
-  hostName: z.string().nullable(),
-  osPlatform: z.string().nullable(),
-  osVersion: z.string().nullable(),
-  deviceGroup: z.string().nullable(),
-  healthStatus: z.string().nullable(),
-  lastSeen: z.string().nullable(),
+  hostName: orNull(z.string()),
+  osPlatform: orNull(z.string()),
+  osVersion: orNull(z.string()),
+  deviceGroup: orNull(z.string()),
+  healthStatus: orNull(z.string()),
+  lastSeen: orNull(z.string()),
   tags: z.array(z.string()),
   note: z.string().optional(),
+  history: z.string().optional().describe('What Defender\'s action history shows about the restriction.'),
 });
 
 /** A Defender Machine as the human recognises it: what previews and find_machine show. */

@@ -17,7 +17,7 @@ import type { DefenderApi } from '../defender/client.js';
 import { ToolError, isToolError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { NO_METRICS, type Metrics } from '../metrics/metrics.js';
-import { checkComment, checkDevice, hasDevicePolicy } from '../policy.js';
+import { checkComment, checkDevice, hasDevicePolicy, type DeviceFacts } from '../policy.js';
 import type { RequestContext } from './define.js';
 import { toPreview } from './shared.js';
 
@@ -37,16 +37,32 @@ export interface OutcomeFields {
   machineActionStatus?: string;
 }
 
+/** What a look at Defender before the prompt found (remove_app_restriction: the action history). */
+export interface Inspection {
+  /** The call is settled without a prompt or a write (an action is already pending): this is its result. */
+  settled?: { result: CallToolResult; audit: OutcomeFields };
+  /** What the history shows, for the preview. */
+  history?: string;
+}
+
 export interface WriteSpec {
   tool: string;
-  request: ActionRequest;
+  /**
+   * What is known before anything is read: checked offline first (comment policy, how to confirm, the
+   * token), so a refused call reads nothing. `machineId` is undefined when only a read can tell (cancel).
+   */
+  subject: { action: string; comment: string; machineId?: string; targetActionId?: string };
+  /** The full request the human is shown; may read Defender (cancel reads its action). Runs only after the offline checks. */
+  describe: (signal: AbortSignal | undefined) => Promise<ActionRequest>;
+  /** One look at Defender before anything is shown; may settle the call at once. */
+  inspect?: (machineId: string, signal: AbortSignal | undefined) => Promise<Inspection | undefined>;
   confirmationToken: string | undefined;
   /** How the agent repeats the call with the token, e.g. "machineId and comment". */
   sameArguments: string;
-  /** The write itself; returns the tool result and what the outcome record should say. */
-  execute: (confirmedBy: ConfirmedBy) => Promise<{ result: CallToolResult; audit: OutcomeFields }>;
+  /** The write itself (the signal ends it when the client cancels); returns the tool result and what the outcome record should say. */
+  execute: (confirmedBy: ConfirmedBy, signal: AbortSignal | undefined) => Promise<{ result: CallToolResult; audit: OutcomeFields }>;
   /** The result for a client without elicitation: nothing sent, here is what to approve (text rendered). */
-  confirmationRequired: (c: { token: string; expiresAt: string; preview: DevicePreview; text: string }) => CallToolResult;
+  confirmationRequired: (c: { token: string; expiresAt: string; preview: DevicePreview; text: string; request: ActionRequest }) => CallToolResult;
   /** Fields every audit record of this call carries besides the usual (the two-person rule's approval). */
   auditFields?: Partial<AuditRecord>;
   /** Offline checks before anything else (a refusal is audited as not_sent). */
@@ -67,12 +83,23 @@ export type AuditBase = Omit<AuditRecord, 'time' | 'event' | 'confirmation'>;
 
 export type WriteGuard = (spec: WriteSpec, ctx: RequestContext) => Promise<CallToolResult>;
 
+/** The call was cancelled by the client (or it timed out): nothing more may be sent. */
+export function cancelledError(): ToolError {
+  return new ToolError(
+    'not_confirmed',
+    'Not performed: the client cancelled the call before the request was sent. Nothing was sent to Defender.',
+    'Call again if the action is still wanted.',
+  );
+}
+
 export function createWriteGuard(deps: WriteGuardDeps): WriteGuard {
   const metrics = deps.metrics ?? NO_METRICS;
   /** The device as the human will recognise it. A 403 falls back to the id: it must not block the action. */
-  async function readDevice(machineId: string): Promise<{ preview: DevicePreview; available: boolean }> {
+  async function readDevice(machineId: string, signal: AbortSignal | undefined): Promise<{ preview: DevicePreview; facts: DeviceFacts | undefined }> {
     try {
-      return { preview: toPreview(machineId, await deps.api.getMachine(machineId)), available: true };
+      const machine = await deps.api.getMachine(machineId, signal);
+      const preview = toPreview(machineId, machine);
+      return { preview, facts: { hostName: preview.hostName, deviceGroup: machine.rbacGroupName ?? null, tags: machine.machineTags ?? null } };
     } catch (error) {
       if (!isToolError(error, 'permission')) throw error; // 404 ends the call here: there is nothing to confirm.
       deps.logger.warning('Device preview unavailable (HTTP 403 on GET /api/machines): the app may lack Machine.Read.All.');
@@ -81,25 +108,27 @@ export function createWriteGuard(deps: WriteGuardDeps): WriteGuard {
           ...toPreview(machineId, { id: machineId }),
           note: 'Device details are unavailable: the app lacks the Machine.Read.All permission. Check the id in the Defender portal.',
         },
-        available: false,
+        facts: undefined,
       };
     }
   }
 
   return async function run(spec, ctx) {
+    const { subject } = spec;
+    const signal = ctx.signal;
     // Remote mode: a confirmation token is bound to the caller who asked for it.
-    const request = ctx.caller ? { ...spec.request, principal: principalKey(ctx.caller) } : spec.request;
+    const principal = ctx.caller ? { principal: principalKey(ctx.caller) } : {};
     const record: AuditBase = {
       requestId: randomUUID(),
       tool: spec.tool,
-      action: request.action,
-      // Declared by the client: bounded and stripped of control characters like any caller-chosen text.
+      action: subject.action,
+      // Declared by the client: bounded (256 characters) and stripped of control characters like any caller-chosen text.
       client: ctx.client ? { name: displayValue(ctx.client.name) ?? '', version: displayValue(ctx.client.version) ?? '' } : null,
       ...auditCaller(ctx.caller),
-      machineId: request.machineId,
+      machineId: subject.machineId ?? null,
       hostName: null,
-      comment: request.comment,
-      ...(request.target ? { targetActionId: request.target.id } : {}),
+      comment: subject.comment,
+      ...(subject.targetActionId ? { targetActionId: subject.targetActionId } : {}),
       ...spec.auditFields,
     };
     const notSent = async (confirmation: string, reason: string, extra: Partial<AuditRecord> = {}) => {
@@ -114,20 +143,44 @@ export function createWriteGuard(deps: WriteGuardDeps): WriteGuard {
       await notSent(refusal.path, refusal.error.kind, refusal.rejection ? { tokenRejection: refusal.rejection } : {});
       throw refusal.error;
     };
+    const stillWanted = () => {
+      // Nobody is waiting for the answer any more (the client cancelled or timed out): send nothing.
+      if (signal?.aborted) throw cancelledError();
+    };
 
     let confirmed: Confirmed | undefined;
+    let request: ActionRequest | undefined;
     try {
+      // Offline first: a refused comment, a client that cannot confirm, a bad token read nothing.
       spec.precheck?.();
-      if (!spec.commentChecked) checkComment(deps.policy, request.comment);
-      const decision = await decide(deps.confirmation, request, spec.confirmationToken);
+      if (!spec.commentChecked) checkComment(deps.policy, subject.comment);
+      let decision = await decide(deps.confirmation, { action: subject.action, machineId: subject.machineId, comment: subject.comment, ...principal }, spec.confirmationToken);
       if (decision.kind === 'refuse') return await refuse(decision);
+      stillWanted();
+
+      request = { ...(await spec.describe(signal)), ...principal };
+      record.machineId = request.machineId;
+      if (decision.kind === 'redeem_token' && subject.machineId === undefined) {
+        // The token was checked without the device; now that it is known, check the binding again.
+        decision = await decide(deps.confirmation, request, spec.confirmationToken);
+        if (decision.kind === 'refuse') return await refuse(decision);
+      }
+
+      const seen = spec.inspect ? await spec.inspect(request.machineId, signal) : undefined;
+      if (seen?.settled) {
+        // Nothing to ask: Defender already holds the action. No prompt, no write.
+        recorded = true;
+        const { outcome, ...fields } = seen.settled.audit;
+        await notSent('none', outcome, fields);
+        return seen.settled.result;
+      }
 
       let preview: DevicePreview | undefined;
       if (decision.kind === 'ask' || decision.kind === 'issue_token' || hasDevicePolicy(deps.policy) || spec.needsDevice) {
-        const device = await readDevice(request.machineId);
-        preview = device.preview;
+        const device = await readDevice(request.machineId, signal);
+        preview = { ...device.preview, ...(seen?.history ? { history: seen.history } : {}) };
         record.hostName = preview.hostName;
-        checkDevice(deps.policy, request.machineId, device.available ? preview : undefined);
+        checkDevice(deps.policy, request.machineId, device.facts);
       }
 
       let answer: Confirmed | Refusal;
@@ -153,6 +206,7 @@ export function createWriteGuard(deps: WriteGuardDeps): WriteGuard {
             token: issued.token,
             expiresAt,
             preview: shown,
+            request,
             text: confirmationRequiredText(request, shown, { tool: spec.tool, sameArguments: spec.sameArguments, token: issued.token, expiresAt }),
           });
         }
@@ -161,14 +215,7 @@ export function createWriteGuard(deps: WriteGuardDeps): WriteGuard {
       confirmed = answer;
       metrics.confirmation(confirmed.path);
       record.hostName ??= confirmed.hostName ?? null;
-      if (ctx.signal?.aborted) {
-        // Nobody is waiting for the answer any more (the client cancelled or timed out): send nothing.
-        throw new ToolError(
-          'not_confirmed',
-          'Not performed: the client cancelled the call before the request was sent. Nothing was sent to Defender.',
-          'Call again if the action is still wanted.',
-        );
-      }
+      stillWanted();
       if (spec.beforeIntent) {
         const diverted = await spec.beforeIntent({ confirmed, preview, record: { ...record } });
         if (diverted) return diverted;
@@ -184,7 +231,7 @@ export function createWriteGuard(deps: WriteGuardDeps): WriteGuard {
     // Written and flushed before the request: if it cannot be, the action is refused.
     await deps.audit.write({ ...intent, event: 'intent' });
     try {
-      const { result, audit } = await spec.execute(CONFIRMED_BY[confirmed.path]);
+      const { result, audit } = await spec.execute(CONFIRMED_BY[confirmed.path], signal);
       await deps.audit.write({ ...intent, event: 'outcome', ...audit }).catch((error: Error) => {
         deps.logger.error(`Audit outcome record could not be written after the action was sent: ${error.message}`);
         result.content.push({ type: 'text', text: `Warning: the action was sent, but its outcome could not be written to the audit log (${error.message}).` });

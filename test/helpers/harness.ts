@@ -55,6 +55,10 @@ export interface HarnessOptions {
   msal?: boolean;
   /** What the server counts (several harnesses may share one, as sessions of one process do). */
   metrics?: Metrics;
+  /** Replaces the instant fake sleep (Retry-After, the budget, polling), e.g. with one the test releases. */
+  sleep?: (ms: number) => Promise<void>;
+  /** The MCP client's name and version (default test-client 1.0.0). */
+  clientInfo?: { name: string; version: string };
 }
 
 export async function startHarness(opts: HarnessOptions = {}) {
@@ -68,6 +72,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
   const sleeps: number[] = [];
   const sleep = async (ms: number) => {
     sleeps.push(ms);
+    if (opts.sleep) return opts.sleep(ms);
     clock.now += ms;
   };
   const limiter = new RateLimiter({ perMinute: 100, perHour: 1500, maxWaitMs: 20_000, ...opts.rateLimit, now: () => clock.now, sleep });
@@ -110,7 +115,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
 
   const prompts: ElicitRequest['params'][] = [];
   const client = new Client(
-    { name: 'test-client', version: '1.0.0' },
+    opts.clientInfo ?? { name: 'test-client', version: '1.0.0' },
     { capabilities: opts.elicit ? { elicitation: { form: {} } } : {} },
   );
   const notifications: { level: string; data: unknown }[] = [];

@@ -60,8 +60,9 @@ describe('built server over stdio, client secret', () => {
     const second = await s.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT, confirmationToken: confirmation.token });
     expect(second.structuredContent).toMatchObject({ outcome: 'submitted', machineAction: { type: 'UnrestrictCodeExecution', status: 'Pending' } });
 
+    // An unrestrict already pending: answered from the history at once, no token, no POST.
     const third = await s.call({ machineId: PENDING_DEVICE, comment: COMMENT });
-    expect(third.structuredContent).toMatchObject({ outcome: 'confirmation_required' });
+    expect(third.structuredContent).toMatchObject({ outcome: 'already_pending' });
 
     // One token request for every call, with the documented scope and client-credentials grant, and no
     // discovery round trip: the authority's metadata is known.
@@ -77,14 +78,16 @@ describe('built server over stdio, client secret', () => {
 
     const api = f.sim.apiRequests();
     expect(api.map((r) => `${r.method} ${r.path}`)).toEqual([
+      'GET /api/machineactions',
       `GET /api/machines/${RESTRICTED_DEVICE}`,
+      'GET /api/machineactions',
       `POST /api/machines/${RESTRICTED_DEVICE}/unrestrictCodeExecution`,
-      `GET /api/machines/${PENDING_DEVICE}`,
+      'GET /api/machineactions',
     ]);
     const bearer = api[0]!.headers.authorization!;
     expect(bearer).toMatch(/^Bearer eyJ/);
     expect(new Set(api.map((r) => r.headers.authorization))).toEqual(new Set([bearer]));
-    const post = api[1]!;
+    const post = api[3]!;
     expect(post.body).toBe(`{"Comment":"${COMMENT}"}`);
     expect(post.headers['content-type']).toBe('application/json');
 
@@ -213,6 +216,21 @@ describe('start-up', () => {
     const tenant = runServer([], { ...baseEnv(), AZURE_TENANT_ID: 'not a tenant' });
     expect(tenant.status).toBe(2);
     expect(tenant.stderr).toMatch(/AZURE_TENANT_ID \(--tenant-id\) must be the tenant id/);
+  });
+
+  it('start-up errors are redacted: a secret pasted into another setting never reaches stderr', () => {
+    const secret = 'Pasted~Secret.Value_0123456789';
+    const r = runServer([], { ...baseEnv(), AZURE_CLIENT_SECRET: secret, AZURE_TENANT_ID: secret, MDE_COMMENT_PATTERN: `(${secret}` });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/AZURE_TENANT_ID \(--tenant-id\) must be the tenant id/);
+    expect(r.stderr).not.toContain(secret);
+    expect(r.stderr).toContain('[REDACTED]');
+  });
+
+  it('a comment pattern the linear-time engine cannot run stops the server at start, naming the setting', () => {
+    const r = runServer([], { ...baseEnv(), AZURE_TENANT_ID: '72f988bf-86f1-41af-91ab-2d7cd011db47', AZURE_CLIENT_ID: 'c', AZURE_CLIENT_SECRET: 's3cret-value', MDE_COMMENT_PATTERN: '(INC)-\\d+ \\1' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/MDE_COMMENT_PATTERN \(--comment-pattern\) cannot be used: .*backreferences/);
   });
 
   it('--simulator serves the real tool with no credentials', async () => {

@@ -129,7 +129,8 @@ describe('remote mode: confirmation over HTTP', () => {
     expect(r.sim.apiRequests('POST')).toHaveLength(1);
 
     const no = await r.connect(await r.entra.userToken({ user: SECOND_ANALYST }), { elicit: 'decline', noStandaloneStream: true });
-    const declined = await no.tool('remove_app_restriction', { machineId: PENDING_DEVICE, comment: 'INC-80: cleaned' });
+    // eng-build-042: restricted, nothing pending (a device with an unrestrict pending is answered without a prompt).
+    const declined = await no.tool('remove_app_restriction', { machineId: '01a02b2beb2439cac6bc65ffa3798a3623437f3c', comment: 'INC-80: cleaned' });
     expect(declined.isError).toBe(true);
     expect(textOf(declined)).toMatch(/declined/);
     expect(no.prompts).toHaveLength(1);

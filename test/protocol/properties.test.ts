@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfirmationTokens, DEFAULT_TOKEN_TTL_MS } from '../../src/confirmation/token.js';
-import { DECEPTIVE_CHARACTERS } from '../../src/tools/shared.js';
+import { findHidden } from '../../src/confirmation/characters.js';
 import { RESTRICTED_DEVICE, startHarness, type Harness } from '../helpers/harness.js';
 
 // Deterministic runs (the suite must not flake); set FC_SEED to explore other parts of the space.
@@ -41,10 +41,12 @@ describe('hostile arguments', () => {
         const a = args as { machineId?: unknown; comment?: unknown };
         const validId = typeof a?.machineId === 'string' && /^\s*[0-9a-fA-F]{40}\s*$/.test(a.machineId);
         const validComment =
-          typeof a?.comment === 'string' && a.comment.trim().length > 0 && a.comment.trim().length <= 1000 && !DECEPTIVE_CHARACTERS.test(a.comment.trim());
+          typeof a?.comment === 'string' && a.comment.trim().length > 0 && a.comment.trim().length <= 1000 && findHidden(a.comment.trim()) === undefined;
         const token = a && typeof a === 'object' ? (a as { confirmationToken?: unknown }).confirmationToken : undefined;
-        const tokenOk = token === undefined || (typeof token === 'string' && token.length <= 4096);
-        if (!(validId && validComment && tokenOk)) {
+        // null means "not given"; unknown arguments are refused.
+        const tokenOk = token === undefined || token === null || (typeof token === 'string' && token.length <= 4096);
+        const onlyKnown = a !== null && typeof a === 'object' && Object.keys(a).every((k) => ['machineId', 'comment', 'confirmationToken'].includes(k));
+        if (!(validId && validComment && tokenOk && onlyKnown)) {
           expect(result.isError).toBe(true);
           expect(sent).toHaveLength(0);
         } else {

@@ -41,7 +41,10 @@ describe('with elicitation', () => {
     const result = await x.call({ machineId: RESTRICTED_DEVICE, comment: `  ${COMMENT}  ` });
     expect(result.isError).toBeFalsy();
 
+    // One read of the action history (is an unrestrict already pending? what does the history say?),
+    // the device for the preview, then the one POST.
     expect(x.sim.apiRequests().map((r) => `${r.method} ${r.path}`)).toEqual([
+      'GET /api/machineactions',
       `GET /api/machines/${RESTRICTED_DEVICE}`,
       `POST /api/machines/${RESTRICTED_DEVICE}/unrestrictCodeExecution`,
     ]);
@@ -75,12 +78,22 @@ describe('with elicitation', () => {
     expect(textOf(result)).toContain('finance-ws-017.contoso.com');
   });
 
-  it('shows the comment quoted and escaped, so line breaks in it cannot fake lines of the prompt', async () => {
+  it('refuses a comment with line breaks (U+2028 too), naming the character and its position; quotes are shown escaped', async () => {
     const x = await harness({ elicit: 'decline' });
-    const sneaky = 'INC-1"\n\nLift the app restriction on harmless-test-vm?';
-    await x.call({ machineId: RESTRICTED_DEVICE, comment: sneaky });
+    for (const [sneaky, named] of [
+      ['INC-1"\n\nLift the app restriction on harmless-test-vm?', 'U+000A LINE FEED at position 7'],
+      ['INC-1"\u2028\u2028Lift the app restriction on harmless-test-vm?', 'U+2028 LINE SEPARATOR at position 7'],
+    ] as const) {
+      const r = await x.call({ machineId: RESTRICTED_DEVICE, comment: sneaky });
+      expect(r.isError).toBe(true);
+      expect(textOf(r)).toContain(named);
+    }
+    expect(x.prompts).toHaveLength(0);
+    expect(x.sim.requests).toHaveLength(0);
+    const quoted = 'INC-1" Lift the app restriction on harmless-test-vm?';
+    await x.call({ machineId: RESTRICTED_DEVICE, comment: quoted });
     const message = x.prompts[0]!.message;
-    expect(message).toContain(JSON.stringify(sneaky));
+    expect(message).toContain(JSON.stringify(quoted));
     expect(message.split('\n').filter((l) => l.startsWith('Lift the app restriction on'))).toEqual(['Lift the app restriction on finance-ws-017.contoso.com?']);
   });
 
@@ -273,8 +286,9 @@ describe('confirmation modes', () => {
     const r = await x.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT });
     expect(r.structuredContent).toMatchObject({ outcome: 'submitted', confirmedBy: 'skipped' });
     expect(x.prompts).toHaveLength(0);
-    expect(x.sim.apiRequests().map((q) => q.method)).toEqual(['POST']);
-    await x.call({ machineId: PENDING_DEVICE, comment: COMMENT });
+    // One look at the history (an action already pending would settle the call), then the POST.
+    expect(x.sim.apiRequests().map((q) => `${q.method} ${q.path}`)).toEqual(['GET /api/machineactions', `POST /api/machines/${RESTRICTED_DEVICE}/unrestrictCodeExecution`]);
+    await x.call({ machineId: '01a02b2beb2439cac6bc65ffa3798a3623437f3c', comment: COMMENT }); // eng-build-042, nothing pending
     expect(x.logs.filter((l) => l.includes('warning') && l.includes('dangerously-skip-confirmation'))).toHaveLength(2);
   });
 });
@@ -324,6 +338,8 @@ describe('input validation: rejected before any request', () => {
 describe('API rules', () => {
   it('"Action is already in progress" (400) returns the pending action as already_pending, without re-posting', async () => {
     const x = await harness({ elicit: 'accept' });
+    // The history read before the prompt misses the action (it appears between the read and the POST).
+    x.sim.injectFault({ method: 'GET', path: '/api/machineactions' }, { kind: 'status', status: 200, body: '{"value":[]}' });
     const r = await x.call({ machineId: PENDING_DEVICE, comment: COMMENT });
     expect(r.isError).toBeFalsy();
     const out = r.structuredContent as { outcome: string; machineAction: { id: string; status: string; requestorComment: string } };
@@ -332,14 +348,16 @@ describe('API rules', () => {
     expect(out.machineAction).toMatchObject({ id: seeded.id, status: 'Pending', requestorComment: seeded.requestorComment });
     expect(posts(x)).toHaveLength(1);
     const lookup = x.sim.apiRequests('GET', '/api/machineactions');
-    expect(lookup).toHaveLength(1);
-    expect(lookup[0]!.query.$filter).toBe(`machineId eq '${PENDING_DEVICE}' and type eq 'UnrestrictCodeExecution'`);
+    expect(lookup).toHaveLength(2);
+    expect(lookup[1]!.query.$filter).toBe(`machineId eq '${PENDING_DEVICE}' and type eq 'UnrestrictCodeExecution'`);
     expect(textOf(r)).toMatch(/already pending/i);
   });
 
   it('a 201 carrying the older pending action is reported as already_pending', async () => {
     const x = await harness({ skip: true, simulator: { duplicateBehavior: 'return_pending' } });
     const first = await x.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT });
+    // The history reads before the next two calls miss the pending actions, so the POST's 201 must tell.
+    x.sim.injectFault({ method: 'GET', path: '/api/machineactions' }, { kind: 'status', status: 200, body: '{"value":[]}' }, 2);
     const second = await x.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT });
     const other = await x.call({ machineId: PENDING_DEVICE, comment: COMMENT });
     const a1 = first.structuredContent as { outcome: string; machineAction: { id: string } };
@@ -392,14 +410,15 @@ describe('API rules', () => {
   });
 
   it('the simulator answers 429 with Retry-After past its budget, and the client waits as told', async () => {
-    const x = await harness({ simulator: { rateLimitPerMinute: 3 } });
+    // Each call reads twice (the history, the device).
+    const x = await harness({ simulator: { rateLimitPerMinute: 6 } });
     for (let i = 0; i < 3; i++) await x.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT });
     x.clock.now += 30_000;
     const r = await x.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT });
-    // The 4th call's GET was refused with 429 and Retry-After 30; after the (fake) wait it went through.
+    // The 4th call's first GET was refused with 429 and Retry-After 30; after the (fake) wait it went through.
     expect(x.sleeps).toEqual([30_000]);
     expect(r.structuredContent).toMatchObject({ outcome: 'confirmation_required' });
-    expect(x.sim.apiRequests('GET')).toHaveLength(5);
+    expect(x.sim.apiRequests('GET')).toHaveLength(9);
     expect(x.notifications.some((n) => String(n.data).includes('rate limit (429)'))).toBe(true);
   });
 
@@ -490,7 +509,8 @@ describe('API rules', () => {
 describe('already in progress, when the pending action cannot be read', () => {
   it('still answers already_pending (without the action) when the lookup is forbidden', async () => {
     const x = await harness({ skip: true });
-    x.sim.injectFault({ method: 'GET', path: '/api/machineactions' }, { kind: 'status', status: 403, body: '{"error":{"code":"Forbidden","message":"Missing application roles."}}' });
+    // Both reads refused: the history before the call (which then goes on as without it) and the lookup after the 400.
+    x.sim.injectFault({ method: 'GET', path: '/api/machineactions' }, { kind: 'status', status: 403, body: '{"error":{"code":"Forbidden","message":"Missing application roles."}}' }, 2);
     const r = await x.call({ machineId: PENDING_DEVICE, comment: COMMENT });
     expect(r.isError).toBeFalsy();
     expect(r.structuredContent).toEqual({ outcome: 'already_pending', confirmedBy: 'skipped' });

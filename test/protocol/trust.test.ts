@@ -10,6 +10,7 @@ import { PENDING_DEVICE, RESTRICTED_DEVICE, useHarness, textOf, type Harness, ty
 const COMMENT = 'INC-2001: re-imaged, scans clean';
 const SQL_SERVER = '63b87ad1411d2aa6afc5dcd92f0f66ccdb94157e'; // srv-sql-01, "Tier 0 Servers", tags Production, SQL
 const KIOSK = '28c4c8f2392aa90f1eec907f09a59d5ada130239'; // kiosk-lobby-02, "Kiosks", tags Kiosk, Lobby
+const ENGINEERING_BUILD = '01a02b2beb2439cac6bc65ffa3798a3623437f3c'; // eng-build-042, restricted, nothing pending
 
 const harness = useHarness();
 const dirs: string[] = [];
@@ -218,7 +219,7 @@ describe('never twice', () => {
     const x = await harness({ skip: true });
     await Promise.all([
       x.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT }),
-      x.call({ machineId: PENDING_DEVICE, comment: COMMENT }),
+      x.call({ machineId: ENGINEERING_BUILD, comment: COMMENT }),
     ]);
     expect(posts(x)).toHaveLength(2);
   });

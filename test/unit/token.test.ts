@@ -91,3 +91,26 @@ describe('ConfirmationTokens with a configured key (replicas) and rotation', () 
     expect(new ConfirmationTokens({ key }).verify(relabelled, subject)).toEqual({ ok: false, reason: 'bad_signature' });
   });
 });
+
+describe('ConfirmationTokens.verify: each malformed shape is named as such', () => {
+  const tokens = new ConfirmationTokens();
+  const { token } = tokens.issue(subject);
+  const [prefixA, prefixB, body, sig] = token.split('.');
+  it.each([
+    ['three parts', `${prefixA}.${prefixB}.${body}`],
+    ['five parts', `${token}.x`],
+    ['another prefix', `mdeconfirm.v2.${body}.${sig}`],
+    ['another first word', `other.${prefixB}.${body}.${sig}`],
+    ['a body outside base64url', `${prefixA}.${prefixB}.${body}!.${sig}`],
+    ['a body with a leading stray character', `${prefixA}.${prefixB}.=${body}.${sig}`],
+    ['a signature outside base64url', `${prefixA}.${prefixB}.${body}.${sig}=`],
+    ['a signature with a leading stray character', `${prefixA}.${prefixB}.${body}.+${sig}`],
+    ['an empty body', `${prefixA}.${prefixB}..${sig}`],
+    ['an empty signature', `${prefixA}.${prefixB}.${body}.`],
+  ])('%s', (_name, bad) => {
+    expect(tokens.verify(bad, subject)).toEqual({ ok: false, reason: 'malformed' });
+  });
+  it('surrounding whitespace is not part of the token', () => {
+    expect(tokens.verify(`  ${token}\n`, subject)).toMatchObject({ ok: true });
+  });
+});

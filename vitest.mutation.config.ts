@@ -1,0 +1,15 @@
+// The suites that can kill a mutant of the security core, kept lean so each mutant runs in seconds:
+// unit tests and the protocol suites that drive the write path. Left out: process tests (they run the
+// built dist/, which Stryker does not mutate; so is the rebuild), the fast-check property suite (300
+// calls through the server for every mutant it covers; its cases are covered by the write-path suites),
+// the remote-mode HTTP suites and the device-code sign-in (auth/ and http/, outside the mutated core).
+import { defineConfig } from 'vitest/config';
+import base from './vitest.config.js';
+
+export default defineConfig({
+  test: {
+    ...base.test,
+    include: ['test/unit/**/*.test.ts', 'test/protocol/{faults,hardening,reach,remove-app-restriction,trust}.test.ts'],
+    globalSetup: [],
+  },
+});
