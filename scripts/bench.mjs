@@ -101,6 +101,12 @@ async function startFakes() {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
+      // The device's action history (read before each write since the hardening): nothing pending.
+      if (req.method === 'GET' && req.url.startsWith('/api/machineactions')) {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end('{"value":[]}');
+        return;
+      }
       const body = JSON.parse(Buffer.concat(chunks).toString() || '{}');
       const now = new Date().toISOString();
       res.writeHead(201, { 'Content-Type': 'application/json' });

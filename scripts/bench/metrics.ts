@@ -15,7 +15,9 @@ import { createServer } from '../../src/server.js';
 
 const DEVICE = '1e5bc9d7e413ddd7902c2932e418702b84d0cc07';
 
-const instantFetch: typeof fetch = async (_input, init) => {
+const instantFetch: typeof fetch = async (input, init) => {
+  // The device's action history (read before each write): nothing pending.
+  if ((init?.method ?? 'GET') === 'GET' && String(input).includes('/api/machineactions')) return new Response('{"value":[]}', { status: 200, headers: { 'Content-Type': 'application/json' } });
   const now = new Date().toISOString();
   const comment = (JSON.parse(String(init?.body ?? '{}')) as { Comment?: string }).Comment;
   const action = { id: randomUUID(), type: 'UnrestrictCodeExecution', requestor: 'bench', requestorComment: comment, status: 'Pending', machineId: DEVICE, computerDnsName: 'bench-host', creationDateTimeUtc: now, lastUpdateDateTimeUtc: now };
