@@ -25,7 +25,7 @@ const instantFetch: typeof fetch = async (input, init) => {
 };
 
 async function serverWith(metrics: Metrics) {
-  const limiter = new RateLimiter({ perMinute: 1_000_000, perHour: 100_000_000, maxWaitMs: 0 });
+  const limiter = new RateLimiter({ perMinute: 1_000_000, perHour: 100_000_000, maxWaitMs: 60_000 });
   const api = new DefenderClient({ baseUrl: 'http://127.0.0.1:1', tokens: { description: 'bench', getToken: async () => 'bench-token', invalidate() {} }, timeoutMs: 5_000, logger: silentLogger, limiter, fetch: instantFetch, metrics });
   const server = createServer({ api, logger: silentLogger, confirmation: { mode: 'auto', skip: true }, metrics });
   const client = new Client({ name: 'bench', version: '1' });
@@ -34,7 +34,7 @@ async function serverWith(metrics: Metrics) {
   return {
     async call() {
       const r = await client.callTool({ name: 'remove_app_restriction', arguments: { machineId: DEVICE, comment: 'INC-1: bench' } });
-      if (r.isError) throw new Error('bench call failed');
+      if (r.isError) throw new Error(`bench call failed: ${JSON.stringify(r.content)}`);
     },
     close: () => client.close(),
   };
