@@ -80,6 +80,8 @@ async function coldStart() {
     'minimal SDK server (1 tool)': [MINIMAL],
     'minimal SDK server, bundled': [minimalBundled],
     'mde-app-restriction-mcp': [ENTRY],
+    // Metrics on: prom-client's chunk is loaded and the listener bound before the server answers.
+    'mde-app-restriction-mcp, metrics on': [ENTRY, '--metrics-port', '0'],
   };
   const times = Object.fromEntries(Object.keys(subjects).map((k) => [k, []]));
   for (let i = 0; i < COLD_RUNS + 2; i++) {
@@ -99,6 +101,12 @@ async function startFakes() {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
+      // The device's action history (read before each write since the hardening): nothing pending.
+      if (req.method === 'GET' && req.url.startsWith('/api/machineactions')) {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end('{"value":[]}');
+        return;
+      }
       const body = JSON.parse(Buffer.concat(chunks).toString() || '{}');
       const now = new Date().toISOString();
       res.writeHead(201, { 'Content-Type': 'application/json' });
@@ -226,6 +234,14 @@ async function perCall(fakes) {
   };
 }
 
+async function metricsCost() {
+  log(`metrics: ${CALLS * 4} in-process calls, metrics off and on, interleaved`);
+  const out = `${root}node_modules/.cache/mde-bench/metrics.mjs`;
+  await build({ entryPoints: [`${root}scripts/bench/metrics.ts`], outfile: out, bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', logLevel: 'warning' });
+  const { metricsOverhead } = await import(pathToFileURL(out).href);
+  return metricsOverhead(CALLS * 4);
+}
+
 async function rateBudget() {
   log('rate budget: 2,000 calls on a fake clock against the simulator');
   const out = `${root}node_modules/.cache/mde-bench/rate-budget.mjs`;
@@ -293,6 +309,7 @@ const call = await perCall(fakes);
 const remote = await httpBench({ entry: ENTRY, fixture, apiUrl: fakes.apiUrl, direct: (n) => directRequests(fakes, n), calls: CALLS, sessions: SESSIONS, log });
 await fakes.close();
 const budget = await rateBudget();
+const metrics = await metricsCost();
 const replicas = await replicasBench();
 
 const ours = cold['mde-app-restriction-mcp'];
@@ -313,6 +330,7 @@ const lines = [
   `| minimal server on the same MCP SDK, one trivial tool | ${ms(minimal)} |`,
   `| the same minimal server, bundled and minified like this one | ${ms(cold['minimal SDK server, bundled'])} |`,
   `| mde-app-restriction-mcp (bundled \`dist/cli.js\`, live configuration) | ${ms(ours)} |`,
+  `| the same with metrics on (\`--metrics-port 0\`: prom-client loaded, listener bound) | ${ms(cold['mde-app-restriction-mcp, metrics on'])} |`,
   '',
   `Ratio to the minimal SDK server: **${(ours / minimal).toFixed(2)}** (target at most 1.0). Ratio to \`node -e 0\`: ${(ours / nodeOnly).toFixed(2)}. ` +
     `Ratio to the bundled minimal server: ${(ours / cold['minimal SDK server, bundled']).toFixed(2)} (the rest is this server's own code: five tools' schemas, configuration, the confirmation gate). ${COLD_RUNS} runs each, interleaved, after two warm-up rounds.`,
@@ -349,6 +367,16 @@ const lines = [
   `| **Memory per session** | **${remote.perSessionKb.toFixed(0)} KiB** |`,
   `| All ${remote.sessions} sessions calling at once, latency p50 / p99 (5 rounds) | ${ms(remote.concurrentP50)} / ${ms(remote.concurrentP99)} |`,
   `| Key set fetches / OBO exchanges for the whole run | ${remote.keySetFetches} / ${remote.oboExchanges} (one exchange per analyst) |`,
+  '',
+  '## Metrics (`MDE_METRICS_PORT`; in-process server and client, Defender answering in the same process)',
+  '',
+  '| Figure | Value |',
+  '|---|---|',
+  `| Per-call latency, metrics off (the no-op default), median of ${metrics.calls} | ${ms(metrics.offMedian)} |`,
+  `| Per-call latency, metrics on (prom-client), median of ${metrics.calls} | ${ms(metrics.onMedian)} |`,
+  `| **Overhead of metrics per call, median** | **${(metrics.onMedian - metrics.offMedian).toFixed(4)} ms** (target under 0.1 ms) |`,
+  `| The instrumentation of one call alone (counters and histograms it updates) | ${(metrics.directPerCall * 1000).toFixed(2)} µs |`,
+  `| Rendering /metrics (process metrics included), median | ${ms(metrics.scrapeMedian)} |`,
   '',
   '## Rate budget efficiency (fake clock, simulator enforcing 100 calls per rolling minute)',
   '',

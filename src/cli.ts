@@ -12,10 +12,11 @@ import { ConfirmationTokens } from './confirmation/token.js';
 import { DefenderClient } from './defender/client.js';
 import { StartupError, redact } from './errors.js';
 import { createStderrLogger, type Logger } from './log.js';
+import { NO_METRICS, type Metrics } from './metrics/metrics.js';
 import { createServer, type ServerDeps } from './server.js';
 import type { TokenProvider } from './auth/token-provider.js';
 import { useProxyFromEnvironment } from './net/proxy.js';
-import { currentPrincipal, currentSignal } from './request-scope.js';
+import { callLogFields, currentPrincipal, currentSignal } from './request-scope.js';
 import { callBudget, openSharedState } from './store/open.js';
 import type { SharedState } from './store/types.js';
 import { VERSION } from './version.js';
@@ -46,8 +47,10 @@ async function start(): Promise<number> {
   }
   const { config, warnings } = parsed;
   const secrets = secretValues(config);
-  const logger = createStderrLogger({ level: config.logLevel, secrets });
+  const logger = createStderrLogger({ level: config.logLevel, secrets, format: config.logFormat, ...(config.logFormat === 'json' ? { fields: callLogFields } : {}) });
   for (const w of warnings) logger.warning(w);
+  // Loaded only when metrics are on: prom-client stays out of a plain stdio start.
+  const metrics = config.metrics.port === undefined ? NO_METRICS : await startMetrics(config.metrics, logger);
   const { commentPattern } = config.policy;
   const policy = { ...config.policy, commentPattern: commentPattern === undefined ? undefined : await compileCommentPattern(commentPattern) };
 
@@ -64,13 +67,15 @@ async function start(): Promise<number> {
   const connection = await connect(config, logger);
 
   // The budget, spent tokens and device locks: this process's, or shared by replicas through Redis.
-  const state = await openSharedState(config, logger);
+  const state = await openSharedState(config, logger, metrics);
   const limiter = callBudget(state, config, (ms) =>
     logger.info(`Waiting ${Math.ceil(ms / 1000)} s for the Defender API budget (${config.rateLimit.perMinute}/min, ${config.rateLimit.perHour}/h).`),
   );
   const remote = config.transport === 'http';
   // Remote mode: each call's Defender identity comes from its caller (On-Behalf-Of, or the app's own).
   const tokens = remote ? (await import('./auth/caller-tokens.js')).perCallTokenProvider(connection.tokens.description) : connection.tokens;
+  // Read at scrape time: this process's budget, or the replicas' shared one in Redis.
+  if (limiter.usage) metrics.watchBudget(() => limiter.usage!(), config.rateLimit);
   const api = new DefenderClient({
     baseUrl: connection.apiUrl,
     tokens,
@@ -80,11 +85,14 @@ async function start(): Promise<number> {
     secrets,
     // Remote mode: each caller's calls count against their fair share too (MDE_RATE_LIMIT_PER_USER_PER_MINUTE).
     ...(remote ? { budgetUser: currentPrincipal, callSignal: currentSignal } : {}),
+    metrics,
   });
   const keys = config.confirmationKeys;
   const serverDeps: ServerDeps = {
     api,
     logger,
+    metrics,
+    scopeCalls: config.logFormat === 'json',
     confirmation: { mode: config.confirmation, skip: config.skipConfirmation },
     ...(keys ? { tokens: new ConfirmationTokens({ key: keys.current, previousKeys: keys.previous }) } : {}),
     ledger: state.tokens,
@@ -101,6 +109,8 @@ async function start(): Promise<number> {
     // (and, with Redis, every replica) sees the same approvals.
     const [{ Approvals }, { APPROVAL_TOOLS }] = await Promise.all([import('./approval/approvals.js'), import('./tools/approval-tools.js')]);
     serverDeps.approvals = { service: new Approvals({ store: state.approvals, settings: config.approval, audit }), tools: APPROVAL_TOOLS };
+    // Read at scrape time; one that has passed its expiry no longer waits for anyone.
+    metrics.watchApprovals(async () => (await state.approvals.pending()).filter((a) => Date.now() < Date.parse(a.expiresAt)).length);
   }
 
   if (config.skipConfirmation) {
@@ -158,6 +168,7 @@ async function serveRemote(
     remote,
     createMcpServer: remoteSessionFactory(deps, remote),
     logger,
+    metrics: deps.metrics,
     // Without the shared store nothing can be sent: /readyz answers 503 until it is back.
     readiness: async () => state.ready(),
     onClosed: async () => {
@@ -180,6 +191,15 @@ async function serveRemote(
       `${config.rateLimit.perUserPerMinute ? `, ${config.rateLimit.perUserPerMinute}/min per user` : ''}); state: ${state.description}; replica ${REPLICA.host} pid ${REPLICA.pid}.`,
   );
   return -1; // keep running until SIGTERM
+}
+
+/** Serve /metrics on its own listener; the start-up line names it (port 0 picks one). */
+async function startMetrics(settings: Config['metrics'], logger: Logger): Promise<Metrics> {
+  const { createPrometheusMetrics, serveMetrics } = await import('./metrics/prometheus.js');
+  const metrics = createPrometheusMetrics();
+  const listener = await serveMetrics(metrics, { host: settings.host, port: settings.port ?? 0 });
+  logger.info(`Metrics at ${listener.url} (Prometheus; no authentication).`);
+  return metrics;
 }
 
 async function connect(config: Config, logger: Logger) {

@@ -42,6 +42,10 @@ export interface Config {
   /** Register only read-only tools: the write tools do not exist for clients. */
   readOnly: boolean;
   logLevel: LogLevel;
+  /** text (human-readable, the default) or json (one object per line, for log shippers). */
+  logFormat: 'text' | 'json';
+  /** Prometheus metrics on a listener of their own; port undefined: off. */
+  metrics: { port: number | undefined; host: string };
   /** stdio (default), or Streamable HTTP (remote mode). */
   transport: 'stdio' | 'http';
   /** Remote mode's settings (their defaults with stdio). */
@@ -165,6 +169,11 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
   }
 
   const http = httpSettingsOf(v, simulator, credential, problems, warnings);
+  const metricsHost = v.metricsHost ?? '127.0.0.1';
+  if (v.metricsPort === undefined && v.given.has('metricsHost')) warnings.push(`${named('metricsHost').split(' ')[0]} is set but metrics are off: set ${named('metricsPort')} to serve them.`);
+  if (v.metricsPort !== undefined && !isLoopbackHost(metricsHost)) {
+    warnings.push(`Metrics are served on ${metricsHost} without authentication: let only your Prometheus reach port ${v.metricsPort} (firewall, network policy).`);
+  }
   const approval = approvalSettingsOf(v, http, problems, warnings);
 
   if (problems.length > 0) throw new StartupError(problems);
@@ -195,6 +204,8 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
       policy: { allowDeviceGroups: v.allowDeviceGroups, denyDeviceGroups: v.denyDeviceGroups, allowTags: v.allowTags, denyTags: v.denyTags, commentPattern },
       readOnly: v.readOnly,
       logLevel: v.logLevel,
+      logFormat: v.logFormat,
+      metrics: { port: v.metricsPort, host: metricsHost },
       transport: v.transport,
       http,
       approval,

@@ -16,16 +16,36 @@ export interface Logger {
   addSink?(sink: (level: Exclude<LogLevel, 'debug'>, message: string) => void): () => void;
 }
 
+/** What a JSON line says about the call it belongs to, where known (request-scope.ts `callLogFields`). */
+export interface LogFields {
+  requestId?: string | number;
+  tool?: string;
+  user?: string;
+  session?: string;
+}
+
 export function createStderrLogger(
-  opts: { level?: LogLevel; secrets?: readonly string[]; write?: (line: string) => void } = {},
+  opts: {
+    level?: LogLevel;
+    secrets?: readonly string[];
+    write?: (line: string) => void;
+    /** text (default): `[mde-app-restriction-mcp] level: message`; json: one object per line, for log shippers. */
+    format?: 'text' | 'json';
+    /** json: the call in progress, if any. */
+    fields?: () => LogFields | undefined;
+  } = {},
 ): Logger {
   const min = ORDER[opts.level ?? 'info'];
   const secrets = opts.secrets ?? [];
   const write = opts.write ?? ((line: string) => void process.stderr.write(line));
+  const json = opts.format === 'json';
   const sinks: ((level: Exclude<LogLevel, 'debug'>, message: string) => void)[] = [];
   const emit = (level: LogLevel, message: string) => {
     const clean = redact(message, secrets);
-    if (ORDER[level] >= min) write(`[mde-app-restriction-mcp] ${level}: ${clean}\n`);
+    if (ORDER[level] >= min) {
+      // The call's fields (a user name, a request id) are redacted too: the same rule for every byte written.
+      write(json ? `${redact(JSON.stringify({ time: new Date().toISOString(), level, message: clean, ...opts.fields?.() }), secrets)}\n` : `[mde-app-restriction-mcp] ${level}: ${clean}\n`);
+    }
     if (level !== 'debug') {
       for (const sink of sinks) {
         try {

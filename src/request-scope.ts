@@ -7,6 +7,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { ServerNotification } from '@modelcontextprotocol/sdk/types.js';
 import { principalKey, type Caller } from './auth/caller.js';
+import type { LogFields } from './log.js';
 import type { TokenProvider } from './auth/token-provider.js';
 
 export interface CallScope {
@@ -16,6 +17,8 @@ export interface CallScope {
   sessionId: string | undefined;
   /** The JSON-RPC id of the call: elicitation and notifications go out on its own stream. */
   requestId: string | number;
+  /** The tool called (JSON logs name it). */
+  tool?: string;
   /** Remote mode: who is calling (undefined over stdio). */
   caller: Caller | undefined;
   /** Remote mode: the identity Defender calls of this caller use (OBO, or the app's own). */
@@ -34,6 +37,21 @@ export function runInCall<T>(scope: CallScope, fn: () => T): T {
 
 export function currentCall(): CallScope | undefined {
   return storage.getStore();
+}
+
+/** What a JSON log line says about the call in progress: its request id, tool, user and session (a prefix). */
+export function callLogFields(): LogFields | undefined {
+  const call = storage.getStore();
+  if (!call) return undefined;
+  const c = call.caller;
+  const user = c?.kind === 'user' ? (c.preferredUsername ?? c.oid) : c?.kind === 'app' ? `app ${c.appId}` : undefined;
+  return {
+    requestId: call.requestId,
+    ...(call.tool ? { tool: call.tool } : {}),
+    ...(user ? { user } : {}),
+    // A prefix, as the text lines give it: the id itself lets its holder use the session.
+    ...(call.sessionId ? { session: call.sessionId.slice(0, 8) } : {}),
+  };
 }
 
 /** The cancellation of the call in progress (remote mode). */

@@ -3,7 +3,7 @@
  * error into an `isError` result with actionable text. Knows nothing about transports or config files.
  */
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { ServerNotification } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, ServerNotification } from '@modelcontextprotocol/sdk/types.js';
 import { NO_AUDIT, type AuditTrail } from './audit.js';
 import { NO_POLICY, type ConfirmationMode, type Policy } from './config.js';
 import type { Elicitor } from './confirmation/confirm.js';
@@ -16,6 +16,7 @@ import type { TokenProvider } from './auth/token-provider.js';
 import { currentCall, runInCall } from './request-scope.js';
 import { isToolError, renderError } from './errors.js';
 import type { Logger } from './log.js';
+import { NO_METRICS, outcomeOf, type Metrics } from './metrics/metrics.js';
 import { cancelMachineAction } from './tools/cancel-machine-action.js';
 import type { Boundary, Tool, ToolDeps } from './tools/define.js';
 import { findMachine } from './tools/find-machine.js';
@@ -61,6 +62,10 @@ export interface ServerDeps {
   remote?: { tokensFor(caller: Caller): TokenProvider };
   /** One write per device at a time across every session (remote mode shares one); per server when omitted. */
   unrestrict?: UnrestrictSubmitter;
+  /** What operators count (metrics/metrics.ts); nothing when omitted. */
+  metrics?: Metrics;
+  /** Enter a call scope over stdio too, so JSON log lines name the call (MDE_LOG_FORMAT=json). */
+  scopeCalls?: boolean;
   /**
    * The two-person rule (shared by every session): lifting a restriction waits for a second analyst.
    * Its tools (`APPROVAL_TOOLS`, tools/approval-tools.ts) come with it, loaded only when it is on.
@@ -102,6 +107,7 @@ export function createServer(deps: ServerDeps): McpServer {
   };
   const tokens = deps.tokens ?? new ConfirmationTokens({ now: deps.now });
   const now = deps.now ?? Date.now;
+  const metrics = deps.metrics ?? NO_METRICS;
   const toolDeps: ToolDeps = {
     api: deps.api,
     logger: deps.logger,
@@ -112,6 +118,7 @@ export function createServer(deps: ServerDeps): McpServer {
       audit: deps.audit ?? NO_AUDIT,
       policy: deps.policy ?? NO_POLICY,
       logger: deps.logger,
+      metrics,
     }),
     ...(deps.approvals ? { approvals: deps.approvals.service } : {}),
     polling: {
@@ -144,6 +151,7 @@ export function createServer(deps: ServerDeps): McpServer {
     return (extra) => (deps.trackCall ? deps.trackCall(handle(extra)) : handle(extra));
   };
   const inBoundary: Boundary = (name, run) => async (extra) => {
+    const started = performance.now();
     try {
       const client = server.server.getClientVersion();
       const caller = extra.authInfo?.extra?.caller as Caller | undefined;
@@ -156,14 +164,18 @@ export function createServer(deps: ServerDeps): McpServer {
         ...(client ? { client: { name: client.name, version: client.version } } : {}),
         ...(caller ? { caller } : {}),
       };
-      // Over stdio there is one client and one identity: no call scope (and no async-context cost).
-      if (!deps.remote) return await run(ctx);
+      const counted = (result: CallToolResult) => (metrics.toolCall(name, outcomeOf(result), (performance.now() - started) / 1000), result);
+      // Over stdio there is one client and one identity: no call scope (and no async-context cost),
+      // unless JSON log lines must name the call.
+      if (!deps.remote && deps.scopeCalls) return counted(await runInCall({ server, sessionId: undefined, requestId: extra.requestId, tool: name, caller: undefined, tokens: undefined, signal: extra.signal, notify: ctx.sendNotification }, () => run(ctx)));
+      if (!deps.remote) return counted(await run(ctx));
       if (!caller) throw new Error('remote mode: a call arrived without a caller');
       // Code shared by every session (the Defender client's token lookup, the log sink) finds the call
       // in progress, and with it this caller's Defender identity and this call's stream.
-      const scope = { server, sessionId: extra.sessionId, requestId: extra.requestId, caller, tokens: deps.remote.tokensFor(caller), signal: extra.signal, notify: ctx.sendNotification };
-      return await runInCall(scope, () => run(ctx));
+      const scope = { server, sessionId: extra.sessionId, requestId: extra.requestId, tool: name, caller, tokens: deps.remote.tokensFor(caller), signal: extra.signal, notify: ctx.sendNotification };
+      return counted(await runInCall(scope, () => run(ctx)));
     } catch (error) {
+      countFailure(metrics, name, error, started);
       const text = renderError(error, deps.secrets ?? []);
       if (isToolError(error)) deps.logger.info(`${name}: ${text.split('\n')[0]}`);
       else deps.logger.error(`${name}: unexpected ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
@@ -177,6 +189,14 @@ export function createServer(deps: ServerDeps): McpServer {
     tool.register(server, toolDeps, boundary);
   }
   return server;
+}
+
+/** A failed call, by error kind; a failed Entra sign-in also by its AADSTS code. */
+function countFailure(metrics: Metrics, tool: string, error: unknown, started: number): void {
+  const kind = isToolError(error) ? error.kind : 'internal';
+  metrics.toolCall(tool, kind, (performance.now() - started) / 1000);
+  // An authentication error without an HTTP status came from the token endpoint, not from Defender (401).
+  if (isToolError(error, 'authentication') && error.upstream.status === undefined) metrics.signInFailure(error.details.aadsts ?? 'none');
 }
 
 /** Honour the client's logging/setLevel for notifications sent on a call's stream. */

@@ -23,7 +23,7 @@ export type Setting =
   | { kind: 'secret' }
   | { kind: 'switch' }
   | { kind: 'choice'; choices: readonly string[]; default?: string }
-  | { kind: 'number'; min: number; max: number; default: number; unit?: string }
+  | { kind: 'number'; min: number; max: number; default?: number; unit?: string }
   | { kind: 'list' };
 
 type Described = Setting & {
@@ -139,6 +139,29 @@ const SPEC = {
     default: 'info',
     help: 'What goes to stderr. debug adds MSAL\'s own lines. DEBUG and --verbose are not read.',
   },
+  logFormat: {
+    env: 'MDE_LOG_FORMAT',
+    flag: 'log-format',
+    kind: 'choice',
+    choices: ['text', 'json'],
+    default: 'text',
+    help: 'text: human-readable lines. json: one JSON object per line (time, level, message, and the call\'s requestId, tool, user and session where known), for log shippers. Redacted alike.',
+  },
+  metricsPort: {
+    env: 'MDE_METRICS_PORT',
+    flag: 'metrics-port',
+    kind: 'number',
+    min: 0,
+    max: 65_535,
+    help: 'Serve Prometheus metrics at http://<MDE_METRICS_HOST>:<port>/metrics, on a listener of their own (either transport); 0 picks a free port (named on stderr). Unset: no metrics, and prom-client is never loaded.',
+  },
+  metricsHost: {
+    env: 'MDE_METRICS_HOST',
+    flag: 'metrics-host',
+    kind: 'text',
+    default: '127.0.0.1',
+    help: 'The metrics listener\'s bind address. /metrics has no authentication: any other than loopback warns; expose it only to your scraper.',
+  },
   transport: {
     env: 'MDE_TRANSPORT',
     flag: 'transport',
@@ -196,8 +219,10 @@ export const SETTINGS: readonly DescribedSetting[] = Object.entries(SPEC).map(([
 
 type ValueOf<S> = S extends { kind: 'switch' }
   ? boolean
-  : S extends { kind: 'number' }
+  : S extends { kind: 'number'; default: number }
     ? number
+    : S extends { kind: 'number' }
+      ? number | undefined
     : S extends { kind: 'list' }
       ? string[]
       : S extends { kind: 'choice'; choices: readonly (infer C)[]; default: string }
@@ -344,7 +369,7 @@ function distance(a: string, b: string): number {
 
 function defaultText(s: Setting): string | undefined {
   if (s.kind === 'switch') return 'off';
-  if (s.kind === 'number') return `${s.default.toLocaleString('en-US')}${s.unit ? ` ${s.unit}` : ''}`;
+  if (s.kind === 'number') return s.default === undefined ? 'off' : `${s.default.toLocaleString('en-US')}${s.unit ? ` ${s.unit}` : ''}`;
   if (s.kind === 'choice' || s.kind === 'text' || s.kind === 'path' || s.kind === 'url') {
     const d = s.default;
     if (d === undefined) return undefined;

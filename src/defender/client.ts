@@ -6,6 +6,7 @@
 import type { TokenProvider } from '../auth/token-provider.js';
 import { ToolError, type UpstreamDetails, isToolError, alreadyInProgress, redact } from '../errors.js';
 import type { Logger } from '../log.js';
+import { NO_METRICS, type Metrics } from '../metrics/metrics.js';
 import { proxyFailure } from '../net/proxy.js';
 import { abortable } from './abortable.js';
 import type { CallBudget } from './rate-limiter.js';
@@ -61,6 +62,8 @@ export interface DefenderClientOptions {
   /** The current call's cancellation: a call cancelled while waiting for the budget sends nothing. */
   callSignal?: () => AbortSignal | undefined;
   now?: () => number;
+  /** Requests by operation and status, their latency, and time waiting on the budget. */
+  metrics?: Metrics;
 }
 
 const CHECK_ACTIONS =
@@ -75,8 +78,10 @@ export class DefenderClient implements DefenderApi {
   private readonly max429Retries: number;
   private readonly maxRetryWaitMs: number;
   private readonly now: () => number;
+  private readonly metrics: Metrics;
 
   constructor(private readonly opts: DefenderClientOptions) {
+    this.metrics = opts.metrics ?? NO_METRICS;
     this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
     this.fetchImpl = opts.fetch ?? fetch;
     this.sleep = opts.sleep ?? realSleep;
@@ -153,10 +158,11 @@ export class DefenderClient implements DefenderApi {
     let rateLimited = 0; // 429s so far: each is retried (bounded); the one re-sign-in after a 401 is not counted
     for (;;) {
       const token = await this.opts.tokens.getToken();
-      await this.opts.limiter?.acquire({ user: this.opts.budgetUser?.(), signal });
+      if (this.opts.limiter) await this.acquire(this.opts.limiter, signal);
       // The last moment to stop: after it, the request is on the wire.
       if (signal?.aborted) throw cancelled(op);
       const controller = new AbortController();
+      const sentAt = performance.now();
       const timer = setTimeout(() => controller.abort(), this.opts.timeoutMs);
       const onCancel = () => controller.abort();
       signal?.addEventListener('abort', onCancel, { once: true });
@@ -177,7 +183,9 @@ export class DefenderClient implements DefenderApi {
         status = res.status;
         headers = res.headers;
         text = await res.text();
+        this.metrics.defenderRequest(op, String(status), (performance.now() - sentAt) / 1000);
       } catch (error) {
+        this.metrics.defenderRequest(op, signal?.aborted ? 'cancelled' : controller.signal.aborted ? 'timeout' : 'network', (performance.now() - sentAt) / 1000);
         if (signal?.aborted) throw cancelledInFlight(op, isWrite);
         throw this.networkError(error, op, isWrite, controller.signal.aborted);
       } finally {
@@ -225,6 +233,18 @@ export class DefenderClient implements DefenderApi {
       }
       throw mapErrorResponse(op, status, text, this.opts.secrets);
     }
+  }
+
+  /** Take a budget slot, counting the wait (on the budget's own clock) or the refusal. */
+  private async acquire(limiter: CallBudget, signal: AbortSignal | undefined): Promise<void> {
+    const start = this.now();
+    try {
+      await limiter.acquire({ user: this.opts.budgetUser?.(), signal });
+    } catch (error) {
+      if (isToolError(error, 'rate_limited')) this.metrics.budgetRefused();
+      throw error;
+    }
+    this.metrics.budgetWait((this.now() - start) / 1000);
   }
 
   private networkError(error: unknown, op: Operation, isWrite: boolean, timedOut: boolean): ToolError {

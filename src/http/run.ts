@@ -18,6 +18,7 @@ import { createOboTokenSource } from '../auth/obo.js';
 import type { TokenProvider } from '../auth/token-provider.js';
 import { StartupError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { simulatedUserVerifier } from './simulated-users.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, startHttpServer, type HttpAuth, type RunningHttpServer, type SessionHooks } from './server.js';
 
@@ -152,6 +153,8 @@ export async function serveHttp(opts: {
   logger: Logger;
   /** Extra readiness check (a shared store). */
   readiness?: () => Promise<boolean>;
+  /** Open sessions and sign-in refusals are counted here. */
+  metrics?: Metrics;
   onClosed: () => Promise<void>;
   exit?: (code: number) => void;
 }): Promise<RunningHttpServer> {
@@ -172,6 +175,7 @@ export async function serveHttp(opts: {
       sessionIdleMs: settings.sessionIdleMs,
       maxSessionsPerUser: settings.maxSessionsPerUser,
       readiness: opts.readiness,
+      ...(opts.metrics ? { metrics: opts.metrics } : {}),
     });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;

@@ -16,6 +16,7 @@ import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { principalKey, type Caller } from '../auth/caller.js';
 import { BearerError } from '../auth/entra-jwt.js';
 import type { Logger } from '../log.js';
+import { NO_METRICS, type Metrics } from '../metrics/metrics.js';
 import {
   MAX_BODY_BYTES,
   allowedHostnames,
@@ -66,6 +67,8 @@ export interface HttpServerOptions {
   /** Extra readiness checks (the shared store, when one is configured). */
   readiness?: () => Promise<boolean>;
   now?: () => number;
+  /** Open sessions, and requests refused at sign-in. */
+  metrics?: Metrics;
 }
 
 export interface SessionHooks {
@@ -92,6 +95,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     now: opts.now,
     onIdleClose: (id) => logger.info(`Closed session ${id.slice(0, 8)}… after ${Math.round((opts.sessionIdleMs ?? sessions.idleMs) / 60_000)} min idle.`),
   });
+  const metrics = opts.metrics ?? NO_METRICS;
+  metrics.watchSessions(() => sessions.size);
   let draining = false;
   let inFlight = 0;
   let drainedWaiters: (() => void)[] = [];
@@ -205,6 +210,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
       caller = opts.auth.kind === 'entra' ? await opts.auth.verify(req.headers.authorization) : { kind: 'anonymous' };
     } catch (error) {
       if (!(error instanceof BearerError)) throw error;
+      metrics.callerRefused(error.status, error.code ?? (error.status === 503 ? 'keys_unavailable' : 'no_token'));
       logger.info(`HTTP ${method} ${path}: refused (${error.status}): ${error.description}`);
       return sendJsonRpcError(res, error.status, -32001, error.description, { ...cors, ...(error.status === 503 ? { 'Retry-After': '10' } : { 'WWW-Authenticate': challenge(error) }) });
     }

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { REPLICA } from '../audit.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { createMemoryState } from './memory.js';
 import type { BudgetOptions, RateBudget, SharedState } from './types.js';
 
@@ -17,7 +18,7 @@ import type { BudgetOptions, RateBudget, SharedState } from './types.js';
  */
 export const SHARED_BUDGET_GUARD_MS = 250;
 
-export async function openSharedState(config: Config, logger: Logger): Promise<SharedState> {
+export async function openSharedState(config: Config, logger: Logger, metrics?: Metrics): Promise<SharedState> {
   if (!config.redisUrl) return createMemoryState();
   const { connectRedisState } = await import('./redis.js');
   return connectRedisState({
@@ -26,6 +27,7 @@ export async function openSharedState(config: Config, logger: Logger): Promise<S
     namespace: createHash('sha256').update(`${config.tenantId}/${config.clientId}`).digest('base64url').slice(0, 16),
     replicaId: `${REPLICA.host}:${REPLICA.pid}`,
     logger,
+    ...(metrics ? { metrics } : {}),
   });
 }
 

@@ -56,6 +56,11 @@ end
 return {1, at - now, at}
 `);
 
+/** KEYS: slots. ARGV: minuteMs, hourMs. Returns {slots in the rolling minute, in the rolling hour} up to now (for metrics). */
+export const USAGE = script(`${NOW}
+return {redis.call('ZCOUNT', KEYS[1], '(' .. (now - tonumber(ARGV[1])), now), redis.call('ZCOUNT', KEYS[1], '(' .. (now - tonumber(ARGV[2])), now)}
+`);
+
 /** KEYS: pause. ARGV: ms. Holds every replica's calls until Redis's now + ms (never shortens a pause). */
 export const PAUSE = script(`${NOW}
 local untilMs = now + tonumber(ARGV[1])

@@ -11,9 +11,10 @@ import { createHash, randomUUID } from 'node:crypto';
 import { redactUrl } from '../config.js';
 import { isToolError, ToolError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { createRedisApprovalStore } from '../approval/redis-store.js';
 import { budgetSpent, cancelledWait, waitUnlessAborted } from './budget.js';
-import { BUDGET, LOCK_ACQUIRE, LOCK_RELEASE, LOCK_RENEW, PAUSE, RECHECK_PAUSE, type Script } from './redis-scripts.js';
+import { BUDGET, LOCK_ACQUIRE, LOCK_RELEASE, LOCK_RENEW, PAUSE, RECHECK_PAUSE, USAGE, type Script } from './redis-scripts.js';
 import {
   HOUR_MS,
   MINUTE_MS,
@@ -50,6 +51,8 @@ export interface RedisStateOptions {
   now?: () => number;
   /** Extra options for the node-redis client (tests: TLS material). */
   clientOptions?: Record<string, unknown>;
+  /** Counts outages and failed commands (`mde_store_errors_total`). */
+  metrics?: Metrics;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -84,6 +87,7 @@ export async function connectRedisState(opts: RedisStateOptions): Promise<Shared
   client.on('error', (error) => {
     if (down) return;
     down = true;
+    opts.metrics?.storeError('connect');
     opts.logger.warning(
       `Redis at ${where} is unavailable (${(error as Error).message}); calls that need the shared state fail with store_unavailable until it is back. Reconnecting.`,
     );
@@ -128,7 +132,11 @@ export async function connectRedisState(opts: RedisStateOptions): Promise<Shared
 
   /** One command, with the failure rule applied. */
   async function command(args: string[]): Promise<unknown> {
-    if (!client.isReady) throw unavailable('not connected');
+    const op = (args[0] ?? 'command').toLowerCase();
+    if (!client.isReady) {
+      opts.metrics?.storeError(op);
+      throw unavailable('not connected');
+    }
     let timer: NodeJS.Timeout | undefined;
     try {
       return await Promise.race([
@@ -138,6 +146,8 @@ export async function connectRedisState(opts: RedisStateOptions): Promise<Shared
         }),
       ]);
     } catch (error) {
+      // NOSCRIPT is Redis asking for the script's source (run() sends it): not a failure of the store.
+      if (!(error as Error).message.includes('NOSCRIPT')) opts.metrics?.storeError(op);
       throw unavailable((error as Error).message.slice(0, 200));
     } finally {
       clearTimeout(timer);
@@ -200,6 +210,10 @@ export async function connectRedisState(opts: RedisStateOptions): Promise<Shared
       },
       async pauseFor(ms: number) {
         await run(PAUSE, [`${prefix}budget:pause`], [Math.max(0, Math.ceil(ms))]);
+      },
+      async usage() {
+        const reply = (await run(USAGE, [`${prefix}budget:slots`], [minute, hour])) as number[];
+        return { minute: Number(reply[0]), hour: Number(reply[1]) };
       },
     };
   };

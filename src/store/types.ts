@@ -48,6 +48,8 @@ export interface RateBudget {
   acquire(opts?: AcquireOptions): Promise<void>;
   /** After an upstream 429 with Retry-After: hold every call (every replica's) for this long. */
   pauseFor(ms: number): Promise<void>;
+  /** Slots granted or reserved up to now in the rolling minute and hour (the metrics' budget gauges). */
+  usage?(): { minute: number; hour: number } | Promise<{ minute: number; hour: number }>;
 }
 
 export interface SingleFlightContext {

@@ -16,6 +16,7 @@ import { confirmationRequiredText, type ActionRequest, type DevicePreview } from
 import type { DefenderApi } from '../defender/client.js';
 import { ToolError, isToolError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { NO_METRICS, type Metrics } from '../metrics/metrics.js';
 import { checkComment, checkDevice, hasDevicePolicy, type DeviceFacts } from '../policy.js';
 import type { RequestContext } from './define.js';
 import { toPreview } from './shared.js';
@@ -26,6 +27,7 @@ export interface WriteGuardDeps {
   audit: AuditTrail;
   policy: Policy;
   logger: Logger;
+  metrics?: Metrics;
 }
 
 export interface OutcomeFields {
@@ -91,6 +93,7 @@ export function cancelledError(): ToolError {
 }
 
 export function createWriteGuard(deps: WriteGuardDeps): WriteGuard {
+  const metrics = deps.metrics ?? NO_METRICS;
   /** The device as the human will recognise it. A 403 falls back to the id: it must not block the action. */
   async function readDevice(machineId: string, signal: AbortSignal | undefined): Promise<{ preview: DevicePreview; facts: DeviceFacts | undefined }> {
     try {
@@ -136,6 +139,7 @@ export function createWriteGuard(deps: WriteGuardDeps): WriteGuard {
     let recorded = false;
     const refuse = async (refusal: Refusal): Promise<never> => {
       recorded = true;
+      metrics.confirmation(refusal.path);
       await notSent(refusal.path, refusal.error.kind, refusal.rejection ? { tokenRejection: refusal.rejection } : {});
       throw refusal.error;
     };
@@ -196,6 +200,7 @@ export function createWriteGuard(deps: WriteGuardDeps): WriteGuard {
           const issued = deps.confirmation.tokens.issue(request, shown.hostName ?? undefined);
           const expiresAt = issued.expiresAt.toISOString();
           deps.logger.info(`${spec.tool}: waiting for the human to approve: ${request.verb.toLowerCase()} on ${shown.hostName ?? request.machineId} (token_issued).`);
+          metrics.confirmation('token_issued');
           await notSent('token_issued', 'awaiting_human_approval', { confirmationId: issued.confirmationId });
           return spec.confirmationRequired({
             token: issued.token,
@@ -208,6 +213,7 @@ export function createWriteGuard(deps: WriteGuardDeps): WriteGuard {
       }
       if (answer.kind === 'refuse') return await refuse(answer);
       confirmed = answer;
+      metrics.confirmation(confirmed.path);
       record.hostName ??= confirmed.hostName ?? null;
       stillWanted();
       if (spec.beforeIntent) {

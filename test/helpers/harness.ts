@@ -16,6 +16,7 @@ import { ConfirmationTokens } from '../../src/confirmation/token.js';
 import { DefenderClient } from '../../src/defender/client.js';
 import { RateLimiter, type RateLimiterOptions } from '../../src/defender/rate-limiter.js';
 import { createStderrLogger } from '../../src/log.js';
+import type { Metrics } from '../../src/metrics/metrics.js';
 import { createServer } from '../../src/server.js';
 import type { Tool } from '../../src/tools/define.js';
 import { FakeTenant, type SimulatorOptions } from './fake-tenant.js';
@@ -52,6 +53,8 @@ export interface HarnessOptions {
   tools?: readonly Tool[];
   /** Sign in through MSAL (client secret) against the simulator's HTTPS token endpoint, instead of a fixed token. */
   msal?: boolean;
+  /** What the server counts (several harnesses may share one, as sessions of one process do). */
+  metrics?: Metrics;
   /** Replaces the instant fake sleep (Retry-After, the budget, polling), e.g. with one the test releases. */
   sleep?: (ms: number) => Promise<void>;
   /** The MCP client's name and version (default test-client 1.0.0). */
@@ -94,6 +97,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
     sleep,
     limiter,
     now: () => clock.now,
+    metrics: opts.metrics,
   });
   const server = createServer({
     api,
@@ -106,6 +110,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
     policy: opts.policy ? { ...NO_POLICY, ...opts.policy } : undefined,
     readOnly: opts.readOnly,
     tools: opts.tools,
+    metrics: opts.metrics,
   });
 
   const prompts: ElicitRequest['params'][] = [];

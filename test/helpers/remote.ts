@@ -16,10 +16,11 @@ import { MemoryApprovalStore, type ApprovalStore } from '../../src/approval/stor
 import type { ApprovalSettings, ConfirmationMode } from '../../src/config.js';
 import { DefenderClient } from '../../src/defender/client.js';
 import { RateLimiter } from '../../src/defender/rate-limiter.js';
-import { currentPrincipal, currentSignal } from '../../src/request-scope.js';
+import { callLogFields, currentPrincipal, currentSignal } from '../../src/request-scope.js';
 import { prepareRemoteAuth, remoteSessionFactory, type HttpSettings } from '../../src/http/run.js';
 import { startHttpServer, type HttpServerOptions, type RunningHttpServer } from '../../src/http/server.js';
 import { createStderrLogger } from '../../src/log.js';
+import type { Metrics } from '../../src/metrics/metrics.js';
 import { FakeTenant } from './fake-tenant.js';
 import { API_CLIENT_ID, API_SECRET, FakeEntra } from '../fakes/entra-id.js';
 import { CLIENT_SECRET } from './harness.js';
@@ -41,6 +42,10 @@ export interface RemoteOptions {
   audit?: AuditTrail;
   /** One fake clock for the simulator's world and get_machine_action's polling: waits pass at once. */
   fakeClock?: boolean;
+  /** What the server counts. */
+  metrics?: Metrics;
+  /** The server's log lines (default: human-readable, collected in `logs`). */
+  logFormat?: 'text' | 'json';
   /** MDE_APPROVAL=two-person with these settings (defaults: every device, 60 min, role MDE.Approver), on its own fake clock. */
   approval?: Partial<ApprovalSettings> & { store?: ApprovalStore };
   /** Another replica of this deployment: its fakes (Entra ID, Defender) are shared; close this one first. */
@@ -58,7 +63,7 @@ export async function startRemote(opts: RemoteOptions) {
   const sim = shared?.sim ?? new FakeTenant({ clientSecret: CLIENT_SECRET, ...(opts.fakeClock ? { now: () => clock.now } : {}) });
   const apiUrl = shared?.apiUrl ?? (await sim.listen());
   const logs: string[] = [];
-  const logger = createStderrLogger({ level: 'debug', write: (line) => void logs.push(line) });
+  const logger = createStderrLogger({ level: 'debug', write: (line) => void logs.push(line), ...(opts.logFormat === 'json' ? { format: 'json' as const, fields: callLogFields } : {}) });
   // What Entra issues (OBO and app tokens), Defender accepts, standing for whom Entra says.
   if (!shared) entra.onIssue = (token, who) => sim.acceptToken(token, who);
   // The server's own identity (client credentials), for app callers and MDE_HTTP_AUTH=none.
@@ -97,9 +102,12 @@ export async function startRemote(opts: RemoteOptions) {
   // call's Defender identity is looked up from the call in progress.
   // The approvals' clock: tests move it to expire an approval without waiting.
   const approvalClock = { offsetMs: 0 };
+  const approvalStore = opts.approval ? (opts.approval.store ?? new MemoryApprovalStore({ now: () => Date.now() + approvalClock.offsetMs })) : undefined;
+  // As cli.ts wires it: pending approvals read from the store at scrape time.
+  if (opts.metrics && approvalStore) opts.metrics.watchApprovals(async () => (await approvalStore.pending()).filter((a) => Date.now() + approvalClock.offsetMs < Date.parse(a.expiresAt)).length);
   const approvals = opts.approval
     ? new Approvals({
-        store: opts.approval.store ?? new MemoryApprovalStore({ now: () => Date.now() + approvalClock.offsetMs }),
+        store: approvalStore!,
         settings: { deviceGroups: [], tags: [], ttlMs: 60 * 60_000, approverRole: 'MDE.Approver', ...opts.approval },
         audit: opts.audit ?? NO_AUDIT,
         now: () => Date.now() + approvalClock.offsetMs,
@@ -111,6 +119,7 @@ export async function startRemote(opts: RemoteOptions) {
     timeoutMs: 5_000,
     logger,
     ...(opts.budget ? { limiter: new RateLimiter(opts.budget), budgetUser: currentPrincipal, callSignal: currentSignal } : {}),
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
   });
   const productServer = remoteSessionFactory(
     {
@@ -118,6 +127,7 @@ export async function startRemote(opts: RemoteOptions) {
       logger,
       confirmation: { mode: opts.confirmation ?? 'auto', skip: opts.skipConfirmation ?? false },
       ...(opts.audit ? { audit: opts.audit } : {}),
+      ...(opts.metrics ? { metrics: opts.metrics } : {}),
       ...(approvals ? { approvals: { service: approvals, tools: APPROVAL_TOOLS } } : {}),
       ...(opts.fakeClock ? { polling: { now: () => clock.now, sleep: async (ms: number) => void (clock.now += ms) } } : {}),
     },
@@ -133,6 +143,7 @@ export async function startRemote(opts: RemoteOptions) {
     sessionIdleMs: opts.sessionIdle?.idleMs,
     maxSessionsPerUser: opts.maxSessionsPerUser,
     now: opts.now,
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
   });
   const clients: Client[] = [];
 

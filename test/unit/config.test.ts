@@ -39,6 +39,8 @@ describe('parseConfig', () => {
       policy: { allowDeviceGroups: [], denyDeviceGroups: [], allowTags: [], denyTags: [], commentPattern: undefined },
       readOnly: false,
       logLevel: 'info',
+      logFormat: 'text',
+      metrics: { port: undefined, host: '127.0.0.1' },
       transport: 'stdio',
       http: {
         host: '127.0.0.1',
@@ -374,6 +376,26 @@ describe('parseConfig: remote mode', () => {
 
   it('warns when HTTP settings are given to a stdio server', () => {
     expect(run([], { ...LIVE, MDE_HTTP_PORT: '8080' }).warnings).toEqual([expect.stringMatching(/stdio transport: ignoring MDE_HTTP_PORT/)]);
+  });
+});
+
+describe('parseConfig: metrics and log format', () => {
+  it('keeps metrics off and logs human-readable by default; reads the port, host and format', () => {
+    expect(run([], LIVE).config).toMatchObject({ metrics: { port: undefined, host: '127.0.0.1' }, logFormat: 'text' });
+    const { config, warnings } = run(['--metrics-port', '9464'], { ...LIVE, MDE_LOG_FORMAT: 'JSON' });
+    expect(config).toMatchObject({ metrics: { port: 9464, host: '127.0.0.1' }, logFormat: 'json' });
+    expect(warnings).toEqual([]);
+    expect(run([], { ...LIVE, MDE_METRICS_PORT: '0' }).config.metrics.port).toBe(0);
+  });
+
+  it('warns when /metrics (no authentication) is bound off loopback, and when a host is given without a port', () => {
+    expect(run(['--metrics-port', '9464', '--metrics-host', '0.0.0.0'], LIVE).warnings).toEqual([expect.stringMatching(/Metrics are served on 0\.0\.0\.0 without authentication/)]);
+    expect(run([], { ...LIVE, MDE_METRICS_HOST: '10.0.0.5' }).warnings).toEqual([expect.stringMatching(/MDE_METRICS_HOST is set but metrics are off/)]);
+  });
+
+  it('refuses a bad port or format, naming the setting', () => {
+    expect(problems(['--metrics-port', '65536'], LIVE)).toEqual([expect.stringMatching(/MDE_METRICS_PORT \(--metrics-port\) must be a whole number from 0 to 65535/)]);
+    expect(problems([], { ...LIVE, MDE_LOG_FORMAT: 'xml' })).toEqual([expect.stringMatching(/MDE_LOG_FORMAT \(--log-format\) must be "text" or "json"/)]);
   });
 });
 
