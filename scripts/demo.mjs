@@ -4,35 +4,7 @@
 // prompt it receives, then accepts), lists the tools, finds a device by host name, lifts its restriction,
 // prints the MachineAction Defender returned, and follows the action until the simulated device has
 // applied it. `--outdir DIR` builds and runs from DIR instead of dist/ (the test suite uses it).
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const at = process.argv.indexOf('--outdir');
-const outdir = at > 0 && process.argv[at + 1] ? resolve(process.argv[at + 1]) : join(root, 'dist');
-const entry = join(outdir, 'cli.js');
-
-function stop(message) {
-  console.error(`Demo cannot run: ${message}`);
-  process.exit(1);
-}
-const [major, minor] = process.versions.node.split('.').map(Number);
-if (major < 20 || (major === 20 && minor < 18)) stop(`Node.js 20.18.1 or later is needed; this is ${process.version}.`);
-for (const pkg of ['esbuild', '@modelcontextprotocol/sdk']) {
-  if (!existsSync(join(root, 'node_modules', pkg, 'package.json'))) stop(`${pkg} is not installed. Run \`npm ci\` in ${root} first.`);
-}
-
-console.log(`Building ${entry} from src/ (scripts/build.mjs)...`);
-const built = spawnSync(process.execPath, [join(root, 'scripts', 'build.mjs'), '--outdir', outdir], { stdio: 'inherit' });
-if (built.status !== 0 || !existsSync(entry)) {
-  stop(
-    built.error
-      ? `the build could not start (${built.error.message}).`
-      : 'the build failed (its messages are above). If esbuild reports a missing binary (for example after `npm ci --ignore-scripts`), run `npm rebuild esbuild` or `npm ci`.',
-  );
-}
+import { entry } from './demo-build.mjs';
 
 const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
 const { StdioClientTransport } = await import('@modelcontextprotocol/sdk/client/stdio.js');

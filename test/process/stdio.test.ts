@@ -261,6 +261,7 @@ describe('start-up', () => {
     cleanups.push(async () => rmSync(clone, { recursive: true, force: true }));
     mkdirSync(join(clone, 'scripts'));
     copyFileSync(new URL('../../scripts/demo.mjs', import.meta.url), join(clone, 'scripts', 'demo.mjs'));
+    copyFileSync(new URL('../../scripts/demo-build.mjs', import.meta.url), join(clone, 'scripts', 'demo-build.mjs'));
     const r = spawnSync(process.execPath, [join(clone, 'scripts', 'demo.mjs')], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
     expect(r.status).toBe(1);
     expect(r.stderr.trim()).toBe(`Demo cannot run: esbuild is not installed. Run \`npm ci\` in ${clone} first.`);
