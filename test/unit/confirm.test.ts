@@ -66,6 +66,22 @@ describe('decide', () => {
     const spent = await decide(d, subject, issued.token);
     expect(spent).toMatchObject({ kind: 'refuse', rejection: 'replayed' });
   });
+  it('names a token signed with a key this server does not hold, and one issued to another user', async () => {
+    const key = Buffer.alloc(32, 1);
+    const tokens = new ConfirmationTokens({ key });
+    const d = deps({ tokens, ledger: tokens.ledger }).d;
+    const foreign = await decide(d, subject, new ConfirmationTokens({ key: Buffer.alloc(32, 2) }).issue(subject).token);
+    expect(foreign.kind === 'refuse' && [foreign.rejection, foreign.error.message, foreign.error.nextStep]).toEqual([
+      'unknown_key',
+      'Not performed: the confirmation token was signed with a key this server does not hold (a replica with another MDE_CONFIRMATION_KEY, or a key rotated out).',
+      ASK_AGAIN,
+    ]);
+    const theirs = await decide(d, { ...subject, principal: 'bob' }, tokens.issue({ ...subject, principal: 'ada' }).token);
+    expect(theirs.kind === 'refuse' && [theirs.rejection, theirs.error.message]).toEqual([
+      'other_user',
+      'Not performed: the confirmation token was issued to another user; only the person who asked can redeem it.',
+    ]);
+  });
 });
 
 describe('ask', () => {
