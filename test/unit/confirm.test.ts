@@ -100,7 +100,7 @@ describe('ask', () => {
   });
 
   it('only an accept with confirm: true confirms; a decline, an unchecked box or a dismissal refuse in words', async () => {
-    for (const answer of [{ action: 'decline' }, { action: 'accept', content: { confirm: false } }, { action: 'accept', content: { confirm: 'true' } }, { action: 'accept' }] as ElicitOutcome[]) {
+    for (const answer of [{ action: 'decline' }, { action: 'decline', content: { confirm: true } }, { action: 'accept', content: { confirm: false } }, { action: 'accept', content: { confirm: 'true' } }, { action: 'accept' }] as ElicitOutcome[]) {
       const r = await ask(deps({ answer: async () => answer }).d, request, preview, {});
       expect(r.kind === 'refuse' && [r.path, r.error.kind, r.error.message, r.error.nextStep]).toEqual([
         'elicitation_declined',

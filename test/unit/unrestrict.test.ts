@@ -130,6 +130,8 @@ describe('createUnrestrictSubmitter.history', () => {
     const open = action({ id: 'open', machineId: DEVICE.toUpperCase(), status: 'InProgress' });
     const api2 = { listMachineActions: async () => [other, open] } as unknown as DefenderApi;
     expect(await createUnrestrictSubmitter({ api: api2 }).history(DEVICE)).toMatchObject({ pending: { id: 'open' } });
+    const unnamed = { listMachineActions: async () => [action({ id: 'unnamed', machineId: undefined })] } as unknown as DefenderApi;
+    expect(await createUnrestrictSubmitter({ api: unnamed }).history(DEVICE)).toMatchObject({ pending: { id: 'unnamed' } });
     const done = { listMachineActions: async () => [action({ status: 'Succeeded' })] } as unknown as DefenderApi;
     expect(await createUnrestrictSubmitter({ api: done }).history(DEVICE)).not.toHaveProperty('pending');
   });

@@ -61,7 +61,11 @@ describe('createWriteGuard', () => {
   it('a call cancelled after it was confirmed sends nothing and writes no intent (skip flag, device read under a device rule)', async () => {
     const controller = new AbortController();
     const x = setup({ skip: true, policy: { denyTags: ['X'] }, onRead: () => controller.abort() });
-    await expect(x.guard(x.spec(), { signal: controller.signal })).rejects.toMatchObject({ kind: 'not_confirmed', message: expect.stringMatching(/cancelled/) });
+    await expect(x.guard(x.spec(), { signal: controller.signal })).rejects.toMatchObject({
+      kind: 'not_confirmed',
+      message: 'Not performed: the client cancelled the call before the request was sent. Nothing was sent to Defender.',
+      nextStep: 'Call again if the action is still wanted.',
+    });
     expect(x.steps).toEqual(['describe', 'read_device']);
     expect(x.records.map((r) => r.event)).toEqual(['not_sent']);
     expect(x.records[0]).toMatchObject({ confirmation: 'skipped_by_flag', reason: 'not_confirmed' });
@@ -91,7 +95,7 @@ describe('createWriteGuard', () => {
     expect(r.content[0]).toMatchObject({ text: 'pending' });
     expect(x.steps).toEqual(['describe']);
     expect(x.records).toHaveLength(1);
-    expect(x.records[0]).toMatchObject({ event: 'not_sent', reason: 'already_pending', machineActionId: 'a-1' });
+    expect(x.records[0]).toMatchObject({ event: 'not_sent', confirmation: 'none', reason: 'already_pending', machineActionId: 'a-1' });
   });
 
   it('a comment the policy refuses and a bad token are refused before describe (nothing read), each recorded', async () => {
@@ -100,7 +104,7 @@ describe('createWriteGuard', () => {
     const y = setup();
     await expect(y.guard(y.spec({ confirmationToken: 'mdeconfirm.v1.bad.sig' }), {})).rejects.toMatchObject({ kind: 'not_confirmed' });
     expect([...x.steps, ...y.steps]).toEqual([]);
-    expect(x.records[0]).toMatchObject({ event: 'not_sent', reason: 'MDE_COMMENT_PATTERN' });
+    expect(x.records[0]).toMatchObject({ event: 'not_sent', reason: 'MDE_COMMENT_PATTERN', machineId: DEVICE });
     expect(y.records[0]).toMatchObject({ event: 'not_sent', confirmation: 'token_rejected', tokenRejection: 'bad_signature' });
   });
 
@@ -172,6 +176,7 @@ describe('createWriteGuard: what each path leaves in the audit trail and the res
     expect(x.records).toHaveLength(1);
     expect(x.records[0]).toMatchObject({ event: 'not_sent', confirmation: 'token_issued', reason: 'awaiting_human_approval', hostName: 'host-1', machineId: DEVICE, confirmationId: expect.stringMatching(/^c-/) });
     expect(JSON.stringify(x.records)).not.toContain(token);
+    expect(x.logs).toEqual(['info remove_app_restriction: waiting for the human to approve: lift the app restriction on host-1 (token_issued).']);
   });
 
   it('a redeemed token carries the host name it was issued with into the intent and outcome, with its confirmationId; no device read', async () => {
@@ -194,6 +199,7 @@ describe('createWriteGuard: what each path leaves in the audit trail and the res
     expect(text).toContain('Note: Device details are unavailable: the app lacks the Machine.Read.All permission. Check the id in the Defender portal.');
     expect(x.records[0]).toMatchObject({ event: 'not_sent', confirmation: 'token_issued', hostName: null });
     expect(x.logs.filter((l) => l.startsWith('warning'))).toEqual(['warning Device preview unavailable (HTTP 403 on GET /api/machines): the app may lack Machine.Read.All.']);
+    expect(x.logs).toContain(`info remove_app_restriction: waiting for the human to approve: lift the app restriction on ${DEVICE} (token_issued).`);
   });
 
   it('a device that does not exist (404) ends the call, recorded with the error kind', async () => {
@@ -231,6 +237,10 @@ describe('createWriteGuard: what each path leaves in the audit trail and the res
     expect(r.content).toEqual([{ type: 'text', text: 'waiting' }]);
     expect(y.records).toEqual([]);
     expect(seen).toEqual([expect.any(String)]);
+    const z = rig({ skip: true });
+    const r2 = await z.guard(z.spec({ beforeIntent: async () => undefined }), {});
+    expect(r2.content).toEqual([{ type: 'text', text: 'sent' }]);
+    expect(z.records.map((rec) => rec.event)).toEqual(['intent', 'outcome']);
   });
 
   it('an execute that fails is recorded as an outcome with its kind, HTTP status and error code; anything else as internal', async () => {
