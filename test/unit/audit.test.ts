@@ -3,7 +3,8 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { JsonlAuditTrail, NO_AUDIT, auditCaller } from '../../src/audit.js';
+import { hostname } from 'node:os';
+import { JsonlAuditTrail, NO_AUDIT, REPLICA, auditCaller } from '../../src/audit.js';
 import { StartupError } from '../../src/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mde-audit-'));
@@ -59,5 +60,14 @@ describe('auditCaller', () => {
     expect(auditCaller({ kind: 'user', oid: 'o', tid: 't' } as never)).toEqual({ user: { oid: 'o', tid: 't', preferred_username: null, name: null } });
     expect(auditCaller({ kind: 'app', appId: 'a', oid: 'o', tid: 't' } as never)).toEqual({ app: { appId: 'a', oid: 'o', tid: 't' } });
     expect(auditCaller(undefined)).toEqual({});
+  });
+});
+
+describe('REPLICA', () => {
+  it('names this host and process in every record of a trail built without one', async () => {
+    expect(REPLICA).toEqual({ host: hostname(), pid: process.pid });
+    const path = join(dir, 'replica.jsonl');
+    await new JsonlAuditTrail(path, () => 0).write(record);
+    expect(JSON.parse(readFileSync(path, 'utf8')).replica).toEqual({ host: hostname(), pid: process.pid });
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfirmationTokens, DEFAULT_TOKEN_TTL_MS } from '../../src/confirmation/token.js';
+import { createHmac } from 'node:crypto';
+import { ConfirmationTokens, DEFAULT_TOKEN_TTL_MS, MemoryTokenLedger, TOKEN_PREFIX } from '../../src/confirmation/token.js';
 
 const subject = { action: 'unrestrict', machineId: '1e5bc9d7e413ddd7902c2932e418702b84d0cc07', comment: 'INC-1: clean' };
 
@@ -112,5 +113,48 @@ describe('ConfirmationTokens.verify: each malformed shape is named as such', () 
   });
   it('surrounding whitespace is not part of the token', () => {
     expect(tokens.verify(`  ${token}\n`, subject)).toMatchObject({ ok: true });
+  });
+});
+
+describe('ConfirmationTokens: what only a holder of the key could send', () => {
+  const key = Buffer.alloc(32, 9);
+  const signed = (payload: string) => {
+    const body = Buffer.from(payload).toString('base64url');
+    return `${TOKEN_PREFIX}.${body}.${createHmac('sha256', key).update(`${TOKEN_PREFIX}.${body}`).digest('base64url')}`;
+  };
+
+  it('a correctly signed body that is not JSON is malformed, not a crash', () => {
+    expect(new ConfirmationTokens({ key }).verify(signed('not json'), subject)).toEqual({ ok: false, reason: 'malformed' });
+  });
+
+  it('an expiry that is not a number counts as expired', () => {
+    const tokens = new ConfirmationTokens({ key, now: () => 1_000 });
+    const { token } = tokens.issue(subject);
+    const payload = JSON.parse(Buffer.from(token.split('.')[2]!, 'base64url').toString());
+    expect(tokens.verify(signed(JSON.stringify(payload)), subject)).toMatchObject({ ok: true });
+    expect(tokens.verify(signed(JSON.stringify({ ...payload, e: '99999999999999' })), subject)).toEqual({ ok: false, reason: 'expired' });
+  });
+
+  it('names a token by a short public id and its key by an 8-character id', () => {
+    const tokens = new ConfirmationTokens({ key });
+    const a = tokens.issue(subject);
+    expect(a.confirmationId).toMatch(/^c-[A-Za-z0-9_-]{16}$/);
+    expect(a.confirmationId).not.toBe(tokens.issue(subject).confirmationId);
+    expect(tokens.keyId).toMatch(/^[A-Za-z0-9_-]{8}$/);
+    expect(tokens.verify(a.token, subject)).toMatchObject({ ok: true, confirmationId: a.confirmationId });
+  });
+});
+
+describe('MemoryTokenLedger', () => {
+  it('remembers a spent token until the moment it expires, then lets the memory go', () => {
+    let now = 0;
+    const ledger = new MemoryTokenLedger(() => now);
+    expect(ledger.take('n', 100)).toBe(true);
+    expect(ledger.take('n', 100)).toBe(false);
+    now = 99;
+    expect(ledger.has('n')).toBe(true);
+    now = 100;
+    expect(ledger.has('n')).toBe(false);
+    expect(ledger.take('n', 200)).toBe(true);
   });
 });
