@@ -14,19 +14,11 @@ import { createHash } from 'node:crypto';
 import type { Credential } from '../config.js';
 import { ToolError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { authorityOptions, loadCertificate, msalSystemOptions, toAuthenticationError } from './msal.js';
+import { authorityOptions, loadCertificate, msalSystemOptions, toAuthenticationError, type MsalOptions } from './msal.js';
 import { cachedTokenProvider, type TokenProvider } from './token-provider.js';
 
-export interface OboOptions {
-  tenantId: string;
-  clientId: string;
-  credential: Extract<Credential, { kind: 'secret' | 'certificate' }>;
-  authorityHost: string;
-  /** The Defender scope (`…/.default`): the analyst's consented delegated permissions. */
-  scope: string;
-  logger: Logger;
-  timeoutMs?: number;
-}
+/** The same options as the app's own sign-in: OBO uses the server's secret or certificate. */
+export type OboOptions = MsalOptions;
 
 export interface OboTokenSource {
   /** A token provider for one caller's requests, exchanging that caller's token. */

@@ -12,6 +12,7 @@ import { createUnrestrictSubmitter, describeHistory } from '../../src/defender/u
 import { StartupError, ToolError, renderError } from '../../src/errors.js';
 import { createStderrLogger, silentLogger } from '../../src/log.js';
 import { checkComment, checkDevice } from '../../src/policy.js';
+import { fakeApi } from '../helpers/fake-defender-api.js';
 
 fc.configureGlobal({ seed: Number(process.env.FC_SEED ?? 20261129) });
 const DEVICE = '1e5bc9d7e413ddd7902c2932e418702b84d0cc07';
@@ -164,22 +165,7 @@ describe('the history line', () => {
 describe('never twice: the clock-skew clause and unknown outcomes', () => {
   const NOW = Date.parse('2026-11-29T12:00:00Z');
   const action = (over: Partial<MachineAction> = {}): MachineAction => ({ id: 'a', type: 'UnrestrictCodeExecution', status: 'Pending', machineId: DEVICE, requestorComment: 'INC-1', creationDateTimeUtc: new Date(NOW).toISOString(), ...over });
-  const api = (post: () => Promise<MachineAction>, listed: MachineAction[] = []) => {
-    const calls = { posts: 0, lists: 0 };
-    return {
-      calls,
-      api: {
-        unrestrictCodeExecution: async () => {
-          calls.posts++;
-          return post();
-        },
-        listMachineActions: async () => {
-          calls.lists++;
-          return listed;
-        },
-      } as never,
-    };
-  };
+  const api = fakeApi;
   it('a 201 carrying the same comment but created well before the request is an older pending action', async () => {
     const older = createUnrestrictSubmitter({ api: api(async () => action({ creationDateTimeUtc: new Date(NOW - 16_000).toISOString() })).api, now: () => NOW });
     expect(await older.submit(DEVICE, 'INC-1')).toMatchObject({ outcome: 'already_pending' });

@@ -5,6 +5,7 @@ import type { MachineAction } from '../../src/defender/schemas.js';
 import { createUnrestrictSubmitter, describeHistory } from '../../src/defender/unrestrict.js';
 import { ToolError, alreadyInProgress } from '../../src/errors.js';
 import type { SingleFlight } from '../../src/store/types.js';
+import { fakeApi } from '../helpers/fake-defender-api.js';
 
 const DEVICE = '1e5bc9d7e413ddd7902c2932e418702b84d0cc07';
 const NOW = Date.parse('2026-11-29T12:00:00Z');
@@ -13,20 +14,6 @@ function action(over: Partial<MachineAction> = {}): MachineAction {
   return { id: 'a-new', type: 'UnrestrictCodeExecution', status: 'Pending', machineId: DEVICE, requestorComment: 'INC-1', creationDateTimeUtc: new Date(NOW).toISOString(), ...over };
 }
 
-function fakeApi(post: () => Promise<MachineAction>, listed: MachineAction[] = []) {
-  const calls = { posts: 0, lists: 0 };
-  const api = {
-    unrestrictCodeExecution: async () => {
-      calls.posts++;
-      return post();
-    },
-    listMachineActions: async () => {
-      calls.lists++;
-      return listed;
-    },
-  } as unknown as DefenderApi;
-  return { api, calls };
-}
 
 describe('createUnrestrictSubmitter', () => {
   it('reports a fresh 201 as submitted, and the same action again as already_pending', async () => {
