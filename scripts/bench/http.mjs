@@ -68,15 +68,21 @@ function rssMb(pid) {
 
 async function spawnHttpServer(entry, env, nodeArgs = []) {
   const child = spawn(process.execPath, [...nodeArgs, entry, '--transport', 'http', '--port', '0', '--dangerously-skip-confirmation'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  // The server logs a line or two per call. Only the start-up line is searched, and only the last few KiB
+  // are kept afterwards (for an exit message): appending every line to one string and matching it again
+  // on each chunk made the bench process flatten a growing string per call, which slowed every round trip.
   let stderr = '';
-  const url = await new Promise((resolve, reject) => {
+  let url;
+  const found = new Promise((resolve, reject) => {
     child.stderr.on('data', (c) => {
-      stderr += c;
+      stderr = (stderr + c).slice(-4096);
+      if (url) return;
       const m = stderr.match(/http:\/\/127\.0\.0\.1:\d+\/mcp/);
-      if (m) resolve(m[0]);
+      if (m) resolve((url = m[0]));
     });
     child.on('exit', (code) => reject(new Error(`server exited ${code}: ${stderr}`)));
   });
+  await found;
   return { child, url };
 }
 

@@ -11,6 +11,8 @@ import { displayValue, type Caller } from './caller.js';
 
 export { principalKey, type Caller } from './caller.js';
 
+type SignedInCaller = Exclude<Caller, { kind: 'anonymous' }>;
+
 /** A refusal at the HTTP edge: 401 (no or bad token), 403 (good token, not allowed), 503 (keys unreachable). */
 export class BearerError extends Error {
   constructor(
@@ -44,9 +46,21 @@ export interface EntraVerifierOptions {
   cooldownMs?: number;
   /** Current time in seconds (tests). */
   currentDate?: () => Date;
+  /** How long a token that passed is taken as checked (ms); 0 checks every request. */
+  reuseMs?: number;
+  /** How many such tokens are remembered at most; the oldest goes first. */
+  maxReused?: number;
 }
 
 export const CLOCK_TOLERANCE_SEC = 60;
+/**
+ * A token that passed is not checked again for this long (nor past its expiry): a client sends the same
+ * token with every request, and the signature check is most of what sign-in costs a call. Bounded so that
+ * a key Entra withdraws stops being honoured soon even for a token that carries a far-off `exp`.
+ */
+export const VERIFIED_TOKEN_REUSE_MS = 5 * 60_000;
+/** At most this many verified tokens are remembered (a few hundred analysts hold one or two each). */
+export const MAX_VERIFIED_TOKENS = 1_000;
 export const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const JWKS_COOLDOWN_MS = 60_000;
 /** Matches the Retry-After of the 503 a caller gets meanwhile. */
@@ -90,18 +104,40 @@ export function createEntraVerifier(opts: EntraVerifierOptions): TokenVerifier {
     [customFetch]: keySetFetch as never,
   });
 
+  // Tokens that passed, by their exact text (another token, even one character apart, is checked in
+  // full), with the time their pass lapses. Only passes are kept: a refused token is checked every time.
+  const reuseMs = opts.reuseMs ?? VERIFIED_TOKEN_REUSE_MS;
+  const tolerance = opts.clockToleranceSec ?? CLOCK_TOLERANCE_SEC;
+  const passed = new Map<string, { caller: SignedInCaller; lapsesAtMs: number }>();
+  const nowMs = () => (opts.currentDate ? opts.currentDate().getTime() : Date.now());
+
   async function verify(header: string | undefined): Promise<Caller> {
     if (header === undefined || header === '') throw new BearerError(401, undefined, 'A bearer token is required.');
     const m = header.match(/^Bearer[ ]+([A-Za-z0-9\-_.~+/]+=*)$/i);
     if (!m) throw new BearerError(401, 'invalid_token', 'The Authorization header must be "Bearer <token>".');
     const token = m[1]!;
+    const known = passed.get(token);
+    if (known) {
+      if (nowMs() < known.lapsesAtMs) return known.caller;
+      passed.delete(token); // checked again in full below: expired, or due for a fresh signature check
+    }
+    const caller = await check(token);
+    if (reuseMs > 0) {
+      if (passed.size >= (opts.maxReused ?? MAX_VERIFIED_TOKENS)) passed.delete(passed.keys().next().value!); // the oldest
+      // The same rule as jose's: valid while exp > now - tolerance.
+      passed.set(token, { caller, lapsesAtMs: Math.min(nowMs() + reuseMs, (caller.expiresAt + tolerance) * 1000) });
+    }
+    return caller;
+  }
+
+  async function check(token: string): Promise<SignedInCaller> {
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, jwks, {
         issuer,
         audience: [opts.clientId, opts.appIdUri],
         algorithms: ['RS256'],
-        clockTolerance: opts.clockToleranceSec ?? CLOCK_TOLERANCE_SEC,
+        clockTolerance: tolerance,
         requiredClaims: ['exp', 'tid', 'oid'],
         ...(opts.currentDate ? { currentDate: opts.currentDate() } : {}),
       }));
@@ -131,16 +167,17 @@ export function createEntraVerifier(opts: EntraVerifierOptions): TokenVerifier {
       if (!scp.includes(opts.requiredScope)) {
         throw new BearerError(403, 'insufficient_scope', `The token lacks the delegated scope ${opts.requiredScope}.`);
       }
-      return {
+      // Frozen: the same caller answers every request that carries this token.
+      return Object.freeze({
         kind: 'user',
         oid,
         tid,
         preferredUsername: displayValue(payload.preferred_username),
         name: displayValue(payload.name),
-        roles,
+        roles: Object.freeze(roles),
         token,
         expiresAt,
-      };
+      });
     }
     // No delegated scope: an application calling with its own identity (client credentials).
     if (!opts.appCallerRole || !roles.includes(opts.appCallerRole)) {
@@ -153,7 +190,7 @@ export function createEntraVerifier(opts: EntraVerifierOptions): TokenVerifier {
       );
     }
     const appId = typeof payload.azp === 'string' ? payload.azp : typeof payload.appid === 'string' ? payload.appid : 'unknown-app';
-    return { kind: 'app', appId, oid, tid, token, expiresAt };
+    return Object.freeze({ kind: 'app', appId, oid, tid, token, expiresAt });
   }
 
   return {

@@ -226,7 +226,8 @@ export function createWriteGuard(deps: WriteGuardDeps): WriteGuard {
       throw error;
     }
 
-    deps.logger.info(`${spec.tool}: ${request.verb.toLowerCase()} on ${record.hostName ?? request.machineId}: confirmed (${confirmed.path}).`);
+    // A skipped confirmation was announced by its warning above: one line per event, in the log and in the client.
+    if (confirmed.path !== 'skipped_by_flag') deps.logger.info(`${spec.tool}: ${request.verb.toLowerCase()} on ${record.hostName ?? request.machineId}: confirmed (${confirmed.path}).`);
     const intent = { ...record, confirmation: confirmed.path, ...(confirmed.confirmationId ? { confirmationId: confirmed.confirmationId } : {}) };
     // Written and flushed before the request: if it cannot be, the action is refused.
     await deps.audit.write({ ...intent, event: 'intent' });

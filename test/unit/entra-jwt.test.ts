@@ -1,7 +1,9 @@
 import { createHmac } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BearerError, createEntraVerifier, principalKey, type TokenVerifier } from '../../src/auth/entra-jwt.js';
-import { ANALYST, API_CLIENT_ID, CALLING_APP, FakeEntra, forgedToken } from '../fakes/entra-id.js';
+import { ANALYST, API_CLIENT_ID, CALLING_APP, FakeEntra, SECOND_ANALYST, forgedToken } from '../fakes/entra-id.js';
+
+const THIRD = { oid: '33333333-4444-4555-8666-777777777777', preferred_username: 'cy@contoso.com', name: 'Cy Analyst' };
 
 const APP_ID_URI = `api://${API_CLIENT_ID}`;
 let entra: FakeEntra;
@@ -169,6 +171,89 @@ describe('Entra access token validation: identities that must not collapse or si
     const silent = { debug() {}, info() {}, warning() {}, error() {} };
     const app = { description: 'app', getToken: async () => 'never', invalidate() {} };
     expect(() => prepareRemoteAuth(settings, identity, app, silent)).toThrow(/AZURE_TENANT_ID.*GUID/);
+  });
+});
+
+describe('Entra access token validation: a token that passed is reused for a while, never beyond its expiry', () => {
+  it('honours a token that passed without checking it again, for at most 5 minutes: then a key Entra withdrew no longer counts', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const v = verifier();
+      const token = await entra.userToken({ claims: { exp: Math.floor(Date.now() / 1000) + 3600 } });
+      const first = await v.verify(`Bearer ${token}`);
+      expect(Object.isFrozen(first)).toBe(true);
+
+      // Entra withdraws the key that signed it; a token with the new key makes the server refetch the set.
+      await entra.rotate();
+      vi.setSystemTime(Date.now() + 61_000);
+      await expect(v.verify(`Bearer ${await entra.userToken()}`)).resolves.toMatchObject({ kind: 'user' });
+      const fetches = entra.keySetRequests().length;
+
+      // Within the 5 minutes the token is not checked again: the same caller, no signature check, no fetch.
+      await expect(v.verify(`Bearer ${token}`)).resolves.toBe(first);
+      // Another token, even one character apart, is checked in full.
+      const tampered = `${token.slice(0, -2)}${token.endsWith('AA') ? 'AB' : 'AA'}`;
+      expect((await refusal(v, `Bearer ${tampered}`)).status).toBe(401);
+
+      // Past the 5 minutes it is checked in full again, and its key is gone.
+      vi.setSystemTime(Date.now() + 5 * 60_000);
+      const e = await refusal(v, `Bearer ${token}`);
+      expect({ status: e.status, description: e.description }).toEqual({ status: 401, description: 'The token was signed with a key this tenant does not publish.' });
+      expect(entra.keySetRequests().length - fetches).toBeLessThanOrEqual(1);
+    } finally {
+      await entra.rotate();
+    }
+  });
+
+  it('never honours a token that passed once it has expired (60 s skew, as on first sight)', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const v = verifier();
+    const token = await entra.userToken({ claims: { exp: Math.floor(Date.now() / 1000) + 10 } });
+    await expect(v.verify(`Bearer ${token}`)).resolves.toMatchObject({ kind: 'user' });
+    vi.setSystemTime(Date.now() + 65_000); // exp + 55 s: within the skew
+    await expect(v.verify(`Bearer ${token}`)).resolves.toMatchObject({ kind: 'user' });
+    vi.setSystemTime(Date.now() + 10_000); // exp + 65 s
+    const e = await refusal(v, `Bearer ${token}`);
+    expect({ status: e.status, code: e.code, description: e.description }).toEqual({ status: 401, code: 'invalid_token', description: 'The token has expired.' });
+  });
+
+  it('keeps no refusal: a token refused for its scope is refused again, and a good one later is not affected', async () => {
+    const v = verifier();
+    const noScope = await entra.userToken({ claims: { scp: 'Files.Read' } });
+    expect((await refusal(v, `Bearer ${noScope}`)).status).toBe(403);
+    expect((await refusal(v, `Bearer ${noScope}`)).status).toBe(403);
+    await expect(v.verify(`Bearer ${await entra.userToken()}`)).resolves.toMatchObject({ kind: 'user' });
+  });
+
+  it('remembers a bounded number of tokens: the oldest is forgotten first (and then checked in full)', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const v = createEntraVerifier({ authorityHost: entra.authorityHost, tenantId: entra.tenant, clientId: API_CLIENT_ID, appIdUri: APP_ID_URI, requiredScope: 'user_impersonation', appCallerRole: undefined, maxReused: 2 });
+      const [a, b, c] = [await entra.userToken({ user: ANALYST }), await entra.userToken({ user: SECOND_ANALYST }), await entra.userToken({ user: THIRD })];
+      for (const t of [a, b, c]) await v.verify(`Bearer ${t}`);
+      await entra.rotate(); // their key is withdrawn: only a remembered token still passes
+      vi.setSystemTime(Date.now() + 61_000);
+      await v.verify(`Bearer ${await entra.userToken()}`);
+      expect((await refusal(v, `Bearer ${a}`)).description).toMatch(/does not publish/);
+      await expect(v.verify(`Bearer ${c}`)).resolves.toMatchObject({ oid: THIRD.oid });
+    } finally {
+      await entra.rotate();
+    }
+  });
+
+  it('with reuse off, every request is checked in full', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const v = createEntraVerifier({ authorityHost: entra.authorityHost, tenantId: entra.tenant, clientId: API_CLIENT_ID, appIdUri: APP_ID_URI, requiredScope: 'user_impersonation', appCallerRole: undefined, reuseMs: 0 });
+      const token = await entra.userToken();
+      await v.verify(`Bearer ${token}`);
+      await entra.rotate();
+      vi.setSystemTime(Date.now() + 61_000);
+      await v.verify(`Bearer ${await entra.userToken()}`);
+      expect((await refusal(v, `Bearer ${token}`)).description).toMatch(/does not publish/);
+    } finally {
+      await entra.rotate();
+    }
   });
 });
 

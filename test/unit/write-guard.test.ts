@@ -293,6 +293,8 @@ describe('createWriteGuard: what each path leaves in the audit trail and the res
     expect(y.records[0]).not.toHaveProperty('targetActionId');
     expect(y.records[0]).toMatchObject({ client: { name: 'c', version: '2' }, hostName: null });
     expect(y.logs).toContain(`warning Confirmation skipped by --dangerously-skip-confirmation: lift the app restriction on ${DEVICE}.`);
+    // One line for one event (a client sees each as a notification): no second "confirmed (skipped_by_flag)".
+    expect(y.logs.filter((l) => l.includes('lift the app restriction'))).toEqual([`warning Confirmation skipped by --dangerously-skip-confirmation: lift the app restriction on ${DEVICE}.`]);
   });
 
   it('a precheck that throws is recorded and reads nothing', async () => {
