@@ -217,6 +217,34 @@ describe('Entra access token validation: a token that passed is reused for a whi
     expect({ status: e.status, code: e.code, description: e.description }).toEqual({ status: 401, code: 'invalid_token', description: 'The token has expired.' });
   });
 
+  it('the pass lapses exactly 5 minutes after the check, or at exp + 60 s if sooner, to the millisecond', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const v = verifier();
+      const t0 = Date.now();
+      const long = await entra.userToken({ user: ANALYST, claims: { exp: Math.floor(t0 / 1000) + 3600 } });
+      const shortExp = Math.floor(t0 / 1000) + 100;
+      const short = await entra.userToken({ user: SECOND_ANALYST, claims: { exp: shortExp } });
+      const [longCaller, shortCaller] = [await v.verify(`Bearer ${long}`), await v.verify(`Bearer ${short}`)];
+      // Their key is withdrawn and the server knows it: from now on only a remembered pass lets them in.
+      await entra.rotate();
+      vi.setSystemTime(t0 + 61_000);
+      await v.verify(`Bearer ${await entra.userToken()}`);
+
+      vi.setSystemTime((shortExp + 60) * 1000 - 1);
+      await expect(v.verify(`Bearer ${short}`)).resolves.toBe(shortCaller);
+      vi.setSystemTime((shortExp + 60) * 1000);
+      expect((await refusal(v, `Bearer ${short}`)).status).toBe(401);
+
+      vi.setSystemTime(t0 + 5 * 60_000 - 1);
+      await expect(v.verify(`Bearer ${long}`)).resolves.toBe(longCaller);
+      vi.setSystemTime(t0 + 5 * 60_000);
+      expect((await refusal(v, `Bearer ${long}`)).description).toMatch(/does not publish/);
+    } finally {
+      await entra.rotate();
+    }
+  });
+
   it('keeps no refusal: a token refused for its scope is refused again, and a good one later is not affected', async () => {
     const v = verifier();
     const noScope = await entra.userToken({ claims: { scp: 'Files.Read' } });
