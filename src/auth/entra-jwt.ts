@@ -44,7 +44,7 @@ export interface EntraVerifierOptions {
   retryAfterFailureMs?: number;
   /** jose's minimum time between key set fetches (ms). */
   cooldownMs?: number;
-  /** Current time in seconds (tests). */
+  /** The current time (tests); the system clock when omitted. */
   currentDate?: () => Date;
   /** How long a token that passed is taken as checked (ms); 0 checks every request. */
   reuseMs?: number;
