@@ -79,6 +79,8 @@ export interface HttpSettings {
   allowedOrigins: string[];
   allowedHosts: string[];
   appCallerRole: string | undefined;
+  /** How long a token that passed is taken as checked (0: every request is checked in full). */
+  tokenReuseMs: number;
   sessionIdleMs: number;
   maxSessionsPerUser: number;
   shutdownGraceMs: number;
@@ -262,7 +264,7 @@ function httpSettingsOf(v: SettingValues, simulator: boolean, credential: Creden
     }
     if (Boolean(v.tlsCertPath) !== Boolean(v.tlsKeyPath)) problems.push(`Set both ${named('tlsCertPath')} and ${named('tlsKeyPath')}, or neither.`);
   } else {
-    const httpOnly = (['httpHost', 'httpPort', 'httpAuth', 'resourceUrl', 'allowedOrigins', 'appCallerRole', 'tlsCertPath'] as const).filter((k) => v.given.has(k));
+    const httpOnly = (['httpHost', 'httpPort', 'httpAuth', 'resourceUrl', 'allowedOrigins', 'appCallerRole', 'tokenReuseSeconds', 'tlsCertPath'] as const).filter((k) => v.given.has(k));
     if (httpOnly.length > 0) warnings.push(`stdio transport: ignoring ${httpOnly.map((k) => named(k).split(' ')[0]).join(', ')} (they apply to MDE_TRANSPORT=http).`);
   }
   return {
@@ -275,6 +277,7 @@ function httpSettingsOf(v: SettingValues, simulator: boolean, credential: Creden
     allowedOrigins: v.allowedOrigins,
     allowedHosts: v.allowedHosts,
     appCallerRole: v.appCallerRole,
+    tokenReuseMs: v.tokenReuseSeconds * 1000,
     sessionIdleMs: v.sessionIdleMinutes * 60_000,
     maxSessionsPerUser: v.maxSessionsPerUser,
     shutdownGraceMs: v.shutdownGraceSeconds * 1000,

@@ -83,6 +83,7 @@ export function prepareRemoteAuth(settings: HttpSettings, identity: RemoteIdenti
     appIdUri: settings.appIdUri,
     requiredScope: settings.requiredScope,
     appCallerRole: settings.appCallerRole,
+    reuseMs: settings.tokenReuseMs,
   });
   const obo = createOboTokenSource({
     tenantId: identity.tenantId,

@@ -48,6 +48,8 @@ export interface RemoteOptions {
   logFormat?: 'text' | 'json';
   /** MDE_APPROVAL=two-person with these settings (defaults: every device, 60 min, role MDE.Approver), on its own fake clock. */
   approval?: Partial<ApprovalSettings> & { store?: ApprovalStore };
+  /** MDE_HTTP_TOKEN_REUSE_SECONDS, in ms (default 5 min). */
+  tokenReuseMs?: number;
   /** Another replica of this deployment: its fakes (Entra ID, Defender) are shared; close this one first. */
   replicaOf?: { entra: FakeEntra; sim: FakeTenant; apiUrl: string };
   /** The call budget, with each caller's fair share (as cli.ts wires it); none when omitted. */
@@ -86,6 +88,7 @@ export async function startRemote(opts: RemoteOptions) {
     allowedOrigins: opts.allowedOrigins ?? [],
     allowedHosts: [],
     appCallerRole: opts.appCallerRole,
+    tokenReuseMs: opts.tokenReuseMs ?? 5 * 60_000,
     sessionIdleMs: opts.sessionIdle?.idleMs ?? 30 * 60_000,
     maxSessionsPerUser: opts.maxSessionsPerUser ?? 10,
     shutdownGraceMs: 25_000,

@@ -12,7 +12,7 @@ import { simulatorTokenProvider } from '../../src/auth/msal.js';
 import { DefenderClient } from '../../src/defender/client.js';
 import type { Logger } from '../../src/log.js';
 import { createServer } from '../../src/server.js';
-import { ANALYST, CALLING_APP } from '../fakes/entra-id.js';
+import { ANALYST, CALLING_APP, SECOND_ANALYST } from '../fakes/entra-id.js';
 import { RESTRICTED_DEVICE } from '../helpers/harness.js';
 import { INITIALIZE, MCP_HEADERS, useRemote, type RemoteOptions } from '../helpers/remote.js';
 
@@ -105,6 +105,29 @@ describe('remote mode hardening: who the caller is', () => {
     await r.connect(await r.entra.appToken({ roles: ['MDE.Unrestrict.App'] }));
     await r.connect(await r.entra.appToken({ roles: ['MDE.Unrestrict.App'], claims: { idtyp: undefined, sub: CALLING_APP.oid } }));
     expect(r.http.sessions.size).toBe(2);
+  });
+
+  it('MDE_HTTP_TOKEN_REUSE_SECONDS: a token that passed is taken as checked for that long (default 5 min); 0 checks every request in full', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const statuses: Record<string, number[]> = {};
+      for (const [name, tokenReuseMs] of [['default', undefined], ['0', 0]] as const) {
+        const r = await remote({ createMcpServer: countingServer().factory, ...(tokenReuseMs === undefined ? {} : { tokenReuseMs }) });
+        const initialize = async (token: string) =>
+          (await r.raw('/mcp', { method: 'POST', headers: { ...MCP_HEADERS, Authorization: `Bearer ${token}` }, body: JSON.stringify(INITIALIZE) })).status;
+        const seen = await r.entra.userToken();
+        const s = [await initialize(seen)];
+        // Entra withdraws the key that signed it; a token with the new key makes the server refetch the set.
+        await r.entra.rotate();
+        vi.setSystemTime(Date.now() + 61_000);
+        s.push(await initialize(await r.entra.userToken({ user: SECOND_ANALYST })));
+        s.push(await initialize(seen));
+        statuses[name] = s;
+      }
+      expect(statuses).toEqual({ default: [200, 200, 200], '0': [200, 200, 401] });
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('a user name with line breaks or bidi controls cannot forge log lines or mislead the audit trail; long ones are cut', async () => {

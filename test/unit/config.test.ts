@@ -52,6 +52,7 @@ describe('parseConfig', () => {
         allowedOrigins: [],
         allowedHosts: [],
         appCallerRole: undefined,
+        tokenReuseMs: 300_000,
         sessionIdleMs: 30 * 60_000,
         maxSessionsPerUser: 10,
         shutdownGraceMs: 25_000,
@@ -317,6 +318,7 @@ describe('parseConfig: remote mode', () => {
       MDE_RESOURCE_URL: 'https://mcp.contoso.com/mcp',
       MDE_ALLOWED_HOSTS: 'internal.contoso.com',
       MDE_APP_CALLER_ROLE: 'MDE.Unrestrict.App',
+      MDE_HTTP_TOKEN_REUSE_SECONDS: '0',
       MDE_HTTP_SESSION_IDLE_MINUTES: '5',
       MDE_HTTP_MAX_SESSIONS_PER_USER: '3',
       MDE_HTTP_SHUTDOWN_GRACE_SECONDS: '10',
@@ -332,12 +334,18 @@ describe('parseConfig: remote mode', () => {
       allowedOrigins: ['https://a.contoso.com', 'https://b.contoso.com'],
       allowedHosts: ['internal.contoso.com'],
       appCallerRole: 'MDE.Unrestrict.App',
+      tokenReuseMs: 0,
       sessionIdleMs: 5 * 60_000,
       maxSessionsPerUser: 3,
       shutdownGraceMs: 10_000,
       tlsCertPath: undefined,
       tlsKeyPath: undefined,
     });
+  });
+
+  it('refuses a token reuse window beyond 5 minutes (it bounds how long a withdrawn signing key still counts)', () => {
+    expect(problems(['--transport', 'http', '--token-reuse-seconds', '301'], LIVE)).toEqual([expect.stringMatching(/MDE_HTTP_TOKEN_REUSE_SECONDS.*0.*300/)]);
+    expect(run(['--transport', 'http', '--token-reuse-seconds', '60'], LIVE).config.http.tokenReuseMs).toBe(60_000);
   });
 
   it('refuses MDE_HTTP_AUTH=none against a real tenant when clients reach it by a non-loopback name (a proxy or tunnel in front)', () => {
