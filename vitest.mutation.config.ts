@@ -9,7 +9,12 @@ import base from './vitest.config.js';
 export default defineConfig({
   test: {
     ...base.test,
-    include: ['test/unit/**/*.test.ts', 'test/protocol/{faults,hardening,reach,remove-app-restriction,trust}.test.ts'],
+    include: [
+      'test/unit/**/*.test.ts',
+      'test/protocol/{faults,hardening,reach,remove-app-restriction,trust}.test.ts',
+      // MDE_MUTATION_SUITES=remote, to mutate src/auth or src/http: the remote-mode suites that kill their mutants.
+      ...(process.env.MDE_MUTATION_SUITES === 'remote' ? ['test/protocol/http-{remote,hardening,edge}.test.ts'] : []),
+    ],
     globalSetup: [],
   },
 });

@@ -44,8 +44,6 @@ export interface EntraVerifierOptions {
   retryAfterFailureMs?: number;
   /** jose's minimum time between key set fetches (ms). */
   cooldownMs?: number;
-  /** The current time (tests); the system clock when omitted. */
-  currentDate?: () => Date;
   /** How long a token that passed is taken as checked (ms); 0 checks every request. */
   reuseMs?: number;
   /** How many such tokens are remembered at most; the oldest goes first. */
@@ -109,7 +107,6 @@ export function createEntraVerifier(opts: EntraVerifierOptions): TokenVerifier {
   const reuseMs = opts.reuseMs ?? VERIFIED_TOKEN_REUSE_MS;
   const tolerance = opts.clockToleranceSec ?? CLOCK_TOLERANCE_SEC;
   const passed = new Map<string, { caller: SignedInCaller; lapsesAtMs: number }>();
-  const nowMs = () => (opts.currentDate ? opts.currentDate().getTime() : Date.now());
 
   async function verify(header: string | undefined): Promise<Caller> {
     if (header === undefined || header === '') throw new BearerError(401, undefined, 'A bearer token is required.');
@@ -118,14 +115,14 @@ export function createEntraVerifier(opts: EntraVerifierOptions): TokenVerifier {
     const token = m[1]!;
     const known = passed.get(token);
     if (known) {
-      if (nowMs() < known.lapsesAtMs) return known.caller;
+      if (Date.now() < known.lapsesAtMs) return known.caller;
       passed.delete(token); // checked again in full below: expired, or due for a fresh signature check
     }
     const caller = await check(token);
     if (reuseMs > 0) {
       if (passed.size >= (opts.maxReused ?? MAX_VERIFIED_TOKENS)) passed.delete(passed.keys().next().value!); // the oldest
       // The same rule as jose's: valid while exp > now - tolerance.
-      passed.set(token, { caller, lapsesAtMs: Math.min(nowMs() + reuseMs, (caller.expiresAt + tolerance) * 1000) });
+      passed.set(token, { caller, lapsesAtMs: Math.min(Date.now() + reuseMs, (caller.expiresAt + tolerance) * 1000) });
     }
     return caller;
   }
@@ -139,7 +136,6 @@ export function createEntraVerifier(opts: EntraVerifierOptions): TokenVerifier {
         algorithms: ['RS256'],
         clockTolerance: tolerance,
         requiredClaims: ['exp', 'tid', 'oid'],
-        ...(opts.currentDate ? { currentDate: opts.currentDate() } : {}),
       }));
     } catch (error) {
       // The key set could not be fetched: the token is not known to be bad, the server cannot check it.
@@ -154,7 +150,7 @@ export function createEntraVerifier(opts: EntraVerifierOptions): TokenVerifier {
     const oid = payload.oid.toLowerCase();
     const tid = String(payload.tid);
     const expiresAt = payload.exp!;
-    const scp = typeof payload.scp === 'string' ? payload.scp.split(' ').filter(Boolean) : undefined;
+    const scp = typeof payload.scp === 'string' ? payload.scp.split(' ') : undefined;
     const roles = Array.isArray(payload.roles) ? payload.roles.filter((r): r is string => typeof r === 'string') : [];
     // Without scp, only an app-only access token may pass: idtyp says so, or (the claim is optional)
     // sub equals oid. Anything else (an ID token whose audience is this app, a user carrying a

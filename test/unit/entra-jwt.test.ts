@@ -32,6 +32,7 @@ async function refusal(v: TokenVerifier, header: string | undefined): Promise<Be
     (e: unknown) => e,
   );
   expect(error).toBeInstanceOf(BearerError);
+  expect((error as Error).name).toBe('BearerError');
   return error as BearerError;
 }
 
@@ -261,8 +262,10 @@ describe('Entra access token validation: a token that passed is reused for a whi
       for (const t of [a, b, c]) await v.verify(`Bearer ${t}`);
       await entra.rotate(); // their key is withdrawn: only a remembered token still passes
       vi.setSystemTime(Date.now() + 61_000);
-      await v.verify(`Bearer ${await entra.userToken()}`);
+      // The refetch comes from a token refused for its scope: it is not remembered, so it evicts nothing.
+      expect((await refusal(v, `Bearer ${await entra.userToken({ claims: { scp: 'Files.Read' } })}`)).status).toBe(403);
       expect((await refusal(v, `Bearer ${a}`)).description).toMatch(/does not publish/);
+      await expect(v.verify(`Bearer ${b}`)).resolves.toMatchObject({ oid: SECOND_ANALYST.oid });
       await expect(v.verify(`Bearer ${c}`)).resolves.toMatchObject({ oid: THIRD.oid });
     } finally {
       await entra.rotate();
@@ -279,6 +282,134 @@ describe('Entra access token validation: a token that passed is reused for a whi
       vi.setSystemTime(Date.now() + 61_000);
       await v.verify(`Bearer ${await entra.userToken()}`);
       expect((await refusal(v, `Bearer ${token}`)).description).toMatch(/does not publish/);
+    } finally {
+      await entra.rotate();
+    }
+  });
+});
+
+describe('Entra access token validation: edges found by mutation testing', () => {
+  it('reads the Authorization header strictly: empty is no token; "Bearer", one or more spaces, the token, nothing else', async () => {
+    const v = verifier();
+    const token = await entra.userToken();
+    expect(await refusal(v, '')).toMatchObject({ status: 401, code: undefined, description: 'A bearer token is required.' });
+    await expect(v.verify(`Bearer   ${token}`)).resolves.toMatchObject({ kind: 'user' }); // RFC 6750: 1*SP
+    await expect(v.verify(`bearer ${token}`)).resolves.toMatchObject({ kind: 'user' }); // the scheme is case-insensitive
+    for (const header of [`XBearer ${token}`, `Bearer ${token} extra`, `Bearer ${token}\n`, `Bearer`, `Bearer${token}`]) {
+      expect(await refusal(v, header), JSON.stringify(header.slice(0, 12))).toMatchObject({ status: 401, code: 'invalid_token' });
+    }
+  });
+
+  it('refuses a token without exp, and an oid that is not exactly a GUID (prefix, suffix, an array holding one)', async () => {
+    const v = verifier();
+    const noExp = await refusal(v, `Bearer ${await entra.userToken({ claims: { exp: undefined } })}`);
+    expect({ status: noExp.status, description: noExp.description }).toEqual({ status: 401, description: "The token's exp claim is missing or invalid." });
+    for (const oid of [`x${ANALYST.oid}`, `${ANALYST.oid}x`, [ANALYST.oid]]) {
+      const e = await refusal(v, `Bearer ${await entra.userToken({ claims: { oid: oid as never } })}`);
+      expect({ oid, status: e.status, description: e.description }).toEqual({ oid, status: 401, description: "The token's oid claim is missing or invalid." });
+    }
+  });
+
+  it("keeps only the token's string roles, none when it has none; names an app by azp, else appid (v1 tokens)", async () => {
+    const v = verifier({ appCallerRole: 'MDE.Unrestrict.App' });
+    expect(await v.verify(`Bearer ${await entra.userToken()}`)).toMatchObject({ roles: [] });
+    expect(await v.verify(`Bearer ${await entra.userToken({ claims: { roles: [5, 'MDE.Approver', { a: 1 }] as never } })}`)).toMatchObject({ roles: ['MDE.Approver'] });
+    const v1 = await v.verify(`Bearer ${await entra.appToken({ roles: ['MDE.Unrestrict.App'], claims: { azp: undefined, appid: 'v1-app-id' } })}`);
+    expect(v1).toMatchObject({ kind: 'app', appId: 'v1-app-id' });
+    const neither = await v.verify(`Bearer ${await entra.appToken({ roles: ['MDE.Unrestrict.App'], claims: { azp: undefined } })}`);
+    expect(neither).toMatchObject({ kind: 'app', appId: 'unknown-app' });
+    expect((await refusal(v, `Bearer ${await entra.appToken({ roles: ['Other'] })}`)).description).toBe('App-only tokens must carry the app role MDE.Unrestrict.App.');
+  });
+
+  it('accepts an authority host written with trailing slashes (the issuer has none)', async () => {
+    for (const slashes of ['/', '//']) {
+      const v = createEntraVerifier({ authorityHost: `${entra.authorityHost}${slashes}`, tenantId: entra.tenant, clientId: API_CLIENT_ID, appIdUri: APP_ID_URI, requiredScope: 'user_impersonation', appCallerRole: undefined });
+      expect(v.issuer).toBe(`${entra.authorityHost}/${entra.tenant}/v2.0`);
+      await expect(v.verify(`Bearer ${await entra.userToken()}`)).resolves.toMatchObject({ kind: 'user' });
+    }
+  });
+
+  it('a key set that is not one answers 503 (cannot check), with a message that says so', async () => {
+    const v = createEntraVerifier({
+      authorityHost: entra.authorityHost,
+      tenantId: entra.tenant,
+      clientId: API_CLIENT_ID,
+      appIdUri: APP_ID_URI,
+      requiredScope: 'user_impersonation',
+      appCallerRole: undefined,
+      fetch: async () => new Response(JSON.stringify({ keys: 'not-a-list' }), { status: 200, headers: { 'Content-Type': 'application/json' } }),
+    });
+    const e = await refusal(v, `Bearer ${await entra.userToken()}`);
+    expect({ status: e.status, description: e.description }).toEqual({ status: 503, description: 'The sign-in keys cannot be fetched right now; retry in a moment.' });
+  });
+
+  it('after a network failure fetching the key set, the next attempt waits exactly 10 s; after a success, only the cool-down applies', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      let attempts = 0;
+      let down = true;
+      const v = createEntraVerifier({
+        authorityHost: entra.authorityHost,
+        tenantId: entra.tenant,
+        clientId: API_CLIENT_ID,
+        appIdUri: APP_ID_URI,
+        requiredScope: 'user_impersonation',
+        appCallerRole: undefined,
+        cooldownMs: 1,
+        fetch: async (input, init) => {
+          attempts++;
+          if (down) throw new TypeError('fetch failed');
+          return fetch(input, init);
+        },
+      });
+      const token = await entra.userToken();
+      expect((await refusal(v, `Bearer ${token}`)).status).toBe(503);
+      expect((await refusal(v, `Bearer ${token}`)).status).toBe(503);
+      expect(attempts).toBe(1); // not retried within 10 s of a failure
+      down = false;
+      vi.setSystemTime(Date.now() + 9_999);
+      expect((await refusal(v, `Bearer ${token}`)).status).toBe(503);
+      expect(attempts).toBe(1);
+      vi.setSystemTime(Date.now() + 1);
+      await expect(v.verify(`Bearer ${token}`)).resolves.toMatchObject({ kind: 'user' });
+      expect(attempts).toBe(2);
+      // A success leaves no failure behind: a new key 2 ms later (past this verifier's 1 ms cool-down) is fetched at once.
+      const next = await entra.unpublishedKey();
+      entra.publish(next);
+      vi.setSystemTime(Date.now() + 2);
+      await expect(v.verify(`Bearer ${await entra.userToken({ key: next })}`)).resolves.toMatchObject({ kind: 'user' });
+      expect(attempts).toBe(3);
+    } finally {
+      await entra.rotate();
+    }
+  });
+
+  it('a ready probe does not refetch a key set it holds, even after the cool-down', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const v = verifier();
+    await v.verify(`Bearer ${await entra.userToken()}`);
+    const fetches = entra.keySetRequests().length;
+    vi.setSystemTime(Date.now() + 61_000);
+    await expect(v.ready()).resolves.toBe(true);
+    expect(entra.keySetRequests().length).toBe(fetches);
+  });
+
+  it('a token checked again after its 5 minutes becomes the newest remembered one (the oldest is forgotten first)', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const v = createEntraVerifier({ authorityHost: entra.authorityHost, tenantId: entra.tenant, clientId: API_CLIENT_ID, appIdUri: APP_ID_URI, requiredScope: 'user_impersonation', appCallerRole: undefined, maxReused: 2 });
+      const [a, b, c] = [await entra.userToken({ user: ANALYST }), await entra.userToken({ user: SECOND_ANALYST }), await entra.userToken({ user: THIRD })];
+      await v.verify(`Bearer ${a}`);
+      await v.verify(`Bearer ${b}`);
+      vi.setSystemTime(Date.now() + 5 * 60_000);
+      await v.verify(`Bearer ${a}`); // checked in full again: now newer than b
+      await v.verify(`Bearer ${c}`); // b goes
+      await entra.rotate();
+      vi.setSystemTime(Date.now() + 61_000);
+      // A token refused for its scope makes the server refetch the key set without being remembered.
+      expect((await refusal(v, `Bearer ${await entra.userToken({ claims: { scp: 'Files.Read' } })}`)).status).toBe(403);
+      await expect(v.verify(`Bearer ${a}`)).resolves.toMatchObject({ oid: ANALYST.oid });
+      expect((await refusal(v, `Bearer ${b}`)).description).toMatch(/does not publish/);
     } finally {
       await entra.rotate();
     }
