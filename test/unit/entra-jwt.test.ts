@@ -397,13 +397,15 @@ describe('Entra access token validation: edges found by mutation testing', () =>
   it('a token checked again after its 5 minutes becomes the newest remembered one (the oldest is forgotten first)', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     try {
-      const v = createEntraVerifier({ authorityHost: entra.authorityHost, tenantId: entra.tenant, clientId: API_CLIENT_ID, appIdUri: APP_ID_URI, requiredScope: 'user_impersonation', appCallerRole: undefined, maxReused: 2 });
-      const [a, b, c] = [await entra.userToken({ user: ANALYST }), await entra.userToken({ user: SECOND_ANALYST }), await entra.userToken({ user: THIRD })];
+      const v = createEntraVerifier({ authorityHost: entra.authorityHost, tenantId: entra.tenant, clientId: API_CLIENT_ID, appIdUri: APP_ID_URI, requiredScope: 'user_impersonation', appCallerRole: undefined, maxReused: 3 });
+      const fourth = { ...THIRD, oid: '44444444-5555-4666-8777-888888888888' };
+      const [a, b, c, d] = [await entra.userToken({ user: ANALYST }), await entra.userToken({ user: SECOND_ANALYST }), await entra.userToken({ user: THIRD }), await entra.userToken({ user: fourth })];
       await v.verify(`Bearer ${a}`);
       await v.verify(`Bearer ${b}`);
       vi.setSystemTime(Date.now() + 5 * 60_000);
       await v.verify(`Bearer ${a}`); // checked in full again: now newer than b
-      await v.verify(`Bearer ${c}`); // b goes
+      await v.verify(`Bearer ${c}`);
+      await v.verify(`Bearer ${d}`); // b goes
       await entra.rotate();
       vi.setSystemTime(Date.now() + 61_000);
       // A token refused for its scope makes the server refetch the key set without being remembered.
