@@ -129,6 +129,27 @@ describe('remote mode: the network edge', () => {
     expect(r.http.sessions.size).toBe(1);
   });
 
+  it('answers a browser preflight for a listed origin without auth, and nothing else but GET, POST and DELETE on /mcp', async () => {
+    const r = await remote({ createMcpServer: plainServer, allowedOrigins: ['https://inspector.contoso.com'] });
+    const preflight = await r.raw('/mcp', { method: 'OPTIONS', headers: { Origin: 'https://inspector.contoso.com', 'Access-Control-Request-Method': 'POST' } });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('https://inspector.contoso.com');
+    expect(preflight.headers.get('access-control-allow-methods')).toBe('GET, POST, DELETE');
+    expect(preflight.headers.get('access-control-allow-headers')).toMatch(/Authorization.*Mcp-Session-Id/);
+    const put = await r.raw('/mcp', { method: 'PUT', headers: { ...MCP_HEADERS, Authorization: `Bearer ${await r.entra.userToken()}` }, body: '{}' });
+    expect(put.status).toBe(405);
+    expect(put.headers.get('allow')).toBe('GET, POST, DELETE');
+    // The probes and the metadata answer GET only.
+    for (const path of ['/healthz', '/readyz', '/.well-known/oauth-protected-resource/mcp']) expect((await r.raw(path, { method: 'POST', body: '{}' })).status, path).toBe(404);
+    expect(r.http.sessions.size).toBe(0);
+  });
+
+  it('serves no protected resource metadata without Entra sign-in (nothing to sign in to)', async () => {
+    const r = await remote({ createMcpServer: plainServer, auth: 'none' });
+    expect((await r.raw('/.well-known/oauth-protected-resource/mcp')).status).toBe(404);
+    expect((await r.raw('/.well-known/oauth-protected-resource')).status).toBe(404);
+  });
+
   it('answers 413 to a body over 1 MiB, declared or streamed, before touching anything', async () => {
     const r = await remote({ createMcpServer: plainServer });
     const token = await r.entra.userToken();
@@ -136,6 +157,10 @@ describe('remote mode: the network edge', () => {
     const before = r.upstream();
     const declared = await r.raw('/mcp', { method: 'POST', headers: { ...MCP_HEADERS, Authorization: `Bearer ${token}` }, body: big });
     expect(declared.status).toBe(413);
+    // Declared too large: refused before the token is looked at, and the connection is not kept.
+    const anonymous = await r.raw('/mcp', { method: 'POST', headers: MCP_HEADERS, body: big });
+    expect(anonymous.status).toBe(413);
+    expect(anonymous.headers.get('connection')).toBe('close');
     // Chunked (no Content-Length): cut off while reading.
     const stream = new ReadableStream({
       start(c) {
