@@ -106,3 +106,20 @@ describe('On-Behalf-Of token source', () => {
     }
   });
 });
+
+describe('On-Behalf-Of token source: a bounded memory of callers', () => {
+  it('keeps the 1,000 callers used most recently: using one makes it the newest, the least recently used goes first', () => {
+    const obo = source();
+    const first = obo.forAssertion('assertion-0', 'a0');
+    const second = obo.forAssertion('assertion-1', 'a1');
+    for (let i = 2; i < 1_000; i++) obo.forAssertion(`assertion-${i}`, `a${i}`);
+    expect(obo.forAssertion('assertion-0', 'a0')).toBe(first); // still known (1,000 held), and now the newest
+    obo.forAssertion('assertion-1000', 'a1000'); // one more: the least recently used goes, assertion-1
+    expect(obo.forAssertion('assertion-0', 'a0')).toBe(first);
+    expect(obo.forAssertion('assertion-1', 'a1')).not.toBe(second);
+  });
+
+  it('names each caller\'s exchange by who it is for', () => {
+    expect(source().forAssertion('assertion-x', 'ada@contoso.com').description).toBe('On-Behalf-Of ada@contoso.com');
+  });
+});
