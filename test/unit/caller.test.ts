@@ -27,5 +27,6 @@ describe('who is calling', () => {
     const long = `${'é'.repeat(255)}😀😀`;
     expect(displayValue(long)).toBe(`${'é'.repeat(255)}😀`); // cut by characters, never inside a surrogate pair
     expect(displayValue(`${'a'.repeat(255)} b`)).toBe('a'.repeat(255)); // trimmed again after the cut
+    expect(displayValue(`  ${'a'.repeat(256)}`)).toBe('a'.repeat(256)); // and before it: leading spaces do not count
   });
 });
