@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { BearerError, createEntraVerifier, principalKey, type TokenVerifier } from '../../src/auth/entra-jwt.js';
+import { BearerError, createEntraVerifier, principalKey, type EntraVerifierOptions, type TokenVerifier } from '../../src/auth/entra-jwt.js';
 import { ANALYST, API_CLIENT_ID, CALLING_APP, FakeEntra, SECOND_ANALYST, forgedToken } from '../fakes/entra-id.js';
 
 const THIRD = { oid: '33333333-4444-4555-8666-777777777777', preferred_username: 'cy@contoso.com', name: 'Cy Analyst' };
@@ -15,14 +15,16 @@ beforeAll(async () => {
 afterAll(() => entra.close());
 afterEach(() => vi.useRealTimers());
 
-function verifier(opts: { appCallerRole?: string } = {}): TokenVerifier {
+/** A verifier for the fake tenant; each test overrides only what it is about. */
+function verifier(overrides: Partial<EntraVerifierOptions> = {}): TokenVerifier {
   return createEntraVerifier({
     authorityHost: entra.authorityHost,
     tenantId: entra.tenant,
     clientId: API_CLIENT_ID,
     appIdUri: APP_ID_URI,
     requiredScope: 'user_impersonation',
-    appCallerRole: opts.appCallerRole,
+    appCallerRole: undefined,
+    ...overrides,
   });
 }
 
@@ -123,14 +125,7 @@ describe('Entra access token validation', () => {
   });
 
   it('answers 503, not 401, when the key set cannot be fetched', async () => {
-    const v = createEntraVerifier({
-      authorityHost: 'https://127.0.0.1:1',
-      tenantId: entra.tenant,
-      clientId: API_CLIENT_ID,
-      appIdUri: APP_ID_URI,
-      requiredScope: 'user_impersonation',
-      appCallerRole: undefined,
-    });
+    const v = verifier({ authorityHost: 'https://127.0.0.1:1' });
     const e = await refusal(v, `Bearer ${await entra.userToken()}`);
     expect(e.status).toBe(503);
     await expect(v.ready()).resolves.toBe(false);
@@ -154,14 +149,7 @@ describe('Entra access token validation: identities that must not collapse or si
   });
 
   it('matches the configured tenant GUID whatever its case (Entra writes it lower case in iss and tid)', async () => {
-    const v = createEntraVerifier({
-      authorityHost: entra.authorityHost,
-      tenantId: entra.tenant.toUpperCase(),
-      clientId: API_CLIENT_ID,
-      appIdUri: APP_ID_URI,
-      requiredScope: 'user_impersonation',
-      appCallerRole: undefined,
-    });
+    const v = verifier({ tenantId: entra.tenant.toUpperCase() });
     await expect(v.verify(`Bearer ${await entra.userToken()}`)).resolves.toMatchObject({ kind: 'user', tid: entra.tenant });
   });
 
@@ -257,7 +245,7 @@ describe('Entra access token validation: a token that passed is reused for a whi
   it('remembers a bounded number of tokens: the oldest is forgotten first (and then checked in full)', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     try {
-      const v = createEntraVerifier({ authorityHost: entra.authorityHost, tenantId: entra.tenant, clientId: API_CLIENT_ID, appIdUri: APP_ID_URI, requiredScope: 'user_impersonation', appCallerRole: undefined, maxReused: 2 });
+      const v = verifier({ maxReused: 2 });
       const [a, b, c] = [await entra.userToken({ user: ANALYST }), await entra.userToken({ user: SECOND_ANALYST }), await entra.userToken({ user: THIRD })];
       for (const t of [a, b, c]) await v.verify(`Bearer ${t}`);
       await entra.rotate(); // their key is withdrawn: only a remembered token still passes
@@ -275,7 +263,7 @@ describe('Entra access token validation: a token that passed is reused for a whi
   it('with reuse off, every request is checked in full', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     try {
-      const v = createEntraVerifier({ authorityHost: entra.authorityHost, tenantId: entra.tenant, clientId: API_CLIENT_ID, appIdUri: APP_ID_URI, requiredScope: 'user_impersonation', appCallerRole: undefined, reuseMs: 0 });
+      const v = verifier({ reuseMs: 0 });
       const token = await entra.userToken();
       await v.verify(`Bearer ${token}`);
       await entra.rotate();
@@ -323,20 +311,14 @@ describe('Entra access token validation: edges found by mutation testing', () =>
 
   it('accepts an authority host written with trailing slashes (the issuer has none)', async () => {
     for (const slashes of ['/', '//']) {
-      const v = createEntraVerifier({ authorityHost: `${entra.authorityHost}${slashes}`, tenantId: entra.tenant, clientId: API_CLIENT_ID, appIdUri: APP_ID_URI, requiredScope: 'user_impersonation', appCallerRole: undefined });
+      const v = verifier({ authorityHost: `${entra.authorityHost}${slashes}` });
       expect(v.issuer).toBe(`${entra.authorityHost}/${entra.tenant}/v2.0`);
       await expect(v.verify(`Bearer ${await entra.userToken()}`)).resolves.toMatchObject({ kind: 'user' });
     }
   });
 
   it('a key set that is not one answers 503 (cannot check), with a message that says so', async () => {
-    const v = createEntraVerifier({
-      authorityHost: entra.authorityHost,
-      tenantId: entra.tenant,
-      clientId: API_CLIENT_ID,
-      appIdUri: APP_ID_URI,
-      requiredScope: 'user_impersonation',
-      appCallerRole: undefined,
+    const v = verifier({
       fetch: async () => new Response(JSON.stringify({ keys: 'not-a-list' }), { status: 200, headers: { 'Content-Type': 'application/json' } }),
     });
     const e = await refusal(v, `Bearer ${await entra.userToken()}`);
@@ -348,13 +330,7 @@ describe('Entra access token validation: edges found by mutation testing', () =>
     try {
       let attempts = 0;
       let down = true;
-      const v = createEntraVerifier({
-        authorityHost: entra.authorityHost,
-        tenantId: entra.tenant,
-        clientId: API_CLIENT_ID,
-        appIdUri: APP_ID_URI,
-        requiredScope: 'user_impersonation',
-        appCallerRole: undefined,
+      const v = verifier({
         cooldownMs: 1,
         fetch: async (input, init) => {
           attempts++;
@@ -397,7 +373,7 @@ describe('Entra access token validation: edges found by mutation testing', () =>
   it('a token checked again after its 5 minutes becomes the newest remembered one (the oldest is forgotten first)', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     try {
-      const v = createEntraVerifier({ authorityHost: entra.authorityHost, tenantId: entra.tenant, clientId: API_CLIENT_ID, appIdUri: APP_ID_URI, requiredScope: 'user_impersonation', appCallerRole: undefined, maxReused: 3 });
+      const v = verifier({ maxReused: 3 });
       const fourth = { ...THIRD, oid: '44444444-5555-4666-8777-888888888888' };
       const [a, b, c, d] = [await entra.userToken({ user: ANALYST }), await entra.userToken({ user: SECOND_ANALYST }), await entra.userToken({ user: THIRD }), await entra.userToken({ user: fourth })];
       await v.verify(`Bearer ${a}`);
