@@ -15,6 +15,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { build } from 'esbuild';
+import { directRequests as directFrom } from './bench/direct.mjs';
 import { httpBench } from './bench/http.mjs';
 
 const { values: opts } = parseArgs({
@@ -178,53 +179,19 @@ async function connectServer(fakes, nodeArgs = []) {
   return { client, call, pid: transport.pid };
 }
 
-/**
- * The same Defender requests the server makes for one call, straight from the bench process: the floor for
- * per-call overhead. Since issue 9 a write reads the device's action history first (an unrestrict already
- * pending settles the call without a prompt or a POST), so the floor is that GET plus the POST.
- */
-async function directRequests(fakes, n) {
-  const direct = [];
-  const body = JSON.stringify({ Comment: 'INC-1: bench' });
-  const history = `${fakes.apiUrl}/api/machineactions?${new URLSearchParams({ $filter: `machineId eq '${DEVICE}'` })}`;
-  for (let i = 0; i < n + 100; i++) {
-    const t0 = process.hrtime.bigint();
-    const read = await fetch(history, { headers: { Authorization: 'Bearer bench', Accept: 'application/json' } });
-    await read.text();
-    const res = await fetch(`${fakes.apiUrl}/api/machines/${DEVICE}/unrestrictCodeExecution`, {
-      method: 'POST',
-      headers: { Authorization: 'Bearer bench', 'Content-Type': 'application/json', Accept: 'application/json' },
-      body,
-    });
-    await res.text();
-    if (i >= 100) direct.push(Number(process.hrtime.bigint() - t0) / 1e6);
-  }
-  return direct;
-}
+const directRequests = (fakes, n) => directFrom(fakes.apiUrl, DEVICE, n);
 
 /**
  * The same requests made from another process, as the server makes them: the fakes live in the bench
- * process, so the direct figure above never pays for waking a second process, and the server's requests
- * do. Reported beside the overhead for context; the overhead itself is measured against the direct figure.
+ * process, so the direct figure never pays for waking a second process, and the server's requests do.
+ * Reported beside the overhead for context; the overhead itself is measured against the direct figure.
  */
 async function directFromOtherProcess(fakes, n) {
-  const code = `
-    const [api, device, n] = [process.env.API, process.env.DEVICE, Number(process.env.N)];
-    const history = api + '/api/machineactions?' + new URLSearchParams({ $filter: "machineId eq '" + device + "'" });
-    const body = JSON.stringify({ Comment: 'INC-1: bench' });
-    const out = [];
-    for (let i = 0; i < n + 100; i++) {
-      const t0 = process.hrtime.bigint();
-      await (await fetch(history, { headers: { Authorization: 'Bearer bench', Accept: 'application/json' } })).text();
-      await (await fetch(api + '/api/machines/' + device + '/unrestrictCodeExecution', { method: 'POST', headers: { Authorization: 'Bearer bench', 'Content-Type': 'application/json', Accept: 'application/json' }, body })).text();
-      if (i >= 100) out.push(Number(process.hrtime.bigint() - t0) / 1e6);
-    }
-    process.stdout.write(JSON.stringify(out));`;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', code], { env: { PATH: process.env.PATH ?? '', API: fakes.apiUrl, DEVICE, N: String(n) }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [`${root}scripts/bench/direct.mjs`, fakes.apiUrl, DEVICE, String(n)], { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (c) => (out += c));
-  const code_ = await new Promise((r) => child.on('exit', r));
-  if (code_ !== 0) throw new Error(`the direct requests from another process failed (exit ${code_})`);
+  const exitCode = await new Promise((r) => child.on('exit', r));
+  if (exitCode !== 0) throw new Error(`the direct requests from another process failed (exit ${exitCode})`);
   return median(JSON.parse(out));
 }
 
@@ -339,10 +306,16 @@ async function replicasBench() {
 
 // ---- report ---------------------------------------------------------------------------------------------
 
+/** Remote mode's figures, and the direct requests from another process that put them in context. */
+async function remoteFigures(fakes) {
+  const remote = await httpBench({ entry: ENTRY, fixture, apiUrl: fakes.apiUrl, direct: (n) => directRequests(fakes, n), calls: CALLS, sessions: SESSIONS, log });
+  log(`direct requests from another process: ${CALLS}`);
+  return { remote, otherProcess: await directFromOtherProcess(fakes, CALLS) };
+}
+
 if (opts.only === 'http') {
   const fakes = await startFakes();
-  const remote = await httpBench({ entry: ENTRY, fixture, apiUrl: fakes.apiUrl, direct: (n) => directRequests(fakes, n), calls: CALLS, sessions: SESSIONS, log });
-  const otherProcess = await directFromOtherProcess(fakes, CALLS);
+  const { remote, otherProcess } = await remoteFigures(fakes);
   await fakes.close();
   process.stdout.write(`${remoteReport(remote, otherProcess).join('\n')}\n`);
   process.exit(0);
@@ -351,9 +324,7 @@ if (opts.only === 'http') {
 const cold = await coldStart();
 const fakes = await startFakes();
 const call = await perCall(fakes);
-const remote = await httpBench({ entry: ENTRY, fixture, apiUrl: fakes.apiUrl, direct: (n) => directRequests(fakes, n), calls: CALLS, sessions: SESSIONS, log });
-log(`direct requests from another process: ${CALLS}`);
-const otherProcess = await directFromOtherProcess(fakes, CALLS);
+const { remote, otherProcess } = await remoteFigures(fakes);
 await fakes.close();
 const budget = await rateBudget();
 const metrics = await metricsCost();

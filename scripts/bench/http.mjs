@@ -72,17 +72,16 @@ async function spawnHttpServer(entry, env, nodeArgs = []) {
   // are kept afterwards (for an exit message): appending every line to one string and matching it again
   // on each chunk made the bench process flatten a growing string per call, which slowed every round trip.
   let stderr = '';
-  let url;
-  const found = new Promise((resolve, reject) => {
+  let found = false;
+  const url = await new Promise((resolve, reject) => {
     child.stderr.on('data', (c) => {
       stderr = (stderr + c).slice(-4096);
-      if (url) return;
-      const m = stderr.match(/http:\/\/127\.0\.0\.1:\d+\/mcp/);
-      if (m) resolve((url = m[0]));
+      const m = found ? null : stderr.match(/http:\/\/127\.0\.0\.1:\d+\/mcp/);
+      if (m) resolve(m[0]);
+      found ||= Boolean(m);
     });
     child.on('exit', (code) => reject(new Error(`server exited ${code}: ${stderr}`)));
   });
-  await found;
   return { child, url };
 }
 
