@@ -186,7 +186,6 @@ export function createWriteGuard(deps: WriteGuardDeps): WriteGuard {
       let answer: Confirmed | Refusal;
       switch (decision.kind) {
         case 'skip':
-          deps.logger.warning(`Confirmation skipped by --dangerously-skip-confirmation: ${request.verb.toLowerCase()} on ${request.machineId}.`);
           answer = { kind: 'confirmed', path: 'skipped_by_flag' };
           break;
         case 'ask':
@@ -215,6 +214,9 @@ export function createWriteGuard(deps: WriteGuardDeps): WriteGuard {
       confirmed = answer;
       metrics.confirmation(confirmed.path);
       record.hostName ??= confirmed.hostName ?? null;
+      // One line per confirmation, in the log and in the client; a skipped one is a warning.
+      if (confirmed.path === 'skipped_by_flag') deps.logger.warning(`Confirmation skipped by --dangerously-skip-confirmation: ${request.verb.toLowerCase()} on ${request.machineId}.`);
+      else deps.logger.info(`${spec.tool}: ${request.verb.toLowerCase()} on ${record.hostName ?? request.machineId}: confirmed (${confirmed.path}).`);
       stillWanted();
       if (spec.beforeIntent) {
         const diverted = await spec.beforeIntent({ confirmed, preview, record: { ...record } });
@@ -226,8 +228,6 @@ export function createWriteGuard(deps: WriteGuardDeps): WriteGuard {
       throw error;
     }
 
-    // A skipped confirmation was announced by its warning above: one line per event, in the log and in the client.
-    if (confirmed.path !== 'skipped_by_flag') deps.logger.info(`${spec.tool}: ${request.verb.toLowerCase()} on ${record.hostName ?? request.machineId}: confirmed (${confirmed.path}).`);
     const intent = { ...record, confirmation: confirmed.path, ...(confirmed.confirmationId ? { confirmationId: confirmed.confirmationId } : {}) };
     // Written and flushed before the request: if it cannot be, the action is refused.
     await deps.audit.write({ ...intent, event: 'intent' });
