@@ -96,45 +96,49 @@ describe('1. text the human reads cannot be disguised', () => {
 });
 
 describe('2. nothing is sent after the client gives up', () => {
-  /** Spend the budget so the next call waits for it; cancel while it waits; release the wait: nothing may leave. */
-  async function cancelDuringBudgetWait(opts: Parameters<typeof harness>[0], args: Record<string, unknown>) {
+  /** A server whose budget (3 calls a minute) makes a call wait, on a sleep the test releases. */
+  async function withTightBudget(opts: Parameters<typeof harness>[0]) {
     const gate = gatedSleep();
     const x = await harness({ ...opts, sleep: gate.sleep, rateLimit: { perMinute: 3, perHour: 1500, maxWaitMs: 120_000 } });
-    return { x, gate, args };
+    return { x, gate };
+  }
+
+  /** Starts a call and cancels it once it waits on the gated sleep (the budget, or a Retry-After). */
+  async function cancelOnceWaiting(x: Harness, gate: ReturnType<typeof gatedSleep>, args: Record<string, unknown>, whileWaiting = () => {}) {
+    const controller = new AbortController();
+    const call = x.client.callTool({ name: 'remove_app_restriction', arguments: args }, undefined, { signal: controller.signal });
+    await gate.until(1);
+    whileWaiting();
+    controller.abort();
+    await expect(call).rejects.toThrow();
+  }
+
+  /** Then the wait ends: whatever the cancelled call would still send would go out now. */
+  async function letTheWaitEnd(x: Harness, gate: ReturnType<typeof gatedSleep>, ms: number) {
+    x.clock.now += ms;
+    gate.releaseAll();
+    await new Promise((r) => setTimeout(r, 100));
   }
 
   it('elicitation path: accepted, then cancelled while waiting for the budget: no POST, ever', async () => {
-    const { x, gate } = await cancelDuringBudgetWait({ elicit: 'accept' }, {});
+    const { x, gate } = await withTightBudget({ elicit: 'accept' });
     // The history read, the device read: two of three slots; the POST takes the third...
     await x.call({ machineId: ENGINEERING, comment: COMMENT }).catch(() => undefined);
     expect(posts(x)).toHaveLength(1);
     // ...so the next call's history read must wait for a minute.
-    const controller = new AbortController();
-    const call = x.client.callTool({ name: 'remove_app_restriction', arguments: { machineId: RESTRICTED_DEVICE, comment: COMMENT } }, undefined, { signal: controller.signal });
-    await gate.until(1);
-    controller.abort();
-    await expect(call).rejects.toThrow();
-    x.clock.now += 120_000;
-    gate.releaseAll();
-    await new Promise((r) => setTimeout(r, 100));
+    await cancelOnceWaiting(x, gate, { machineId: RESTRICTED_DEVICE, comment: COMMENT });
+    await letTheWaitEnd(x, gate, 120_000);
     expect(posts(x)).toHaveLength(1);
     expect(x.sim.apiRequests().filter((r) => r.path.includes(RESTRICTED_DEVICE))).toHaveLength(0);
   });
 
   it('token path: a redeemed token, then cancelled while waiting for the budget before the POST: no POST, ever', async () => {
-    const gate = gatedSleep();
-    const x = await harness({ sleep: gate.sleep, rateLimit: { perMinute: 3, perHour: 1500, maxWaitMs: 120_000 } });
+    const { x, gate } = await withTightBudget({});
     const first = await x.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT }); // 2 reads: history, device
     const token = (first.structuredContent as { confirmation: { token: string } }).confirmation.token;
-    const controller = new AbortController();
     // The redeeming call reads the history (3rd slot), then its POST must wait a minute for the budget.
-    const call = x.client.callTool({ name: 'remove_app_restriction', arguments: { machineId: RESTRICTED_DEVICE, comment: COMMENT, confirmationToken: token } }, undefined, { signal: controller.signal });
-    await gate.until(1);
-    controller.abort();
-    await expect(call).rejects.toThrow();
-    x.clock.now += 120_000;
-    gate.releaseAll();
-    await new Promise((r) => setTimeout(r, 100));
+    await cancelOnceWaiting(x, gate, { machineId: RESTRICTED_DEVICE, comment: COMMENT, confirmationToken: token });
+    await letTheWaitEnd(x, gate, 120_000);
     expect(posts(x)).toHaveLength(0);
   });
 
@@ -142,16 +146,11 @@ describe('2. nothing is sent after the client gives up', () => {
     const gate = gatedSleep();
     const x = await harness({ skip: true, sleep: gate.sleep });
     x.sim.injectFault({ method: 'POST', path: '/unrestrictCodeExecution' }, { kind: 'status', status: 429, headers: { 'Retry-After': '20' } });
-    const controller = new AbortController();
-    const call = x.client.callTool({ name: 'remove_app_restriction', arguments: { machineId: RESTRICTED_DEVICE, comment: COMMENT } }, undefined, { signal: controller.signal });
-    await gate.until(1);
-    expect(gate.waiting[0]!.ms).toBe(20_000);
-    expect(posts(x)).toHaveLength(1); // the refused one
-    controller.abort();
-    await expect(call).rejects.toThrow();
-    x.clock.now += 20_000;
-    gate.releaseAll();
-    await new Promise((r) => setTimeout(r, 100));
+    await cancelOnceWaiting(x, gate, { machineId: RESTRICTED_DEVICE, comment: COMMENT }, () => {
+      expect(gate.waiting[0]!.ms).toBe(20_000);
+      expect(posts(x)).toHaveLength(1); // the refused one
+    });
+    await letTheWaitEnd(x, gate, 20_000);
     expect(posts(x)).toHaveLength(1);
     expect(x.sim.machineActions().filter((a) => a.machineId === RESTRICTED_DEVICE && a.type === 'UnrestrictCodeExecution')).toHaveLength(0);
   });
