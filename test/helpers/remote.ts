@@ -7,7 +7,8 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ElicitRequestSchema, LoggingMessageNotificationSchema, type CallToolResult, type ElicitRequest, type ElicitResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach } from 'vitest';
-import { NO_AUDIT, type AuditTrail } from '../../src/audit.js';
+import { NO_AUDIT, type AuditRecord, type AuditTrail } from '../../src/audit.js';
+import { ToolError } from '../../src/errors.js';
 import { perCallTokenProvider } from '../../src/auth/caller-tokens.js';
 import { createMsalTokenProvider } from '../../src/auth/msal.js';
 import { Approvals } from '../../src/approval/approvals.js';
@@ -250,3 +251,19 @@ export const INITIALIZE = {
 };
 
 export const MCP_HEADERS = { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' };
+
+/**
+ * An audit trail that refuses the records `fails` picks (as a full disk would) and keeps the events of
+ * the others, in order.
+ */
+export function failingAudit(fails: (record: Omit<AuditRecord, 'time'>) => boolean): { audit: AuditTrail; written: string[] } {
+  const written: string[] = [];
+  const audit: AuditTrail = {
+    enabled: true,
+    async write(record) {
+      if (fails(record)) throw new ToolError('audit_unavailable', 'The audit log cannot be written (ENOSPC), so the action was refused: nothing was sent to Defender.', 'Fix MDE_AUDIT_LOG.');
+      written.push(record.event);
+    },
+  };
+  return { audit, written };
+}

@@ -7,14 +7,13 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { AuditTrail } from '../../src/audit.js';
 import { MemoryApprovalStore, type Approval } from '../../src/approval/store.js';
-import { ToolError } from '../../src/errors.js';
 import { parseConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
 import { openSharedState } from '../../src/store/open.js';
 import { ANALYST, SECOND_ANALYST, TENANT, API_CLIENT_ID } from '../fakes/entra-id.js';
 import { PENDING_DEVICE, RESTRICTED_DEVICE, textOf } from '../helpers/harness.js';
 import { describeWithRedis } from '../helpers/redis-server.js';
-import { useRemote, type Remote } from '../helpers/remote.js';
+import { failingAudit, useRemote, type Remote } from '../helpers/remote.js';
 
 const remote = useRemote();
 const UNRESTRICT = `/api/machines/${RESTRICTED_DEVICE}/unrestrictCodeExecution`;
@@ -120,14 +119,7 @@ describe('two-person rule: hardening', () => {
   });
 
   it('an approval granted but never sent (its intent record cannot be written) says failed, not approved', async () => {
-    const written: string[] = [];
-    const audit: AuditTrail = {
-      enabled: true,
-      async write(record) {
-        if (record.event === 'intent' && record.tool === 'approve_action') throw new ToolError('audit_unavailable', 'The audit log cannot be written (ENOSPC), so the action was refused: nothing was sent to Defender.', 'Fix MDE_AUDIT_LOG.');
-        written.push(record.event);
-      },
-    };
+    const { audit, written } = failingAudit((record) => record.event === 'intent' && record.tool === 'approve_action');
     const r = await remote({ approval: {}, audit });
     const { ada, id } = await request(r);
     const bob = await r.connect(await r.entra.userToken({ user: SECOND_ANALYST, claims: APPROVER }), { elicit: 'accept' });

@@ -8,15 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import { JsonlAuditTrail, type AuditTrail } from '../../src/audit.js';
-import { ToolError } from '../../src/errors.js';
+import { JsonlAuditTrail } from '../../src/audit.js';
 import { silentLogger } from '../../src/log.js';
 import { connectRedisState } from '../../src/store/redis.js';
 import type { SharedState } from '../../src/store/types.js';
 import { describeWithRedis } from '../helpers/redis-server.js';
 import { ANALYST, CALLING_APP, SECOND_ANALYST } from '../fakes/entra-id.js';
 import { RESTRICTED_DEVICE, textOf } from '../helpers/harness.js';
-import { useRemote, type Remote } from '../helpers/remote.js';
+import { failingAudit, useRemote, type Remote } from '../helpers/remote.js';
 
 const remote = useRemote();
 const UNRESTRICT = `/api/machines/${RESTRICTED_DEVICE}/unrestrictCodeExecution`;
@@ -230,14 +229,7 @@ describe('two-person rule: a second analyst approves', () => {
 
   it('an approval whose record cannot be written is never sent: the approver gets audit_unavailable, the approval says failed', async () => {
     let failGranted = true;
-    const written: string[] = [];
-    const audit: AuditTrail = {
-      enabled: true,
-      async write(record) {
-        if (failGranted && record.event === 'approval_granted') throw new ToolError('audit_unavailable', 'The audit log cannot be written (ENOSPC), so the action was refused: nothing was sent to Defender.', 'Fix MDE_AUDIT_LOG.');
-        written.push(record.event);
-      },
-    };
+    const { audit, written } = failingAudit((record) => failGranted && record.event === 'approval_granted');
     const r = await remote({ approval: {}, audit });
     const { ada, id } = await request(r);
     const bob = await r.connect(await r.entra.userToken({ user: SECOND_ANALYST, claims: APPROVER }), { elicit: 'accept' });
