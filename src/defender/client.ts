@@ -10,8 +10,6 @@ import { NO_METRICS, type Metrics } from '../metrics/metrics.js';
 import { proxyFailure } from '../net/proxy.js';
 import { abortable } from './abortable.js';
 import { CHECK_ACTIONS, WRITES, cancelled, cancelledInFlight, errorDetails, mapErrorResponse, parseEntity, retryAfterMs } from './errors.js';
-
-export { QUOTED_MESSAGE_MAX, errorDetails, mapErrorResponse, retryAfterMs } from './errors.js';
 import type { CallBudget } from './rate-limiter.js';
 import {
   machineActionListSchema,
@@ -67,7 +65,6 @@ export interface DefenderClientOptions {
   /** Requests by operation and status, their latency, and time waiting on the budget. */
   metrics?: Metrics;
 }
-
 
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 

@@ -1,6 +1,7 @@
 /** The Defender client at its edges: what each odd answer, network failure or cancellation becomes, word for word. */
 import { describe, expect, it } from 'vitest';
-import { DefenderClient, mapErrorResponse, retryAfterMs } from '../../src/defender/client.js';
+import { DefenderClient } from '../../src/defender/client.js';
+import { mapErrorResponse, retryAfterMs } from '../../src/defender/errors.js';
 import { silentLogger } from '../../src/log.js';
 
 const tokens = { getToken: async () => 'tok', invalidate() {}, description: 'fake' } as never;

@@ -1,6 +1,7 @@
 /** What each Defender answer becomes: kind, words and next step, branch by branch (the agent acts on them). */
 import { describe, expect, it } from 'vitest';
-import { DefenderClient, mapErrorResponse, errorDetails, retryAfterMs, QUOTED_MESSAGE_MAX, type Operation } from '../../src/defender/client.js';
+import { DefenderClient, type Operation } from '../../src/defender/client.js';
+import { mapErrorResponse, errorDetails, retryAfterMs, QUOTED_MESSAGE_MAX } from '../../src/defender/errors.js';
 import { silentLogger } from '../../src/log.js';
 
 const body = (code: string, message = 'm', target = 't') => JSON.stringify({ error: { code, message, target } });

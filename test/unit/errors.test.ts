@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { toAuthenticationError } from '../../src/auth/msal.js';
-import { mapErrorResponse, retryAfterMs } from '../../src/defender/client.js';
+import { mapErrorResponse, retryAfterMs } from '../../src/defender/errors.js';
 import { ToolError, redact, renderError } from '../../src/errors.js';
 
 const body = (code: string, message: string, target = 't-1') => JSON.stringify({ error: { code, message, target } });
