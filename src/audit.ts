@@ -5,7 +5,8 @@
  * leaves a `not_sent` record. Records share a request id. If the file cannot be written, the action is
  * refused. Secrets and tokens never enter a record: the confirmation is identified by a fingerprint.
  */
-import type { Caller } from './auth/caller.js';
+import { displayValue, type Caller } from './auth/caller.js';
+import { randomUUID } from 'node:crypto';
 import { open, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { ToolError, StartupError } from './errors.js';
@@ -134,4 +135,37 @@ export function auditCaller(caller: Caller | undefined): Pick<AuditRecord, 'user
   if (caller?.kind === 'user') return { user: { oid: caller.oid, tid: caller.tid, preferred_username: caller.preferredUsername ?? null, name: caller.name ?? null } };
   if (caller?.kind === 'app') return { app: { appId: caller.appId, oid: caller.oid, tid: caller.tid } };
   return {};
+}
+
+/** The fields every audit record of one call shares: all but its time, event and confirmation. */
+export type AuditBase = Omit<AuditRecord, 'time' | 'event' | 'confirmation'>;
+
+/** What a call is about, as its audit records name it. */
+export interface AuditSubject {
+  tool: string;
+  action: string;
+  machineId: string | null;
+  hostName: string | null;
+  comment: string;
+  targetActionId?: string;
+}
+
+/**
+ * The base of every record of one call, whoever writes it (the write guard, the two-person rule): a new
+ * request id, the client (declared by it, so bounded and stripped of control characters like any
+ * caller-chosen text), the signed-in caller, and the subject.
+ */
+export function auditBase(subject: AuditSubject, who: { caller?: Caller | undefined; client?: { name: string; version: string } | undefined }): AuditBase {
+  const { targetActionId, ...rest } = subject;
+  return {
+    requestId: randomUUID(),
+    tool: rest.tool,
+    action: rest.action,
+    client: who.client ? { name: displayValue(who.client.name) ?? '', version: displayValue(who.client.version) ?? '' } : null,
+    ...auditCaller(who.caller),
+    machineId: rest.machineId,
+    hostName: rest.hostName,
+    comment: rest.comment,
+    ...(targetActionId ? { targetActionId } : {}),
+  };
 }

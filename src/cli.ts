@@ -16,7 +16,7 @@ import { NO_METRICS, type Metrics } from './metrics/metrics.js';
 import { createServer, type ServerDeps } from './server.js';
 import type { TokenProvider } from './auth/token-provider.js';
 import { useProxyFromEnvironment } from './net/proxy.js';
-import { callLogFields, currentPrincipal, currentSignal } from './request-scope.js';
+import { callLogFields, currentPrincipal } from './request-scope.js';
 import { callBudget, openSharedState } from './store/open.js';
 import type { SharedState } from './store/types.js';
 import { VERSION } from './version.js';
@@ -84,7 +84,7 @@ async function start(): Promise<number> {
     limiter,
     secrets,
     // Remote mode: each caller's calls count against their fair share too (MDE_RATE_LIMIT_PER_USER_PER_MINUTE).
-    ...(remote ? { budgetUser: currentPrincipal, callSignal: currentSignal } : {}),
+    ...(remote ? { budgetUser: currentPrincipal } : {}),
     metrics,
   });
   const keys = config.confirmationKeys;

@@ -54,11 +54,6 @@ export function callLogFields(): LogFields | undefined {
   };
 }
 
-/** The cancellation of the call in progress (remote mode). */
-export function currentSignal(): AbortSignal | undefined {
-  return currentCall()?.signal;
-}
-
 /** Whose fair share of the API budget the call in progress counts against: its signed-in principal. */
 export function currentPrincipal(): string | undefined {
   const caller = currentCall()?.caller;

@@ -119,6 +119,7 @@ export function createServer(deps: ServerDeps): McpServer {
       policy: deps.policy ?? NO_POLICY,
       logger: deps.logger,
       metrics,
+      ...(deps.approvals ? { approvals: deps.approvals.service } : {}),
     }),
     ...(deps.approvals ? { approvals: deps.approvals.service } : {}),
     polling: {

@@ -2,14 +2,18 @@
  * The two-person rule (MDE_APPROVAL=two-person): which devices need a second person, who may decide, the
  * comment that names both, and the audit records of each step (approval_requested, approval_granted,
  * approval_rejected, approval_expired). The tools call this; the store keeps the approvals and decides
- * each exactly once. Nothing here talks to Defender.
+ * each exactly once. It alone marks an approval failed (approved, but not or not surely sent). Nothing here
+ * talks to Defender: sending is the caller's function, passed to `send`.
  */
 import { randomUUID } from 'node:crypto';
-import { auditCaller, type AuditPerson, type AuditRecord, type AuditTrail } from '../audit.js';
+import { auditBase as baseOf, type AuditBase, type AuditPerson, type AuditRecord, type AuditTrail } from '../audit.js';
 import { displayName, principalKey, type Caller } from '../auth/caller.js';
 import type { ApprovalSettings } from '../config.js';
 import type { DevicePreview } from '../confirmation/render.js';
-import { ToolError } from '../errors.js';
+import type { MachineAction } from '../defender/schemas.js';
+import type { Sent } from '../defender/unrestrict.js';
+import { ToolError, isToolError, redact } from '../errors.js';
+import type { Logger } from '../log.js';
 import type { Approval, ApprovalPerson, ApprovalStore, Completion } from './store.js';
 
 export type { Approval, ApprovalPerson, ApprovalStore } from './store.js';
@@ -222,7 +226,7 @@ export class Approvals {
     return result.approval;
   }
 
-  async reject(approval: Approval, by: ApprovalPerson, reason: string, record: AuditBase): Promise<Approval> {
+  private async reject(approval: Approval, by: ApprovalPerson, reason: string, record: AuditBase): Promise<Approval> {
     const result = await this.store.decide(approval.id, { status: 'rejected', by, at: new Date(this.now()).toISOString(), reason }, this.now());
     if (!result) throw new Error(`approval ${approval.id} vanished`);
     if (!result.won) throw result.expired ? this.expired(result.approval) : this.alreadyDecided(result.approval);
@@ -232,13 +236,73 @@ export class Approvals {
   }
 
   /** A refused decision leaves a not_sent record naming the rule, like every refused write. */
-  async auditRefusal(record: AuditBase, fields: Partial<AuditRecord>, error: unknown): Promise<void> {
+  private async auditRefusal(record: AuditBase, fields: Partial<AuditRecord>, error: unknown): Promise<void> {
     const reason = error instanceof ToolError ? (error.details.rule ?? error.kind) : 'error';
     await this.audit.write({ ...record, ...fields, event: 'not_sent', confirmation: 'none', reason }).catch(() => undefined);
   }
 
-  async complete(id: string, completion: Completion): Promise<void> {
-    await this.store.complete(id, completion);
+  /**
+   * Approved but never sent (the intent record could not be written, say): the approval must say failed,
+   * not approved, or the requester would think it went out and nobody could approve it again.
+   */
+  async markUnsent(approval: Approval, error: unknown): Promise<void> {
+    await this.store.complete(approval.id, { status: 'failed', reason: failure(`approved, but not sent: ${describeError(error)}`), sentComment: '' }).catch(() => undefined);
+  }
+
+  /**
+   * Send an approved action (`submit` talks to Defender) and record what it came to. Recording it in the
+   * store (Redis may be down) must not change what the approver is told: the error that stopped the send,
+   * or that the action was sent, with `unrecorded` saying the approval could not be updated.
+   */
+  async send(approval: Approval, comment: string, submit: (comment: string) => Promise<Sent>, logger: Logger): Promise<{ sent: Sent; approval: Approval; unrecorded?: string }> {
+    let unrecorded: string | undefined;
+    const record = (completion: Completion) =>
+      this.store.complete(approval.id, completion).catch((error: unknown) => {
+        unrecorded = error instanceof Error ? error.message : String(error);
+        logger.error(`approve_action: approval ${approval.id} could not be updated with what sending came to: ${unrecorded}`);
+      });
+    let sent: Sent;
+    try {
+      sent = await submit(comment);
+    } catch (error) {
+      await record({ status: 'failed', reason: failure(describeError(error)), sentComment: comment });
+      throw error;
+    }
+    const action: { machineAction?: MachineAction } = sent.action ? { machineAction: sent.action } : {};
+    await record({ status: 'approved', outcome: sent.outcome, ...action, sentComment: comment });
+    return { sent, approval: { ...approval, outcome: sent.outcome, ...action, sentComment: comment }, ...(unrecorded ? { unrecorded } : {}) };
+  }
+
+  /**
+   * Cancelling a pending RestrictCodeExecution leaves the device's apps unrestricted, the same outcome as
+   * lifting the restriction, which one analyst alone may not bring about (in the rule's scope as usual).
+   */
+  cancelNeedsDevice(target: MachineAction | undefined): boolean {
+    return target?.type === 'RestrictCodeExecution' && this.settings.deviceGroups.length + this.settings.tags.length > 0;
+  }
+
+  checkCancel(target: MachineAction | undefined, device: DevicePreview | undefined): void {
+    if (target?.type !== 'RestrictCodeExecution' || !this.required(device)) return;
+    throw policyError(
+      'two-person',
+      `Refused by the two-person rule (MDE_APPROVAL=two-person): cancelling the ${target.status} RestrictCodeExecution action ${target.id} would leave the device's apps unrestricted, as lifting the restriction would, and that needs a second analyst's approval. ${NOTHING_SENT}`,
+      'Let the restriction apply, then ask for it to be lifted with remove_app_restriction (another analyst approves it with approve_action).',
+    );
+  }
+
+  /**
+   * reject_action, the whole of it: may this caller decide it, then reject it once. A refusal (no right,
+   * or decided by someone else meanwhile) leaves a not_sent record naming the rule, like every refused write.
+   */
+  async rejectRequest(approval: Approval, reason: string, ctx: AuditContext): Promise<Approval> {
+    const record = auditBase(approval, ctx);
+    try {
+      const by = this.checkDecider(approval, ctx.caller, 'reject');
+      return await this.reject(approval, by, reason, record);
+    } catch (error) {
+      await this.auditRefusal(record, approvalAuditFields(approval), error);
+      throw error;
+    }
   }
 
   private alreadyDecided(a: Approval): ToolError {
@@ -263,23 +327,22 @@ export class Approvals {
   }
 }
 
-/** The fields every audit record of a call carries (the write guard builds the same for its records). */
-export type AuditBase = Omit<AuditRecord, 'time' | 'event' | 'confirmation'>;
 export interface AuditContext {
   tool: string;
   caller: Caller | undefined;
   client: { name: string; version: string } | undefined;
 }
 
+/** The base of the records an approval step writes outside the write guard (expiry, rejection). */
 export function auditBase(a: Approval, ctx: AuditContext): AuditBase {
-  return {
-    requestId: randomUUID(),
-    tool: ctx.tool,
-    action: a.action,
-    client: ctx.client ? { name: ctx.client.name, version: ctx.client.version } : null,
-    ...auditCaller(ctx.caller),
-    machineId: a.machineId,
-    hostName: a.preview.hostName,
-    comment: a.comment,
-  };
+  return baseOf({ tool: ctx.tool, action: a.action, machineId: a.machineId, hostName: a.preview.hostName, comment: a.comment }, ctx);
+}
+
+function describeError(error: unknown): string {
+  return isToolError(error) ? `${error.kind}: ${error.message}` : error instanceof Error ? error.message : String(error);
+}
+
+/** A failure reason as an approval keeps it: no token-looking text, bounded. */
+function failure(reason: string): string {
+  return redact(reason, []).slice(0, 500);
 }

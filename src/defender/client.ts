@@ -59,8 +59,6 @@ export interface DefenderClientOptions {
   limiter?: CallBudget;
   /** Whose fair share of the budget the current call counts against (remote mode: the signed-in caller). */
   budgetUser?: () => string | undefined;
-  /** The current call's cancellation: a call cancelled while waiting for the budget sends nothing. */
-  callSignal?: () => AbortSignal | undefined;
   now?: () => number;
   /** Requests by operation and status, their latency, and time waiting on the budget. */
   metrics?: Metrics;
@@ -147,8 +145,6 @@ export class DefenderClient implements DefenderApi {
 
   /** One API call with auth, timeout, 429 handling and error mapping. Returns the parsed JSON body. */
   private async send(op: Operation, method: 'GET' | 'POST', path: string, payload?: unknown, signal?: AbortSignal): Promise<unknown> {
-    // The call's own cancellation: passed in, or the call scope's (remote mode sets it for every call).
-    signal ??= this.opts.callSignal?.();
     const isWrite = WRITES.has(op);
     let retried401 = false;
     let waited = 0;

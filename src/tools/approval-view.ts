@@ -1,4 +1,5 @@
-/** How the approval tools (and remove_app_restriction's approval_pending) show an approval: schema and text. */
+/** How the approval tools (and the write guard's approval_pending) show an approval: schema, text and result. */
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import type { Approval, ApprovalPerson } from '../approval/store.js';
 import { describeDevice, displayText, quoteForDisplay } from '../confirmation/render.js';
@@ -76,4 +77,18 @@ export function approvalText(a: Approval): string {
   if (a.reason) lines.push(`  ${a.status === 'rejected' ? 'Reason' : 'Failure'}: ${quoteForDisplay(a.reason)}`);
   if (a.machineAction) lines.push(`  Sent: ${a.outcome}; action ${a.machineAction.id}, status ${a.machineAction.status ?? 'unknown'}. Follow it with get_machine_action.`);
   return lines.join('\n');
+}
+
+/**
+ * approval_pending (the two-person rule took a confirmed request): nothing sent; what the requester tells
+ * the human, and how the approver proceeds.
+ */
+export function approvalPendingResult(approval: Approval, role: string, confirmedBy: 'elicitation' | 'token' | 'skipped'): CallToolResult {
+  const host = approval.preview.hostName ?? `device ${approval.machineId}`;
+  const text = [
+    `Approval pending: nothing has been sent to Defender yet. The two-person rule (MDE_APPROVAL=two-person) needs a second analyst, holding the ${role} role, to approve lifting the app restriction on ${host} (device ${approval.machineId}).`,
+    `Approval id ${approval.id}; it expires at ${approval.expiresAt}.`,
+    `Next: tell the human to ask a colleague to approve it (they call approve_action with approvalId "${approval.id}"; list_pending_approvals shows it to them). Follow it with get_approval; do not call ${approval.tool} again for this device meanwhile.`,
+  ].join('\n');
+  return { content: [{ type: 'text', text }], structuredContent: { outcome: 'approval_pending', approval: approvalView(approval), confirmedBy } };
 }

@@ -5,11 +5,9 @@
  */
 import { z } from 'zod';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { approvalAuditFields, combinedComment, personOf } from '../approval/approvals.js';
-import type { ApprovalPerson, Completion } from '../approval/store.js';
+import { combinedComment } from '../approval/approvals.js';
 import { displayName } from '../auth/caller.js';
 import { machineActionSchema } from '../defender/schemas.js';
-import { isToolError, redact } from '../errors.js';
 import { approvalIdSchema, approvalSchema, approvalView } from './approval-view.js';
 import { defineTool } from './define.js';
 import { COMMENT_MAX_LENGTH, confirmationTokenSchema, devicePreviewSchema } from './shared.js';
@@ -50,84 +48,45 @@ export const approveAction = defineTool({
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
   async handler(args, ctx, { guard, unrestrict, approvals, logger }) {
     if (!approvals) throw twoPersonOff();
-    const auditCtx = { tool: TOOL_NAME, caller: ctx.caller, client: ctx.client };
-    const approval = await approvals.get(args.approvalId, auditCtx);
-    const me: ApprovalPerson | undefined = ctx.caller ? personOf(ctx.caller) : undefined;
+    const approval = await approvals.get(args.approvalId, { tool: TOOL_NAME, caller: ctx.caller, client: ctx.client });
     const comment = combinedComment(approval.comment, approval.requestedBy.name, ctx.caller ? displayName(ctx.caller) : 'unknown', COMMENT_MAX_LENGTH);
-    let latest = approval;
-    // Approved but never sent (the intent record could not be written, say): the approval must say
-    // failed, not approved, or the requester would think it went out and nobody could approve it again.
-    let granted = false;
-    let sending = false;
-    try {
-      return await guard(
-        {
-          tool: TOOL_NAME,
-          // Bound to this approval and (through the guard) to the approver: a token cannot approve another.
-          subject: { action: `approve:${approval.id}`, machineId: approval.machineId, comment },
-          describe: async () => ({ action: `approve:${approval.id}`, verb: 'Approve lifting the app restriction', consequence: CONSEQUENCE, machineId: approval.machineId, comment }),
-          confirmationToken: args.confirmationToken,
-          sameArguments: 'approvalId',
-          commentChecked: true, // the requester's comment passed MDE_COMMENT_PATTERN when they asked
-          auditFields: approvalAuditFields(approval, me),
-          precheck: () => void approvals.checkDecider(approval, ctx.caller, 'approve'),
-          beforeIntent: async ({ confirmed, record }) => {
-            latest = await approvals.grant(approval, me!, record, confirmed.path);
-            granted = true;
-            return undefined;
-          },
-          confirmationRequired: ({ token, expiresAt, preview, text }) => ({
-            content: [{ type: 'text', text }],
-            structuredContent: { outcome: 'confirmation_required', approval: approvalView(approval), confirmation: { token, expiresAt, preview, comment } } satisfies Output,
-          }),
-          execute: async (confirmedBy) => {
-            sending = true;
-            // Recording the result in the store (Redis may be down) must not change what the approver is told:
-            // the error that stopped the send, or that the action was sent.
-            let unrecorded: string | undefined;
-            const record = (completion: Completion) =>
-              approvals.complete(approval.id, completion).catch((error: unknown) => {
-                unrecorded = error instanceof Error ? error.message : String(error);
-                logger.error(`approve_action: approval ${approval.id} could not be updated with what sending came to: ${unrecorded}`);
-              });
-            let sent;
-            try {
-              sent = await unrestrict.submit(approval.machineId, comment);
-            } catch (error) {
-              const reason = isToolError(error) ? `${error.kind}: ${error.message}` : error instanceof Error ? error.message : String(error);
-              await record({ status: 'failed', reason: redact(reason, []).slice(0, 500), sentComment: comment });
-              throw error;
-            }
-            await record({ status: 'approved', outcome: sent.outcome, ...(sent.action ? { machineAction: sent.action } : {}), sentComment: comment });
-            latest = { ...latest, outcome: sent.outcome, ...(sent.action ? { machineAction: sent.action } : {}), sentComment: comment };
-            const output: Output = {
+    return guard(
+      {
+        tool: TOOL_NAME,
+        // Bound to this approval and (through the guard) to the approver: a token cannot approve another.
+        subject: { action: `approve:${approval.id}`, machineId: approval.machineId, comment },
+        describe: async () => ({ action: `approve:${approval.id}`, verb: 'Approve lifting the app restriction', consequence: CONSEQUENCE, machineId: approval.machineId, comment }),
+        confirmationToken: args.confirmationToken,
+        sameArguments: 'approvalId',
+        // The guard checks this caller may decide it (offline, first), and decides it once confirmed.
+        approval: { kind: 'grant', approval },
+        confirmationRequired: ({ token, expiresAt, preview, text }) => ({
+          content: [{ type: 'text', text }],
+          structuredContent: { outcome: 'confirmation_required', approval: approvalView(approval), confirmation: { token, expiresAt, preview, comment } } satisfies Output,
+        }),
+        execute: async (confirmedBy, signal, granted) => {
+          const { sent, approval: after, unrecorded } = await approvals.send(granted ?? approval, comment, (c) => unrestrict.submit(approval.machineId, c, signal), logger);
+          const output: Output = {
+            outcome: sent.outcome,
+            approval: approvalView(after),
+            ...(sent.action ? { machineAction: sent.action } : {}),
+            confirmedBy,
+            ...(sent.action ? { followUp: { tool: 'get_machine_action' as const, arguments: { actionId: sent.action.id, waitForCompletion: true } } } : {}),
+          };
+          const shown = result(output, approval.requestedBy.name, sent.note);
+          if (unrecorded) shown.content.push({ type: 'text', text: `Warning: the action was sent, but the approval could not be updated with it (${unrecorded}); get_approval shows it approved without the MachineAction. Follow the action with get_machine_action.` });
+          return {
+            result: shown,
+            audit: {
               outcome: sent.outcome,
-              approval: approvalView(latest),
-              ...(sent.action ? { machineAction: sent.action } : {}),
-              confirmedBy,
-              ...(sent.action ? { followUp: { tool: 'get_machine_action' as const, arguments: { actionId: sent.action.id, waitForCompletion: true } } } : {}),
-            };
-            const shown = result(output, approval.requestedBy.name, sent.note);
-            if (unrecorded) shown.content.push({ type: 'text', text: `Warning: the action was sent, but the approval could not be updated with it (${unrecorded}); get_approval shows it approved without the MachineAction. Follow the action with get_machine_action.` });
-            return {
-              result: shown,
-              audit: {
-                outcome: sent.outcome,
-                ...(sent.httpStatus !== undefined ? { httpStatus: sent.httpStatus } : {}),
-                ...(sent.action ? { machineActionId: sent.action.id, machineActionStatus: sent.action.status ?? undefined } : {}),
-              },
-            };
-          },
+              ...(sent.httpStatus !== undefined ? { httpStatus: sent.httpStatus } : {}),
+              ...(sent.action ? { machineActionId: sent.action.id, machineActionStatus: sent.action.status ?? undefined } : {}),
+            },
+          };
         },
-        ctx,
-      );
-    } catch (error) {
-      if (granted && !sending) {
-        const reason = `approved, but not sent: ${isToolError(error) ? `${error.kind}: ${error.message}` : error instanceof Error ? error.message : String(error)}`;
-        await approvals.complete(approval.id, { status: 'failed', reason: redact(reason, []).slice(0, 500), sentComment: '' }).catch(() => undefined);
-      }
-      throw error;
-    }
+      },
+      ctx,
+    );
   },
 });
 

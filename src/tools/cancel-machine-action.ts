@@ -7,7 +7,7 @@ import { FINAL_ACTION_STATUSES, machineActionSchema } from '../defender/schemas.
 import { displayText } from '../confirmation/render.js';
 import { ToolError } from '../errors.js';
 import { defineTool } from './define.js';
-import { actionIdSchema, commentSchema, confirmationTokenSchema, devicePreviewSchema, toPreview } from './shared.js';
+import { actionIdSchema, commentSchema, confirmationTokenSchema, devicePreviewSchema } from './shared.js';
 
 const TOOL_NAME = 'cancel_machine_action';
 
@@ -50,24 +50,6 @@ export const cancelMachineAction = defineTool({
             throw new ToolError('upstream', 'Defender returned the action without its device id, so it cannot be shown for confirmation.', 'Cancel it from the Defender portal\'s Action center.');
           }
           const type = target.type ?? 'machine';
-          // Two-person rule: cancelling a pending restriction leaves the device's apps unrestricted, the same
-          // outcome as lifting it, which one analyst alone may not bring about (a restriction's scope as usual).
-          if (approvals && type === 'RestrictCodeExecution') {
-            const { deviceGroups, tags } = approvals.settings;
-            const device =
-              deviceGroups.length + tags.length > 0
-                ? await api.getMachine(target.machineId, signal).then((m) => toPreview(target.machineId!, m), () => undefined)
-                : undefined;
-            if (approvals.required(device)) {
-              throw new ToolError(
-                'policy',
-                `Refused by the two-person rule (MDE_APPROVAL=two-person): cancelling the ${target.status} RestrictCodeExecution action ${target.id} would leave the device's apps unrestricted, as lifting the restriction would, and that needs a second analyst's approval. Nothing was sent to Defender.`,
-                'Let the restriction apply, then ask for it to be lifted with remove_app_restriction (another analyst approves it with approve_action).',
-                {},
-                { rule: 'two-person' },
-              );
-            }
-          }
           return {
             action: `cancel:${args.actionId}`,
             verb: `Cancel the ${target.status} ${type} action ${target.id}`,
@@ -82,6 +64,8 @@ export const cancelMachineAction = defineTool({
         },
         confirmationToken: args.confirmationToken,
         sameArguments: 'actionId and comment',
+        // Two-person rule: cancelling a pending restriction needs a second analyst, as lifting it does.
+        ...(approvals ? { approval: { kind: 'cancel' as const } } : {}),
         confirmationRequired: ({ token, expiresAt, preview, text, request }) => ({
           content: [{ type: 'text', text }],
           structuredContent: { outcome: 'confirmation_required', confirmation: { token, expiresAt, preview, comment: args.comment, action: request.target! } },

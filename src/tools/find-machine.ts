@@ -64,12 +64,12 @@ function appExecutionState(actions: readonly MachineAction[]): AppExecution {
 }
 
 /** Restriction state of one device; beyond the look-up limit, or without the permission, it is unknown. */
-async function stateOf(api: DefenderApi, machine: Machine, index: number): Promise<AppExecution> {
+async function stateOf(api: DefenderApi, machine: Machine, index: number, signal: AbortSignal | undefined): Promise<AppExecution> {
   if (index >= STATE_LOOKUP_LIMIT) {
     return { state: 'unknown', lastAction: null, pendingAction: null, note: `Not looked up: more than ${STATE_LOOKUP_LIMIT} matches; narrow the name.` };
   }
   try {
-    return appExecutionState(await api.listMachineActions({ machineId: machine.id }));
+    return appExecutionState(await api.listMachineActions({ machineId: machine.id }, signal));
   } catch (error) {
     const why = isToolError(error, 'permission') ? 'the app cannot read machine actions (Machine.Read.All)' : (error as Error).message;
     return { state: 'unknown', lastAction: null, pendingAction: null, note: `Action history unavailable: ${why}` };
@@ -83,20 +83,20 @@ export const findMachine = defineTool({
   inputSchema,
   outputSchema,
   annotations,
-  async handler(args, _ctx, { api }) {
+  async handler(args, ctx, { api }) {
     let matchedBy: 'exact' | 'prefix' | 'none' = 'none';
     let machines: Machine[] = [];
     if (args.match !== 'prefix') {
-      machines = await api.findMachines(args.name, 'exact');
+      machines = await api.findMachines(args.name, 'exact', ctx.signal);
       if (machines.length > 0) matchedBy = 'exact';
     }
     if (machines.length === 0 && args.match !== 'exact') {
-      machines = await api.findMachines(args.name, 'prefix');
+      machines = await api.findMachines(args.name, 'prefix', ctx.signal);
       if (machines.length > 0) matchedBy = 'prefix';
     }
     // One state look-up at a time: each is a Defender call under the shared budget.
     const devices = [];
-    for (const [i, m] of machines.entries()) devices.push({ ...toPreview(m.id, m), appExecution: await stateOf(api, m, i) });
+    for (const [i, m] of machines.entries()) devices.push({ ...toPreview(m.id, m), appExecution: await stateOf(api, m, i, ctx.signal) });
 
     const lines =
       devices.length === 0

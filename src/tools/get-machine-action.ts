@@ -37,7 +37,7 @@ export const getMachineAction = defineTool({
   annotations,
   async handler(args, ctx, { api, logger, polling }) {
     const { now, sleep, intervalMs: interval } = polling;
-    let action = await api.getMachineAction(args.actionId);
+    let action = await api.getMachineAction(args.actionId, ctx.signal);
     const isFinal = (a: MachineAction) => FINAL_ACTION_STATUSES.has(a.status ?? '');
     if (!args.waitForCompletion) return result(action, isFinal(action));
 
@@ -56,7 +56,7 @@ export const getMachineAction = defineTool({
         }).catch(() => undefined);
       }
       await sleep(interval);
-      action = await api.getMachineAction(args.actionId);
+      action = await api.getMachineAction(args.actionId, ctx.signal);
       polls++;
     }
     const final = isFinal(action);

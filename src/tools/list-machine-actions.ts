@@ -21,8 +21,8 @@ export const listMachineActions = defineTool({
     total: z.number().describe('How many actions matched before the limit.'),
   },
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true },
-  async handler(args, _ctx, { api }) {
-    const all = await api.listMachineActions({ machineId: args.machineId, type: args.type, status: args.status });
+  async handler(args, ctx, { api }) {
+    const all = await api.listMachineActions({ machineId: args.machineId, type: args.type, status: args.status }, ctx.signal);
     // Filter again here: a proxy or an older API version may ignore $filter.
     const matching = all.filter(
       (a) => (!args.type || a.type === args.type) && (!args.status || a.status === args.status) && (a.machineId == null || a.machineId.toLowerCase() === args.machineId),

@@ -1,9 +1,9 @@
 /**
  * `reject_action` (two-person rule): an approver turns a pending request down, or the requester withdraws
- * it, with a reason. Nothing is sent to Defender; decided exactly once, like an approval.
+ * it, with a reason. Nothing is sent to Defender; decided exactly once, like an approval. The two-person
+ * rule's own pipeline (approvals.rejectRequest) checks the decider, decides and audits.
  */
 import { z } from 'zod';
-import { approvalAuditFields, auditBase } from '../approval/approvals.js';
 import { approvalIdSchema, approvalSchema, approvalText, approvalView } from './approval-view.js';
 import { defineTool } from './define.js';
 import { twoPersonOff } from './get-approval.js';
@@ -32,23 +32,7 @@ export const rejectAction = defineTool({
   async handler(args, ctx, { approvals }) {
     if (!approvals) throw twoPersonOff();
     const auditCtx = { tool: 'reject_action', caller: ctx.caller, client: ctx.client };
-    const approval = await approvals.get(args.approvalId, auditCtx);
-    const base = auditBase(approval, auditCtx);
-    let by;
-    try {
-      by = approvals.checkDecider(approval, ctx.caller, 'reject');
-    } catch (error) {
-      await approvals.auditRefusal(base, approvalAuditFields(approval), error);
-      throw error;
-    }
-    let rejected;
-    try {
-      rejected = await approvals.reject(approval, by, args.reason, base);
-    } catch (error) {
-      // Decided by someone else meanwhile (or expired): recorded like any refused decision.
-      await approvals.auditRefusal(base, approvalAuditFields(approval), error);
-      throw error;
-    }
+    const rejected = await approvals.rejectRequest(await approvals.get(args.approvalId, auditCtx), args.reason, auditCtx);
     return { content: [{ type: 'text', text: `Rejected: nothing was sent to Defender.\n${approvalText(rejected)}` }], structuredContent: { approval: approvalView(rejected) } };
   },
 });

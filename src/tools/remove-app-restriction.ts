@@ -6,14 +6,12 @@
  */
 import { z } from 'zod';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { CONFIRMED_BY } from '../confirmation/confirm.js';
 import { displayText } from '../confirmation/render.js';
 import { machineActionSchema } from '../defender/schemas.js';
 import type { Sent } from '../defender/unrestrict.js';
-import type { Approval } from '../approval/store.js';
-import { approvalSchema, approvalView } from './approval-view.js';
+import { approvalSchema } from './approval-view.js';
 import { defineTool } from './define.js';
-import { commentSchema, confirmationTokenSchema, devicePreviewSchema, machineIdSchema, toPreview } from './shared.js';
+import { commentSchema, confirmationTokenSchema, devicePreviewSchema, machineIdSchema } from './shared.js';
 
 const TOOL_NAME = 'remove_app_restriction';
 
@@ -75,7 +73,7 @@ export const removeAppRestriction = defineTool({
   inputSchema,
   outputSchema,
   annotations,
-  async handler(args, ctx, { guard, unrestrict, approvals, logger }) {
+  async handler(args, ctx, { guard, unrestrict, approvals }) {
     const pendingResult = (sent: Sent) =>
       result(
         {
@@ -109,27 +107,8 @@ export const removeAppRestriction = defineTool({
         },
         confirmationToken: args.confirmationToken,
         sameArguments: 'machineId and comment',
-        // Two-person rule: once the requester confirmed, a device in scope waits for a second analyst.
-        ...(approvals
-          ? {
-              needsDevice: true,
-              beforeIntent: async ({ confirmed, preview, record }) => {
-                if (!approvals.required(preview)) return undefined;
-                if (!ctx.caller) throw new Error('two-person rule without a signed-in caller');
-                const approval = await approvals.request({
-                  tool: TOOL_NAME,
-                  caller: ctx.caller,
-                  machineId: args.machineId,
-                  comment: args.comment,
-                  preview: preview ?? toPreview(args.machineId, {}),
-                  record: { ...record, ...(confirmed.confirmationId ? { confirmationId: confirmed.confirmationId } : {}) },
-                  confirmation: confirmed.path,
-                });
-                logger.info(`${TOOL_NAME}: approval ${approval.id} requested by ${approval.requestedBy.name} for ${approval.preview.hostName ?? args.machineId}; nothing sent until another analyst approves it.`);
-                return pending(approval, approvals.settings.approverRole, CONFIRMED_BY[confirmed.path]);
-              },
-            }
-          : {}),
+        // Two-person rule: once the requester confirmed, a device in the rule's scope waits for a second analyst.
+        ...(approvals ? { approval: { kind: 'request' as const } } : {}),
         confirmationRequired: ({ token, expiresAt, preview, text }) => ({
           content: [{ type: 'text', text }],
           structuredContent: { outcome: 'confirmation_required', confirmation: { token, expiresAt, preview, comment: args.comment } } satisfies Output,
@@ -159,17 +138,6 @@ export const removeAppRestriction = defineTool({
     );
   },
 });
-
-/** approval_pending: nothing sent; what the requester tells the human, and how the approver proceeds. */
-function pending(approval: Approval, role: string, confirmedBy: Output['confirmedBy']): CallToolResult {
-  const host = approval.preview.hostName ?? `device ${approval.machineId}`;
-  const text = [
-    `Approval pending: nothing has been sent to Defender yet. The two-person rule (MDE_APPROVAL=two-person) needs a second analyst, holding the ${role} role, to approve lifting the app restriction on ${host} (device ${approval.machineId}).`,
-    `Approval id ${approval.id}; it expires at ${approval.expiresAt}.`,
-    `Next: tell the human to ask a colleague to approve it (they call approve_action with approvalId "${approval.id}"; list_pending_approvals shows it to them). Follow it with get_approval; do not call remove_app_restriction again for this device meanwhile.`,
-  ].join('\n');
-  return { content: [{ type: 'text', text }], structuredContent: { outcome: 'approval_pending', approval: approvalView(approval), confirmedBy } satisfies Output };
-}
 
 /** Structured output plus a short text for clients that only show text. */
 function result(output: Output, machineId: string, sent: Sent): CallToolResult {

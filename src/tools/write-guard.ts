@@ -1,15 +1,19 @@
 /**
  * The path every write tool takes, in this order, so no tool can skip a step:
- *   comment policy -> device preview and device policy -> confirmation -> audit intent (flushed; refuse
- *   if it cannot be written) -> the write -> audit outcome.
+ *   may this caller decide (approve_action) -> comment policy -> how to confirm -> the request (may read
+ *   Defender) -> a look at Defender (may settle the call) -> device preview, the two-person rule's cancel
+ *   check and device policy -> confirmation -> the two-person rule (a request waits for a second analyst;
+ *   an approval is decided) -> audit intent (flushed; refuse if it cannot be written) -> the write ->
+ *   audit outcome.
  * How to confirm is decided first, offline (a bad token touches nothing upstream), but a token is spent
  * only after the device passed the policy. Each refusal leaves a `not_sent` audit record and sends
  * nothing to Defender.
  */
-import { randomUUID } from 'node:crypto';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { auditCaller, type AuditRecord, type AuditTrail } from '../audit.js';
-import { displayValue, principalKey } from '../auth/caller.js';
+import { approvalAuditFields, personOf, type Approvals } from '../approval/approvals.js';
+import type { Approval } from '../approval/store.js';
+import { auditBase, type AuditBase, type AuditRecord, type AuditTrail } from '../audit.js';
+import { principalKey } from '../auth/caller.js';
 import type { Policy } from '../config.js';
 import { ask, decide, redeem, CONFIRMED_BY, type ConfirmationDeps, type Confirmed, type ConfirmedBy, type Refusal } from '../confirmation/confirm.js';
 import { confirmationRequiredText, type ActionRequest, type DevicePreview } from '../confirmation/render.js';
@@ -18,6 +22,7 @@ import { ToolError, isToolError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { NO_METRICS, type Metrics } from '../metrics/metrics.js';
 import { checkComment, checkDevice, hasDevicePolicy, type DeviceFacts } from '../policy.js';
+import { approvalPendingResult } from './approval-view.js';
 import type { RequestContext } from './define.js';
 import { toPreview } from './shared.js';
 
@@ -28,6 +33,8 @@ export interface WriteGuardDeps {
   policy: Policy;
   logger: Logger;
   metrics?: Metrics;
+  /** The two-person rule (MDE_APPROVAL=two-person); undefined when off. */
+  approvals?: Approvals;
 }
 
 export interface OutcomeFields {
@@ -59,27 +66,25 @@ export interface WriteSpec {
   confirmationToken: string | undefined;
   /** How the agent repeats the call with the token, e.g. "machineId and comment". */
   sameArguments: string;
-  /** The write itself (the signal ends it when the client cancels); returns the tool result and what the outcome record should say. */
-  execute: (confirmedBy: ConfirmedBy, signal: AbortSignal | undefined) => Promise<{ result: CallToolResult; audit: OutcomeFields }>;
+  /**
+   * The write itself (the signal ends it when the client cancels); returns the tool result and what the
+   * outcome record should say. `granted`: the approval as this call decided it (approve_action).
+   */
+  execute: (confirmedBy: ConfirmedBy, signal: AbortSignal | undefined, granted: Approval | undefined) => Promise<{ result: CallToolResult; audit: OutcomeFields }>;
   /** The result for a client without elicitation: nothing sent, here is what to approve (text rendered). */
   confirmationRequired: (c: { token: string; expiresAt: string; preview: DevicePreview; text: string; request: ActionRequest }) => CallToolResult;
-  /** Fields every audit record of this call carries besides the usual (the two-person rule's approval). */
-  auditFields?: Partial<AuditRecord>;
-  /** Offline checks before anything else (a refusal is audited as not_sent). */
-  precheck?: () => void;
-  /** The comment already passed MDE_COMMENT_PATTERN on an earlier call (an approval of a request). */
-  commentChecked?: boolean;
-  /** Read the device even when neither the confirmation nor a device rule needs it. */
-  needsDevice?: boolean;
-  /**
-   * The two-person rule, once this caller has confirmed and before the audit intent: a result ends the
-   * call there with nothing sent (the request now waits for an approval); a throw refuses it.
-   */
-  beforeIntent?: (c: { confirmed: Confirmed; preview: DevicePreview | undefined; record: AuditBase }) => Promise<CallToolResult | undefined>;
+  /** Where this call stands to the two-person rule; nothing when the rule is off (or the write is outside it). */
+  approval?: ApprovalStep;
 }
 
-/** The fields every audit record of one call shares. */
-export type AuditBase = Omit<AuditRecord, 'time' | 'event' | 'confirmation'>;
+/**
+ * The two-person rule's part in one write:
+ * - `request`: the confirmed request of a device in the rule's scope waits for a second analyst
+ *   (approval_pending, nothing sent);
+ * - `grant`: a second analyst approves `approval` (its comment passed the comment policy when requested);
+ * - `cancel`: cancelling a pending restriction needs a second analyst as lifting it does, so it is refused.
+ */
+export type ApprovalStep = { kind: 'request' } | { kind: 'grant'; approval: Approval } | { kind: 'cancel' };
 
 export type WriteGuard = (spec: WriteSpec, ctx: RequestContext) => Promise<CallToolResult>;
 
@@ -116,20 +121,16 @@ export function createWriteGuard(deps: WriteGuardDeps): WriteGuard {
   return async function run(spec, ctx) {
     const { subject } = spec;
     const signal = ctx.signal;
+    const step = spec.approval;
+    const approvals = step ? deps.approvals : undefined;
+    if (step && !approvals) throw new Error(`${spec.tool}: a two-person step without the two-person rule`);
     // Remote mode: a confirmation token is bound to the caller who asked for it.
     const principal = ctx.caller ? { principal: principalKey(ctx.caller) } : {};
+    const granting = step?.kind === 'grant' ? step.approval : undefined;
+    const approver = granting && ctx.caller ? personOf(ctx.caller) : undefined;
     const record: AuditBase = {
-      requestId: randomUUID(),
-      tool: spec.tool,
-      action: subject.action,
-      // Declared by the client: bounded (256 characters) and stripped of control characters like any caller-chosen text.
-      client: ctx.client ? { name: displayValue(ctx.client.name) ?? '', version: displayValue(ctx.client.version) ?? '' } : null,
-      ...auditCaller(ctx.caller),
-      machineId: subject.machineId ?? null,
-      hostName: null,
-      comment: subject.comment,
-      ...(subject.targetActionId ? { targetActionId: subject.targetActionId } : {}),
-      ...spec.auditFields,
+      ...auditBase({ tool: spec.tool, action: subject.action, machineId: subject.machineId ?? null, hostName: null, comment: subject.comment, ...(subject.targetActionId ? { targetActionId: subject.targetActionId } : {}) }, ctx),
+      ...(granting ? approvalAuditFields(granting, approver) : {}),
     };
     const notSent = async (confirmation: string, reason: string, extra: Partial<AuditRecord> = {}) => {
       await deps.audit.write({ ...record, event: 'not_sent', confirmation, reason, ...extra }).catch((auditError: Error) => {
@@ -150,10 +151,11 @@ export function createWriteGuard(deps: WriteGuardDeps): WriteGuard {
 
     let confirmed: Confirmed | undefined;
     let request: ActionRequest | undefined;
+    let granted: Approval | undefined;
     try {
-      // Offline first: a refused comment, a client that cannot confirm, a bad token read nothing.
-      spec.precheck?.();
-      if (!spec.commentChecked) checkComment(deps.policy, subject.comment);
+      // Offline first: a caller who may not decide, a refused comment, a client that cannot confirm, a bad token read nothing.
+      if (granting) approvals!.checkDecider(granting, ctx.caller, 'approve');
+      else checkComment(deps.policy, subject.comment); // an approval's comment passed it when it was requested
       let decision = await decide(deps.confirmation, { action: subject.action, machineId: subject.machineId, comment: subject.comment, ...principal }, spec.confirmationToken);
       if (decision.kind === 'refuse') return await refuse(decision);
       stillWanted();
@@ -175,13 +177,18 @@ export function createWriteGuard(deps: WriteGuardDeps): WriteGuard {
         return seen.settled.result;
       }
 
+      // The device is read once, for whichever step needs it: the prompt, a device rule, the two-person rule.
+      const twoPersonNeedsDevice = step?.kind === 'request' || (step?.kind === 'cancel' && approvals!.cancelNeedsDevice(request.target));
       let preview: DevicePreview | undefined;
-      if (decision.kind === 'ask' || decision.kind === 'issue_token' || hasDevicePolicy(deps.policy) || spec.needsDevice) {
+      let facts: DeviceFacts | undefined;
+      if (decision.kind === 'ask' || decision.kind === 'issue_token' || hasDevicePolicy(deps.policy) || twoPersonNeedsDevice) {
         const device = await readDevice(request.machineId, signal);
         preview = { ...device.preview, ...(seen?.history ? { history: seen.history } : {}) };
+        facts = device.facts;
         record.hostName = preview.hostName;
-        checkDevice(deps.policy, request.machineId, device.facts);
       }
+      if (step?.kind === 'cancel') approvals!.checkCancel(request.target, twoPersonNeedsDevice ? preview : undefined);
+      if (preview) checkDevice(deps.policy, request.machineId, facts);
 
       let answer: Confirmed | Refusal;
       switch (decision.kind) {
@@ -218,10 +225,23 @@ export function createWriteGuard(deps: WriteGuardDeps): WriteGuard {
       if (confirmed.path === 'skipped_by_flag') deps.logger.warning(`Confirmation skipped by --dangerously-skip-confirmation: ${request.verb.toLowerCase()} on ${request.machineId}.`);
       else deps.logger.info(`${spec.tool}: ${request.verb.toLowerCase()} on ${record.hostName ?? request.machineId}: confirmed (${confirmed.path}).`);
       stillWanted();
-      if (spec.beforeIntent) {
-        const diverted = await spec.beforeIntent({ confirmed, preview, record: { ...record } });
-        if (diverted) return diverted;
+
+      // The two-person rule, once this caller has confirmed and before the audit intent.
+      if (step?.kind === 'request' && approvals!.required(preview)) {
+        if (!ctx.caller) throw new Error('two-person rule without a signed-in caller');
+        const approval = await approvals!.request({
+          tool: spec.tool,
+          caller: ctx.caller,
+          machineId: request.machineId,
+          comment: subject.comment,
+          preview: preview ?? toPreview(request.machineId, {}),
+          record: { ...record, ...(confirmed.confirmationId ? { confirmationId: confirmed.confirmationId } : {}) },
+          confirmation: confirmed.path,
+        });
+        deps.logger.info(`${spec.tool}: approval ${approval.id} requested by ${approval.requestedBy.name} for ${approval.preview.hostName ?? request.machineId}; nothing sent until another analyst approves it.`);
+        return approvalPendingResult(approval, approvals!.settings.approverRole, CONFIRMED_BY[confirmed.path]);
       }
+      if (granting) granted = await approvals!.grant(granting, approver!, { ...record }, confirmed.path);
     } catch (error) {
       // Refusals were recorded by refuse(); a policy rule, a 404 or a cancelled call is recorded here.
       if (!recorded) await notSent(confirmed?.path ?? 'none', isToolError(error) ? (error.details.rule ?? error.kind) : 'error');
@@ -230,9 +250,14 @@ export function createWriteGuard(deps: WriteGuardDeps): WriteGuard {
 
     const intent = { ...record, confirmation: confirmed.path, ...(confirmed.confirmationId ? { confirmationId: confirmed.confirmationId } : {}) };
     // Written and flushed before the request: if it cannot be, the action is refused.
-    await deps.audit.write({ ...intent, event: 'intent' });
     try {
-      const { result, audit } = await spec.execute(CONFIRMED_BY[confirmed.path], signal);
+      await deps.audit.write({ ...intent, event: 'intent' });
+    } catch (error) {
+      if (granted) await approvals!.markUnsent(granted, error);
+      throw error;
+    }
+    try {
+      const { result, audit } = await spec.execute(CONFIRMED_BY[confirmed.path], signal, granted);
       await deps.audit.write({ ...intent, event: 'outcome', ...audit }).catch((error: Error) => {
         deps.logger.error(`Audit outcome record could not be written after the action was sent: ${error.message}`);
         result.content.push({ type: 'text', text: `Warning: the action was sent, but its outcome could not be written to the audit log (${error.message}).` });

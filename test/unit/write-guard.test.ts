@@ -8,6 +8,10 @@ import type { DefenderApi } from '../../src/defender/client.js';
 import { ToolError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { createWriteGuard, type WriteSpec } from '../../src/tools/write-guard.js';
+import { Approvals } from '../../src/approval/approvals.js';
+import { MemoryApprovalStore, type Approval } from '../../src/approval/store.js';
+import { principalKey, type Caller } from '../../src/auth/caller.js';
+import type { ApprovalSettings } from '../../src/config.js';
 
 const DEVICE = '1e5bc9d7e413ddd7902c2932e418702b84d0cc07';
 const COMMENT = 'INC-1: cleaned';
@@ -128,7 +132,7 @@ describe('createWriteGuard', () => {
 });
 
 describe('createWriteGuard: what each path leaves in the audit trail and the result', () => {
-  function rig(opts: { skip?: boolean; policy?: Partial<Policy>; getMachine?: () => Promise<unknown>; failAudit?: (r: Omit<AuditRecord, 'time'>) => boolean } = {}) {
+  function rig(opts: { skip?: boolean; policy?: Partial<Policy>; getMachine?: () => Promise<unknown>; failAudit?: (r: Omit<AuditRecord, 'time'>) => boolean; twoPerson?: Partial<ApprovalSettings> } = {}) {
     const records: Omit<AuditRecord, 'time'>[] = [];
     const logs: string[] = [];
     const audit: AuditTrail = {
@@ -144,10 +148,13 @@ describe('createWriteGuard: what each path leaves in the audit trail and the res
     } as unknown as DefenderApi;
     const tokens = new ConfirmationTokens();
     const logger = { debug() {}, info: (m: string) => void logs.push(`info ${m}`), warning: (m: string) => void logs.push(`warning ${m}`), error: (m: string) => void logs.push(`error ${m}`) };
+    const store = new MemoryApprovalStore();
+    const approvals = opts.twoPerson ? new Approvals({ store, audit, settings: { deviceGroups: [], tags: [], ttlMs: 60_000, approverRole: 'Approver', ...opts.twoPerson } }) : undefined;
     const guard = createWriteGuard({
       api,
       audit,
       logger,
+      ...(approvals ? { approvals } : {}),
       policy: { ...NO_POLICY, ...opts.policy },
       confirmation: { mode: 'auto', skip: opts.skip ?? false, tokens, ledger: tokens.ledger, elicitor: { canElicit: () => false, elicit: async () => ({ action: 'decline' }) } },
     });
@@ -162,7 +169,7 @@ describe('createWriteGuard: what each path leaves in the audit trail and the res
       confirmationRequired: (c) => ({ content: [{ type: 'text', text: c.text }], structuredContent: { token: c.token, expiresAt: c.expiresAt, preview: c.preview as never } }),
       ...over,
     });
-    return { guard, spec, records, logs, reads, tokens, request };
+    return { guard, spec, records, logs, reads, tokens, request, store };
   }
 
   it('without elicitation, issues a token: the result carries the rendered text, the record its confirmationId and host name', async () => {
@@ -227,18 +234,20 @@ describe('createWriteGuard: what each path leaves in the audit trail and the res
     expect(y.records).toEqual([expect.objectContaining({ event: 'not_sent', confirmation: 'none', reason: 'error' })]);
   });
 
-  it('a refusal by beforeIntent is recorded with the confirmation the caller gave; a diverted call writes no intent', async () => {
-    const x = rig({ skip: true });
-    await expect(x.guard(x.spec({ beforeIntent: async () => Promise.reject(new ToolError('policy', 'needs approval', 'ask', {}, { rule: 'two_person' })) as never }), {})).rejects.toMatchObject({ kind: 'policy' });
-    expect(x.records).toEqual([expect.objectContaining({ event: 'not_sent', confirmation: 'skipped_by_flag', reason: 'two_person' })]);
-    const y = rig({ skip: true });
-    const seen: unknown[] = [];
-    const r = await y.guard(y.spec({ beforeIntent: async (c) => (seen.push(c.record.requestId), { content: [{ type: 'text', text: 'waiting' }] }) }), {});
-    expect(r.content).toEqual([{ type: 'text', text: 'waiting' }]);
-    expect(y.records).toEqual([]);
-    expect(seen).toEqual([expect.any(String)]);
-    const z = rig({ skip: true });
-    const r2 = await z.guard(z.spec({ beforeIntent: async () => undefined }), {});
+  it('a refusal at the two-person step is recorded with the confirmation the caller gave; a call diverted to an approval writes no intent', async () => {
+    // Decided by another approver between this one's offline check and their confirmation.
+    const x = rig({ skip: true, twoPerson: {} });
+    const approval = pendingApproval();
+    await x.store.create({ ...approval, status: 'approved', decidedBy: { kind: 'user', principal: 'u:other', name: 'other' }, decidedAt: approval.requestedAt });
+    await expect(x.guard(x.spec({ approval: { kind: 'grant', approval } }), { caller: APPROVER })).rejects.toMatchObject({ kind: 'policy' });
+    expect(x.records).toEqual([expect.objectContaining({ event: 'not_sent', confirmation: 'skipped_by_flag', reason: 'decided_once', approvalId: approval.id })]);
+    const y = rig({ skip: true, twoPerson: {} });
+    const r = await y.guard(y.spec({ approval: { kind: 'request' } }), { caller: REQUESTER });
+    expect((r.content[0] as { text: string }).text).toMatch(/^Approval pending: nothing has been sent to Defender yet/);
+    expect(y.records).toEqual([expect.objectContaining({ event: 'approval_requested', confirmation: 'skipped_by_flag', requestId: expect.any(String), hostName: 'host-1' })]);
+    // A device outside the rule's scope goes ahead as usual.
+    const z = rig({ skip: true, twoPerson: { deviceGroups: ['Other group'] } });
+    const r2 = await z.guard(z.spec({ approval: { kind: 'request' } }), { caller: REQUESTER });
     expect(r2.content).toEqual([{ type: 'text', text: 'sent' }]);
     expect(z.records.map((rec) => rec.event)).toEqual(['intent', 'outcome']);
   });
@@ -282,11 +291,17 @@ describe('createWriteGuard: what each path leaves in the audit trail and the res
     expect(y.logs).toEqual(['error Audit record (not_sent) could not be written: disk full']);
   });
 
-  it('carries the target action, the spec\'s audit fields; skips the comment check when already checked; reads the device when asked to', async () => {
-    const x = rig({ skip: true, policy: { commentPattern: /^CHG-/ } });
-    await x.guard(x.spec({ commentChecked: true, needsDevice: true, auditFields: { approvalId: 'ap-1' }, subject: { action: 'unrestrict', machineId: DEVICE, comment: COMMENT, targetActionId: 'act-9' } }), {});
-    expect(x.reads).toEqual([DEVICE]);
-    for (const r of x.records) expect(r).toMatchObject({ targetActionId: 'act-9', approvalId: 'ap-1', hostName: 'host-1', client: null });
+  it('carries the target action and the approval\'s fields; an approval skips the comment check (done when requested); the two-person rule reads the device once', async () => {
+    const x = rig({ skip: true, policy: { commentPattern: /^CHG-/ }, twoPerson: {} });
+    const approval = pendingApproval();
+    await x.store.create(approval);
+    await x.guard(x.spec({ approval: { kind: 'grant', approval }, subject: { action: 'unrestrict', machineId: DEVICE, comment: COMMENT, targetActionId: 'act-9' } }), { caller: APPROVER });
+    expect(x.records.map((r) => r.event)).toEqual(['approval_granted', 'intent', 'outcome']);
+    for (const r of x.records) expect(r).toMatchObject({ targetActionId: 'act-9', approvalId: approval.id, requester: { name: 'requester@contoso.com' }, approver: { name: 'approver@contoso.com' }, client: null });
+    const w = rig({ skip: true, twoPerson: { deviceGroups: ['Other group'] } });
+    await w.guard(w.spec({ approval: { kind: 'request' } }), { caller: REQUESTER });
+    expect(w.reads).toEqual([DEVICE]);
+    for (const r of w.records) expect(r).toMatchObject({ hostName: 'host-1' });
     const y = rig({ skip: true });
     await y.guard(y.spec(), { client: { name: 'c', version: '2' } });
     expect(y.reads).toEqual([]);
@@ -297,10 +312,35 @@ describe('createWriteGuard: what each path leaves in the audit trail and the res
     expect(y.logs.filter((l) => l.includes('lift the app restriction'))).toEqual([`warning Confirmation skipped by --dangerously-skip-confirmation: lift the app restriction on ${DEVICE}.`]);
   });
 
-  it('a precheck that throws is recorded and reads nothing', async () => {
-    const x = rig();
-    await expect(x.guard(x.spec({ precheck: () => { throw new ToolError('invalid_input', 'bad', 'fix'); } }), {})).rejects.toMatchObject({ kind: 'invalid_input' });
+  it('an approver who may not decide is refused offline: recorded, nothing read, nothing described', async () => {
+    const x = rig({ twoPerson: {} });
+    const approval = pendingApproval();
+    await x.store.create(approval);
+    let described = false;
+    const spec = x.spec({ approval: { kind: 'grant', approval }, describe: async () => ((described = true), x.request) });
+    await expect(x.guard(spec, { caller: REQUESTER })).rejects.toMatchObject({ kind: 'policy', details: { rule: 'two-person' } });
     expect(x.reads).toEqual([]);
-    expect(x.records).toEqual([expect.objectContaining({ event: 'not_sent', reason: 'invalid_input' })]);
+    expect(described).toBe(false);
+    expect(x.records).toEqual([expect.objectContaining({ event: 'not_sent', reason: 'two-person', approvalId: approval.id })]);
   });
 });
+
+const person = (oid: string, name: string, roles: string[]): Caller => ({ kind: 'user', oid, tid: 't', preferredUsername: name, name: undefined, roles, token: 'x', expiresAt: 2e9 });
+const REQUESTER = person('11111111-1111-1111-1111-111111111111', 'requester@contoso.com', []);
+const APPROVER = person('22222222-2222-2222-2222-222222222222', 'approver@contoso.com', ['Approver']);
+
+function pendingApproval(): Approval {
+  const now = Date.now();
+  return {
+    id: '3f2b1c9e-8d7a-4e6f-9b0c-1a2b3c4d5e6f',
+    status: 'pending',
+    action: 'unrestrict',
+    tool: 'remove_app_restriction',
+    machineId: DEVICE,
+    comment: COMMENT,
+    preview: { machineId: DEVICE, hostName: 'host-1', osPlatform: null, deviceGroup: 'G', healthStatus: null, lastSeen: null, tags: ['T'] } as never,
+    requestedBy: { kind: 'user', principal: principalKey(REQUESTER), name: 'requester@contoso.com', oid: '11111111-1111-1111-1111-111111111111', tid: 't' },
+    requestedAt: new Date(now).toISOString(),
+    expiresAt: new Date(now + 60_000).toISOString(),
+  };
+}
