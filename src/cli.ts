@@ -6,6 +6,7 @@
  */
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { SETTINGS, helpText, parseConfig, type Config } from './config.js';
+import { DEFAULT_APPROVER_ROLE } from './settings.js';
 import { NO_AUDIT, JsonlAuditTrail, REPLICA, type AuditTrail } from './audit.js';
 import { compileCommentPattern } from './comment-pattern.js';
 import { ConfirmationTokens } from './confirmation/token.js';
@@ -161,7 +162,7 @@ async function serveRemote(
       : { tenantId: config.tenantId, clientId: config.clientId, authorityHost: config.authorityHost, scope: config.scope, credential: config.credential, timeoutMs: config.httpTimeoutMs },
     connection.tokens,
     logger,
-    connection.userTokens ? { tokensFor: connection.userTokens, approverRole: config.approval?.approverRole ?? 'MDE.Approver' } : undefined,
+    connection.userTokens ? { tokensFor: connection.userTokens, approverRole: config.approval?.approverRole ?? DEFAULT_APPROVER_ROLE } : undefined,
   );
   const http = await serveHttp({
     settings: config.http,

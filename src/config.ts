@@ -5,7 +5,8 @@
  */
 import type { CommentPattern } from './comment-pattern.js';
 import { StartupError } from './errors.js';
-import { CLOUD_DEFAULTS, named, readSettings, type CloudName, type SettingValues } from './settings.js';
+import { GUID, isLoopbackHost } from './net/hosts.js';
+import { CLOUD_DEFAULTS, givenOfMode, named, readSettings, type CloudName, type SettingValues } from './settings.js';
 
 export { SETTINGS, helpText } from './settings.js';
 
@@ -111,13 +112,7 @@ export const DEFAULTS = {
   scope: CLOUD_DEFAULTS.scope.commercial,
 } as const;
 
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DOMAIN = /^(?=.{4,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i;
-
-export function isLoopbackHost(hostname: string): boolean {
-  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
-}
 
 /** Parse argv (without `node` and the script) and the environment into a validated Config. */
 export function parseConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ParseResult {
@@ -130,13 +125,15 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
   const simulator = v.simulator;
   const credential = simulator ? undefined : credentialOf(v, problems);
   if (simulator) {
-    const ignored = (['tenantId', 'clientId', 'clientSecret', 'certificatePath', 'apiUrl'] as const).filter((k) => v.given.has(k)).map((k) => named(k).split(' ')[0]);
+    const ignored = givenOfMode('live', v.given);
     if (ignored.length > 0) warnings.push(`Simulator mode: ignoring ${ignored.join(', ')}.`);
   } else if (v.tenantId !== undefined && !GUID.test(v.tenantId) && !DOMAIN.test(v.tenantId)) {
     problems.push(`${named('tenantId')} must be the tenant id (a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47) or a domain such as contoso.onmicrosoft.com (got "${v.tenantId}").`);
   }
-  if (v.tokenCachePath && credential?.kind !== 'device-code' && !simulator) {
-    problems.push(`${named('tokenCachePath')} only applies to MDE_AUTH_METHOD=device-code.`);
+  if (credential?.kind !== 'device-code' && !simulator) {
+    // A token cache elsewhere is refused (someone expects a sign-in to be kept); the rest is ignored aloud.
+    if (v.tokenCachePath) problems.push(`${named('tokenCachePath')} only applies to MDE_AUTH_METHOD=device-code.`);
+    else if (givenOfMode('device-code', v.given).length > 0) warnings.push(`MDE_AUTH_METHOD is not device-code: ignoring ${givenOfMode('device-code', v.given).join(', ')}.`);
   }
 
   // The cloud picks the API host, the sign-in host and the token scope together; explicit settings win.
@@ -171,7 +168,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
   }
 
   const http = httpSettingsOf(v, simulator, credential, problems, warnings);
-  const metricsHost = v.metricsHost ?? '127.0.0.1';
+  const metricsHost = v.metricsHost;
   if (v.metricsPort === undefined && v.given.has('metricsHost')) warnings.push(`${named('metricsHost').split(' ')[0]} is set but metrics are off: set ${named('metricsPort')} to serve them.`);
   if (v.metricsPort !== undefined && !isLoopbackHost(metricsHost)) {
     warnings.push(`Metrics are served on ${metricsHost} without authentication: let only your Prometheus reach port ${v.metricsPort} (firewall, network policy).`);
@@ -221,7 +218,7 @@ function httpSettingsOf(v: SettingValues, simulator: boolean, credential: Creden
   // The simulator has no tenant to sign in against: it serves without sign-in, on loopback only.
   const auth = v.httpAuth ?? (simulator ? 'none' : 'entra');
   // An IPv6 literal is bound without brackets ("[::1]" would be looked up as a name and fail).
-  const host = (v.httpHost ?? '127.0.0.1').trim().replace(/^\[(.*)\]$/, '$1');
+  const host = v.httpHost.trim().replace(/^\[(.*)\]$/, '$1');
   const resourceUrl = v.resourceUrl === undefined ? undefined : checkUrl(v.resourceUrl, named('resourceUrl'), true, problems);
   for (const origin of v.allowedOrigins) {
     let ok = false;
@@ -264,15 +261,15 @@ function httpSettingsOf(v: SettingValues, simulator: boolean, credential: Creden
     }
     if (Boolean(v.tlsCertPath) !== Boolean(v.tlsKeyPath)) problems.push(`Set both ${named('tlsCertPath')} and ${named('tlsKeyPath')}, or neither.`);
   } else {
-    const httpOnly = (['httpHost', 'httpPort', 'httpAuth', 'resourceUrl', 'allowedOrigins', 'appCallerRole', 'tokenReuseSeconds', 'tlsCertPath'] as const).filter((k) => v.given.has(k));
-    if (httpOnly.length > 0) warnings.push(`stdio transport: ignoring ${httpOnly.map((k) => named(k).split(' ')[0]).join(', ')} (they apply to MDE_TRANSPORT=http).`);
+    const httpOnly = givenOfMode('http', v.given);
+    if (httpOnly.length > 0) warnings.push(`stdio transport: ignoring ${httpOnly.join(', ')} (they apply to MDE_TRANSPORT=http).`);
   }
   return {
     host,
     port: v.httpPort,
     auth,
     appIdUri: v.appIdUri ?? `api://${v.clientId ?? 'simulator'}`,
-    requiredScope: v.requiredScope ?? 'user_impersonation',
+    requiredScope: v.requiredScope,
     resourceUrl,
     allowedOrigins: v.allowedOrigins,
     allowedHosts: v.allowedHosts,
@@ -288,9 +285,9 @@ function httpSettingsOf(v: SettingValues, simulator: boolean, credential: Creden
 
 /** The two-person rule: only where the server knows who each caller is (one identity cannot be two people). */
 function approvalSettingsOf(v: SettingValues, http: HttpSettings, problems: string[], warnings: string[]): ApprovalSettings | undefined {
-  const detail = (['approvalDeviceGroups', 'approvalTags', 'approvalTtlMinutes', 'approverRole'] as const).filter((k) => v.given.has(k));
+  const detail = givenOfMode('two-person', v.given);
   if (v.approval !== 'two-person') {
-    if (detail.length > 0) warnings.push(`MDE_APPROVAL is none: ignoring ${detail.map((k) => named(k).split(' ')[0]).join(', ')}.`);
+    if (detail.length > 0) warnings.push(`MDE_APPROVAL is none: ignoring ${detail.join(', ')}.`);
     return undefined;
   }
   if (v.transport !== 'http' || http.auth === 'none') {
@@ -300,7 +297,7 @@ function approvalSettingsOf(v: SettingValues, http: HttpSettings, problems: stri
     );
   }
   if (v.readOnly) warnings.push('--read-only: there is nothing to approve (the write tools are not registered).');
-  const approverRole = v.approverRole ?? 'MDE.Approver';
+  const approverRole = v.approverRole;
   if (!/^[A-Za-z0-9._-]{1,120}$/.test(approverRole)) problems.push(`${named('approverRole')} must be an app role value such as MDE.Approver (letters, digits, dots, dashes, underscores; got "${approverRole}").`);
   return { deviceGroups: v.approvalDeviceGroups, tags: v.approvalTags, ttlMs: v.approvalTtlMinutes * 60_000, approverRole };
 }

@@ -26,7 +26,15 @@ export type Setting =
   | { kind: 'number'; min: number; max: number; default?: number; unit?: string }
   | { kind: 'list' };
 
+/**
+ * Where a setting applies; given anywhere else it is ignored, with a warning at start that names it:
+ * `http` remote mode (MDE_TRANSPORT=http), `two-person` MDE_APPROVAL=two-person, `device-code`
+ * MDE_AUTH_METHOD=device-code, `live` a real tenant (not --simulator).
+ */
+export type SettingMode = 'http' | 'two-person' | 'device-code' | 'live';
+
 type Described = Setting & {
+  mode?: SettingMode;
   /** Environment variable; absent for command-line-only switches. */
   env?: string;
   /** Flag, without the dashes; absent for secrets (never on argv, where other users can read it). */
@@ -48,14 +56,17 @@ export const CLOUD_DEFAULTS = {
   },
 } as const satisfies Record<string, PerCloud>;
 
+/** The app role an approver holds unless MDE_APPROVER_ROLE says otherwise (also the simulated approver's). */
+export const DEFAULT_APPROVER_ROLE = 'MDE.Approver';
+
 /** Entra ID issues a device code for 15 minutes; a sign-in never waits longer than this setting's maximum. */
 export const DEVICE_CODE_MAX_SECONDS = 900;
 
 const SPEC = {
-  tenantId: { env: 'AZURE_TENANT_ID', flag: 'tenant-id', kind: 'text', help: 'Entra ID tenant: its id (a GUID) or a verified domain such as contoso.onmicrosoft.com (remote mode with Entra sign-in needs the GUID). Required except with managed-identity.' },
-  clientId: { env: 'AZURE_CLIENT_ID', flag: 'client-id', kind: 'text', help: 'Application (client) id of the app registration; with managed-identity, the client id of a user-assigned identity.' },
-  clientSecret: { env: 'AZURE_CLIENT_SECRET', kind: 'secret', help: 'Client secret (environment only); or use a certificate.' },
-  certificatePath: { env: 'AZURE_CLIENT_CERTIFICATE_PATH', flag: 'client-certificate-path', kind: 'path', help: 'PEM file with the private key and its certificate, instead of a secret; checked at start (readable, key matches certificate).' },
+  tenantId: { mode: 'live', env: 'AZURE_TENANT_ID', flag: 'tenant-id', kind: 'text', help: 'Entra ID tenant: its id (a GUID) or a verified domain such as contoso.onmicrosoft.com (remote mode with Entra sign-in needs the GUID). Required except with managed-identity.' },
+  clientId: { mode: 'live', env: 'AZURE_CLIENT_ID', flag: 'client-id', kind: 'text', help: 'Application (client) id of the app registration; with managed-identity, the client id of a user-assigned identity.' },
+  clientSecret: { mode: 'live', env: 'AZURE_CLIENT_SECRET', kind: 'secret', help: 'Client secret (environment only); or use a certificate.' },
+  certificatePath: { mode: 'live', env: 'AZURE_CLIENT_CERTIFICATE_PATH', flag: 'client-certificate-path', kind: 'path', help: 'PEM file with the private key and its certificate, instead of a secret; checked at start (readable, key matches certificate).' },
   certificatePassword: { env: 'AZURE_CLIENT_CERTIFICATE_PASSWORD', kind: 'secret', help: 'Password of an encrypted private key in that PEM file (environment only).' },
   authMethod: {
     env: 'MDE_AUTH_METHOD',
@@ -66,6 +77,7 @@ const SPEC = {
     help: 'client-credentials (a secret or a certificate), managed-identity (in Azure), or device-code (sign in as a person).',
   },
   deviceCodeTimeoutSeconds: {
+    mode: 'device-code',
     env: 'MDE_DEVICE_CODE_TIMEOUT_SECONDS',
     flag: 'device-code-timeout-seconds',
     kind: 'number',
@@ -75,11 +87,11 @@ const SPEC = {
     unit: 's',
     help: 'device-code only: how long a sign-in waits for the person to enter the code before it fails (Entra ID\'s codes expire after 15 minutes anyway). The tool call that started it may end sooner (client timeouts); the sign-in goes on, and a later call uses it.',
   },
-  tokenCachePath: { env: 'MDE_TOKEN_CACHE_PATH', flag: 'token-cache-path', kind: 'path', help: 'device-code only: keep the signed-in session in this file (mode 0600) across restarts; memory only when unset.' },
+  tokenCachePath: { mode: 'device-code', env: 'MDE_TOKEN_CACHE_PATH', flag: 'token-cache-path', kind: 'path', help: 'device-code only: keep the signed-in session in this file (mode 0600) across restarts; memory only when unset.' },
   cloud: { env: 'MDE_CLOUD', flag: 'cloud', kind: 'choice', choices: CLOUD_NAMES, default: 'commercial', help: 'Picks the API host, sign-in host and token scope together (their defaults below).' },
   region: { env: 'MDE_REGION', flag: 'region', kind: 'choice', choices: REGIONS, help: 'Commercial cloud only: the regional API host https://<region>.api.security.microsoft.com.' },
   authorityHost: { env: 'AZURE_AUTHORITY_HOST', flag: 'authority-host', kind: 'url', default: CLOUD_DEFAULTS.authorityHost, help: 'Entra ID sign-in host, https only.' },
-  apiUrl: { env: 'MDE_API_URL', flag: 'api-url', kind: 'url', default: CLOUD_DEFAULTS.apiUrl, help: 'Defender API base URL (with or without /api); plain http only for loopback hosts.' },
+  apiUrl: { mode: 'live', env: 'MDE_API_URL', flag: 'api-url', kind: 'url', default: CLOUD_DEFAULTS.apiUrl, help: 'Defender API base URL (with or without /api); plain http only for loopback hosts.' },
   scope: { env: 'MDE_SCOPE', flag: 'scope', kind: 'text', default: CLOUD_DEFAULTS.scope, help: 'Token scope (audience + /.default).' },
   httpTimeoutMs: { env: 'MDE_HTTP_TIMEOUT_MS', flag: 'http-timeout-ms', kind: 'number', min: 100, max: 600_000, default: 30_000, unit: 'ms', help: 'Timeout of each HTTP request (Defender, and each client-credentials or managed-identity sign-in).' },
   confirmation: {
@@ -95,6 +107,7 @@ const SPEC = {
   rateLimitPerHour: { env: 'MDE_RATE_LIMIT_PER_HOUR', flag: 'rate-limit-per-hour', kind: 'number', min: 1, max: 100_000_000, default: 1500, help: 'Defender calls allowed in any rolling hour (1,500 is Defender\'s budget); not below the per-minute value.' },
   rateLimitMaxWaitMs: { env: 'MDE_RATE_LIMIT_MAX_WAIT_MS', flag: 'rate-limit-max-wait-ms', kind: 'number', min: 0, max: 3_600_000, default: 20_000, unit: 'ms', help: 'How long a call may wait for the budget before it fails with the time it frees up.' },
   rateLimitPerUserPerMinute: {
+    mode: 'http',
     env: 'MDE_RATE_LIMIT_PER_USER_PER_MINUTE',
     flag: 'rate-limit-per-user-per-minute',
     kind: 'number',
@@ -170,22 +183,24 @@ const SPEC = {
     default: 'stdio',
     help: 'stdio: a client spawns the server. http: remote mode, MCP Streamable HTTP at /mcp, every caller signed in with Entra ID and Defender called On-Behalf-Of each.',
   },
-  httpHost: { env: 'MDE_HTTP_HOST', flag: 'host', kind: 'text', default: '127.0.0.1', help: 'http: the bind address. Any other than loopback warns unless TLS is served here (terminate it in front).' },
-  httpPort: { env: 'MDE_HTTP_PORT', flag: 'port', kind: 'number', min: 0, max: 65_535, default: 3000, help: 'http: the port; 0 picks a free one. The start-up line on stderr names the endpoint as http://<host>:<port>/mcp.' },
+  httpHost: { mode: 'http', env: 'MDE_HTTP_HOST', flag: 'host', kind: 'text', default: '127.0.0.1', help: 'http: the bind address. Any other than loopback warns unless TLS is served here (terminate it in front).' },
+  httpPort: { mode: 'http', env: 'MDE_HTTP_PORT', flag: 'port', kind: 'number', min: 0, max: 65_535, default: 3000, help: 'http: the port; 0 picks a free one. The start-up line on stderr names the endpoint as http://<host>:<port>/mcp.' },
   httpAuth: {
+    mode: 'http',
     env: 'MDE_HTTP_AUTH',
     flag: 'http-auth',
     kind: 'choice',
     choices: ['entra', 'none', 'simulated-users'],
     help: 'http: entra (every caller signs in; the default), none (no sign-in: refused at start on any bind but loopback; the default with --simulator), or simulated-users (--simulator only, loopback only: stand-in analysts for trying MDE_APPROVAL=two-person, see npm run demo:approval).',
   },
-  appIdUri: { env: 'MDE_APP_ID_URI', flag: 'app-id-uri', kind: 'text', help: 'http: the API\'s Application ID URI (default api://<AZURE_CLIENT_ID>); tokens for it or for the client id are accepted. Make it the resource URL.' },
-  requiredScope: { env: 'MDE_REQUIRED_SCOPE', flag: 'required-scope', kind: 'text', default: 'user_impersonation', help: 'http: the delegated scope every user token must carry (its short name, as in the scp claim).' },
-  resourceUrl: { env: 'MDE_RESOURCE_URL', flag: 'resource-url', kind: 'url', help: 'http: the endpoint\'s public URL as clients see it (default http://<host>:<port>/mcp; behind a proxy, the proxy\'s URL).' },
-  allowedOrigins: { env: 'MDE_ALLOWED_ORIGINS', flag: 'allowed-origins', kind: 'list', help: 'http: browser origins allowed to call (e.g. https://app.contoso.com); a request with any other Origin gets 403. None by default.' },
-  allowedHosts: { env: 'MDE_ALLOWED_HOSTS', flag: 'allowed-hosts', kind: 'list', help: 'http: Host names accepted besides the bind address and the resource URL\'s host (DNS rebinding protection).' },
-  appCallerRole: { env: 'MDE_APP_CALLER_ROLE', flag: 'app-caller-role', kind: 'text', help: 'http: the app role an app-only (client-credential) caller must carry; it then acts with this server\'s own identity. Unset: app-only callers are refused.' },
+  appIdUri: { mode: 'http', env: 'MDE_APP_ID_URI', flag: 'app-id-uri', kind: 'text', help: 'http: the API\'s Application ID URI (default api://<AZURE_CLIENT_ID>); tokens for it or for the client id are accepted. Make it the resource URL.' },
+  requiredScope: { mode: 'http', env: 'MDE_REQUIRED_SCOPE', flag: 'required-scope', kind: 'text', default: 'user_impersonation', help: 'http: the delegated scope every user token must carry (its short name, as in the scp claim).' },
+  resourceUrl: { mode: 'http', env: 'MDE_RESOURCE_URL', flag: 'resource-url', kind: 'url', help: 'http: the endpoint\'s public URL as clients see it (default http://<host>:<port>/mcp; behind a proxy, the proxy\'s URL).' },
+  allowedOrigins: { mode: 'http', env: 'MDE_ALLOWED_ORIGINS', flag: 'allowed-origins', kind: 'list', help: 'http: browser origins allowed to call (e.g. https://app.contoso.com); a request with any other Origin gets 403. None by default.' },
+  allowedHosts: { mode: 'http', env: 'MDE_ALLOWED_HOSTS', flag: 'allowed-hosts', kind: 'list', help: 'http: Host names accepted besides the bind address and the resource URL\'s host (DNS rebinding protection).' },
+  appCallerRole: { mode: 'http', env: 'MDE_APP_CALLER_ROLE', flag: 'app-caller-role', kind: 'text', help: 'http: the app role an app-only (client-credential) caller must carry; it then acts with this server\'s own identity. Unset: app-only callers are refused.' },
   tokenReuseSeconds: {
+    mode: 'http',
     env: 'MDE_HTTP_TOKEN_REUSE_SECONDS',
     flag: 'token-reuse-seconds',
     kind: 'number',
@@ -195,11 +210,11 @@ const SPEC = {
     unit: 's',
     help: "http: a caller's token that passed every check is taken as checked for this long, never past its expiry (clients send the same token with every request). 0 checks its signature and claims on every request.",
   },
-  sessionIdleMinutes: { env: 'MDE_HTTP_SESSION_IDLE_MINUTES', flag: 'session-idle-minutes', kind: 'number', min: 1, max: 1440, default: 30, unit: 'min', help: 'http: sessions without a request for this long are closed.' },
-  maxSessionsPerUser: { env: 'MDE_HTTP_MAX_SESSIONS_PER_USER', flag: 'max-sessions-per-user', kind: 'number', min: 1, max: 100_000, default: 10, help: 'http: sessions one user may hold at once; one more is refused with a clear error.' },
-  shutdownGraceSeconds: { env: 'MDE_HTTP_SHUTDOWN_GRACE_SECONDS', flag: 'shutdown-grace-seconds', kind: 'number', min: 0, max: 3600, default: 25, unit: 's', help: 'http: on SIGTERM, how long calls in flight may take to finish before the server exits.' },
-  tlsCertPath: { env: 'MDE_HTTP_TLS_CERT_PATH', flag: 'tls-cert-path', kind: 'path', help: 'http: PEM certificate (chain) to serve HTTPS here, with MDE_HTTP_TLS_KEY_PATH.' },
-  tlsKeyPath: { env: 'MDE_HTTP_TLS_KEY_PATH', flag: 'tls-key-path', kind: 'path', help: 'http: PEM private key of that certificate.' },
+  sessionIdleMinutes: { mode: 'http', env: 'MDE_HTTP_SESSION_IDLE_MINUTES', flag: 'session-idle-minutes', kind: 'number', min: 1, max: 1440, default: 30, unit: 'min', help: 'http: sessions without a request for this long are closed.' },
+  maxSessionsPerUser: { mode: 'http', env: 'MDE_HTTP_MAX_SESSIONS_PER_USER', flag: 'max-sessions-per-user', kind: 'number', min: 1, max: 100_000, default: 10, help: 'http: sessions one user may hold at once; one more is refused with a clear error.' },
+  shutdownGraceSeconds: { mode: 'http', env: 'MDE_HTTP_SHUTDOWN_GRACE_SECONDS', flag: 'shutdown-grace-seconds', kind: 'number', min: 0, max: 3600, default: 25, unit: 's', help: 'http: on SIGTERM, how long calls in flight may take to finish before the server exits.' },
+  tlsCertPath: { mode: 'http', env: 'MDE_HTTP_TLS_CERT_PATH', flag: 'tls-cert-path', kind: 'path', help: 'http: PEM certificate (chain) to serve HTTPS here, with MDE_HTTP_TLS_KEY_PATH.' },
+  tlsKeyPath: { mode: 'http', env: 'MDE_HTTP_TLS_KEY_PATH', flag: 'tls-key-path', kind: 'path', help: 'http: PEM private key of that certificate.' },
   approval: {
     env: 'MDE_APPROVAL',
     flag: 'approval',
@@ -208,10 +223,10 @@ const SPEC = {
     default: 'none',
     help: 'two-person: lifting a restriction waits until a second signed-in analyst (another user, holding MDE_APPROVER_ROLE) approves it. Needs MDE_TRANSPORT=http with Entra sign-in; refused at start otherwise.',
   },
-  approvalDeviceGroups: { env: 'MDE_APPROVAL_DEVICE_GROUPS', flag: 'approval-device-groups', kind: 'list', help: 'two-person: only devices in these device groups (or carrying an MDE_APPROVAL_TAGS tag) need an approval. Neither set: every device.' },
-  approvalTags: { env: 'MDE_APPROVAL_TAGS', flag: 'approval-tags', kind: 'list', help: 'two-person: only devices carrying one of these tags (or in an MDE_APPROVAL_DEVICE_GROUPS group) need an approval.' },
-  approvalTtlMinutes: { env: 'MDE_APPROVAL_TTL_MINUTES', flag: 'approval-ttl-minutes', kind: 'number', min: 1, max: 10_080, default: 60, unit: 'min', help: 'two-person: a request not decided within this time expires and can no longer be approved.' },
-  approverRole: { env: 'MDE_APPROVER_ROLE', flag: 'approver-role', kind: 'text', default: 'MDE.Approver', help: 'two-person: the app role (in the token\'s roles claim) an approver must hold.' },
+  approvalDeviceGroups: { mode: 'two-person', env: 'MDE_APPROVAL_DEVICE_GROUPS', flag: 'approval-device-groups', kind: 'list', help: 'two-person: only devices in these device groups (or carrying an MDE_APPROVAL_TAGS tag) need an approval. Neither set: every device.' },
+  approvalTags: { mode: 'two-person', env: 'MDE_APPROVAL_TAGS', flag: 'approval-tags', kind: 'list', help: 'two-person: only devices carrying one of these tags (or in an MDE_APPROVAL_DEVICE_GROUPS group) need an approval.' },
+  approvalTtlMinutes: { mode: 'two-person', env: 'MDE_APPROVAL_TTL_MINUTES', flag: 'approval-ttl-minutes', kind: 'number', min: 1, max: 10_080, default: 60, unit: 'min', help: 'two-person: a request not decided within this time expires and can no longer be approved.' },
+  approverRole: { mode: 'two-person', env: 'MDE_APPROVER_ROLE', flag: 'approver-role', kind: 'text', default: DEFAULT_APPROVER_ROLE, help: 'two-person: the app role (in the token\'s roles claim) an approver must hold.' },
   skipConfirmation: { flag: 'dangerously-skip-confirmation', kind: 'switch', help: 'Turn the confirmation gate off, for automation with its own approvals. Warns on every call. No environment twin.' },
   help: { flag: 'help', short: 'h', kind: 'switch', help: 'Print this help and exit.' },
   version: { flag: 'version', kind: 'switch', help: 'Print the version and exit.' },
@@ -229,6 +244,8 @@ export const SETTINGS: readonly DescribedSetting[] = Object.entries(SPEC).map(([
 
 type ValueOf<S> = S extends { kind: 'switch' }
   ? boolean
+  : S extends { kind: 'text' | 'path' | 'url'; default: string }
+    ? string
   : S extends { kind: 'number'; default: number }
     ? number
     : S extends { kind: 'number' }
@@ -326,8 +343,13 @@ function convert(s: DescribedSetting, raw: string | true | undefined, problems: 
     case 'list':
       return typeof raw === 'string' ? parseList(raw, () => problems.push(`${names(s)} must be comma-separated names, or a JSON array of strings for names that contain a comma (got "${raw}").`)) : [];
     default:
-      return typeof raw === 'string' ? raw : undefined;
+      return typeof raw === 'string' ? raw : 'default' in s && typeof s.default === 'string' ? s.default : undefined;
   }
+}
+
+/** The settings of this mode that were given: what a start outside that mode ignores (named as in a message). */
+export function givenOfMode(mode: SettingMode, given: ReadonlySet<SettingKey>): string[] {
+  return SETTINGS.filter((s) => s.mode === mode && given.has(s.key)).map((s) => names(s).split(' ')[0]!);
 }
 
 /** `a, b` or, for names that contain a comma, a JSON array: `["Finance, EMEA", "HR"]`. */

@@ -8,6 +8,7 @@
  */
 import { createRemoteJWKSet, customFetch, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import { displayValue, type Caller } from './caller.js';
+import { GUID } from '../net/hosts.js';
 
 export { principalKey, type Caller } from './caller.js';
 
@@ -59,7 +60,6 @@ export const CLOCK_TOLERANCE_SEC = 60;
 export const VERIFIED_TOKEN_REUSE_MS = 5 * 60_000;
 /** At most this many verified tokens are remembered (a few hundred analysts hold one or two each). */
 export const MAX_VERIFIED_TOKENS = 1_000;
-export const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const JWKS_COOLDOWN_MS = 60_000;
 /** Matches the Retry-After of the 503 a caller gets meanwhile. */
 export const KEY_SET_RETRY_AFTER_FAILURE_MS = 10_000;

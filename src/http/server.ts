@@ -17,11 +17,11 @@ import { principalKey, type Caller } from '../auth/caller.js';
 import { BearerError } from '../auth/entra-jwt.js';
 import type { Logger } from '../log.js';
 import { NO_METRICS, type Metrics } from '../metrics/metrics.js';
+import { isLoopbackHost } from '../net/hosts.js';
 import {
   MAX_BODY_BYTES,
   allowedHostnames,
   hostnameOf,
-  isLoopbackHost,
   isWildcardHost,
   normalizeOrigin,
   originAllowed,

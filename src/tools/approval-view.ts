@@ -4,12 +4,13 @@ import { z } from 'zod';
 import type { Approval, ApprovalPerson } from '../approval/store.js';
 import { describeDevice, displayText, quoteForDisplay } from '../confirmation/render.js';
 import { machineActionSchema } from '../defender/schemas.js';
+import { GUID } from '../net/hosts.js';
 import { devicePreviewSchema } from './shared.js';
 
 export const approvalIdSchema = z
   .string({ error: 'approvalId must be the id of an approval (a GUID), as remove_app_restriction or list_pending_approvals returned it.' })
   .trim()
-  .regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, {
+  .regex(GUID, {
     message: 'approvalId must be the id of an approval (a GUID such as 3f2b1c9e-8d7a-4e6f-9b0c-1a2b3c4d5e6f), as remove_app_restriction or list_pending_approvals returned it.',
   })
   .toLowerCase()

@@ -385,6 +385,41 @@ describe('parseConfig: remote mode', () => {
   it('warns when HTTP settings are given to a stdio server', () => {
     expect(run([], { ...LIVE, MDE_HTTP_PORT: '8080' }).warnings).toEqual([expect.stringMatching(/stdio transport: ignoring MDE_HTTP_PORT/)]);
   });
+
+  it('names every remote-mode setting a stdio server ignores, as its description marks it; none when nothing is given', () => {
+    const httpOnly = {
+      MDE_HTTP_SESSION_IDLE_MINUTES: '5',
+      MDE_HTTP_SHUTDOWN_GRACE_SECONDS: '3',
+      MDE_REQUIRED_SCOPE: 'x',
+      MDE_RATE_LIMIT_PER_USER_PER_MINUTE: '10',
+      MDE_HTTP_MAX_SESSIONS_PER_USER: '2',
+      MDE_ALLOWED_HOSTS: 'mcp.contoso.com',
+      MDE_APP_ID_URI: 'api://x',
+      MDE_HTTP_TLS_KEY_PATH: '/k.pem',
+    };
+    expect(run([], { ...LIVE, ...httpOnly }).warnings).toEqual([`stdio transport: ignoring ${Object.keys(httpOnly).map((k) => SETTINGS.find((s) => s.env === k)!).sort((x, y) => SETTINGS.indexOf(x) - SETTINGS.indexOf(y)).map((s) => s.env).join(', ')} (they apply to MDE_TRANSPORT=http).`]);
+    expect(run([], LIVE).warnings).toEqual([]);
+    for (const s of SETTINGS.filter((x) => x.mode === 'http')) expect(s.help, s.key).toMatch(/^(http|HTTP mode): /);
+    expect(SETTINGS.filter((x) => x.mode === 'http')).toHaveLength(16);
+  });
+
+  it('warns about a device-code setting without device-code sign-in (a token cache there is refused)', () => {
+    expect(run([], { ...LIVE, MDE_DEVICE_CODE_TIMEOUT_SECONDS: '60' }).warnings).toEqual(['MDE_AUTH_METHOD is not device-code: ignoring MDE_DEVICE_CODE_TIMEOUT_SECONDS.']);
+    expect(run(['--auth-method', 'device-code'], { AZURE_TENANT_ID: '72f988bf-86f1-41af-91ab-2d7cd011db47', AZURE_CLIENT_ID: 'c', MDE_DEVICE_CODE_TIMEOUT_SECONDS: '60' }).warnings).toEqual([]);
+    expect(run(['--simulator'], { MDE_DEVICE_CODE_TIMEOUT_SECONDS: '60' }).warnings).toEqual([]);
+  });
+
+  it('applies text defaults from the description: scope, metrics host, bind host, approver role', () => {
+    const { config } = run(['--transport', 'http', '--approval', 'two-person'], { ...LIVE, AZURE_TENANT_ID: '72f988bf-86f1-41af-91ab-2d7cd011db47' });
+    expect(config.http).toMatchObject({ requiredScope: 'user_impersonation', host: '127.0.0.1' });
+    expect(config.metrics.host).toBe('127.0.0.1');
+    expect(config.approval?.approverRole).toBe('MDE.Approver');
+  });
+
+  it('MDE_HTTP_AUTH=none takes an IPv4-mapped loopback address as loopback, by the same check the HTTP edge uses', () => {
+    expect(run(['--transport', 'http', '--http-auth', 'none', '--host', '::ffff:127.0.0.1'], LIVE).config.http.auth).toBe('none');
+    expect(problems(['--transport', 'http', '--http-auth', 'none', '--host', '::ffff:10.0.0.5'], LIVE)).toEqual([expect.stringMatching(/refused on ::ffff:10\.0\.0\.5/)]);
+  });
 });
 
 describe('parseConfig: metrics and log format', () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { allowedHostnames, hostnameOf, isLoopbackHost, isWildcardHost, originAllowed, urlHost } from '../../src/http/edge.js';
+import { allowedHostnames, hostnameOf, isWildcardHost, originAllowed, urlHost } from '../../src/http/edge.js';
+import { isLoopbackHost } from '../../src/net/hosts.js';
 
 describe('HTTP edge helpers', () => {
   it('knows loopback binds', () => {
