@@ -105,13 +105,6 @@ export const NO_POLICY: Policy = { allowDeviceGroups: [], denyDeviceGroups: [], 
 
 export type ParseResult = { kind: 'run'; config: Config; warnings: string[] } | { kind: 'help' } | { kind: 'version' };
 
-/** The commercial cloud's hosts: the defaults when MDE_CLOUD is not set. */
-export const DEFAULTS = {
-  apiUrl: CLOUD_DEFAULTS.apiUrl.commercial,
-  authorityHost: CLOUD_DEFAULTS.authorityHost.commercial,
-  scope: CLOUD_DEFAULTS.scope.commercial,
-} as const;
-
 const DOMAIN = /^(?=.{4,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i;
 
 /** Parse argv (without `node` and the script) and the environment into a validated Config. */

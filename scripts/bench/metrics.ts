@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { DefenderClient } from '../../src/defender/client.js';
-import { RateLimiter } from '../../src/defender/rate-limiter.js';
+import { MemoryRateBudget } from '../../src/store/memory.js';
 import { silentLogger } from '../../src/log.js';
 import { NO_METRICS, type Metrics } from '../../src/metrics/metrics.js';
 import { createPrometheusMetrics } from '../../src/metrics/prometheus.js';
@@ -25,7 +25,7 @@ const instantFetch: typeof fetch = async (input, init) => {
 };
 
 async function serverWith(metrics: Metrics) {
-  const limiter = new RateLimiter({ perMinute: 1_000_000, perHour: 100_000_000, maxWaitMs: 60_000 });
+  const limiter = new MemoryRateBudget({ perMinute: 1_000_000, perHour: 100_000_000, maxWaitMs: 60_000 });
   const api = new DefenderClient({ baseUrl: 'http://127.0.0.1:1', tokens: { description: 'bench', getToken: async () => 'bench-token', invalidate() {} }, timeoutMs: 5_000, logger: silentLogger, limiter, fetch: instantFetch, metrics });
   const server = createServer({ api, logger: silentLogger, confirmation: { mode: 'auto', skip: true }, metrics });
   const client = new Client({ name: 'bench', version: '1' });

@@ -1,8 +1,8 @@
-// Rate budget efficiency on a fake clock: the real DefenderClient and RateLimiter against the simulator
+// Rate budget efficiency on a fake clock: the real DefenderClient and MemoryRateBudget against the simulator
 // (which answers 429 past 100 calls in any rolling minute). Bundled and run by scripts/bench.mjs.
 import { simulatorTokenProvider } from '../../src/auth/msal.js';
 import { DefenderClient } from '../../src/defender/client.js';
-import { RateLimiter } from '../../src/defender/rate-limiter.js';
+import { MemoryRateBudget } from '../../src/store/memory.js';
 import { silentLogger } from '../../src/log.js';
 import { DefenderSimulator } from '../../src/simulator/simulator.js';
 
@@ -20,7 +20,7 @@ export async function rateBudget(calls: number) {
     if (res.status === 429) upstream429++;
     return res;
   };
-  const limiter = new RateLimiter({ perMinute: 100, perHour: 1500, maxWaitMs: Number.MAX_SAFE_INTEGER, now: () => clock.now, sleep });
+  const limiter = new MemoryRateBudget({ perMinute: 100, perHour: 1500, maxWaitMs: Number.MAX_SAFE_INTEGER }, { now: () => clock.now, sleep });
   const api = new DefenderClient({ baseUrl, tokens: simulatorTokenProvider(sim.token), timeoutMs: 5000, logger: silentLogger, limiter, fetch: countingFetch, sleep, now: () => clock.now });
   const grantedAt: number[] = [];
   for (let i = 0; i < calls; i++) {

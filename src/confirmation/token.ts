@@ -43,7 +43,6 @@ export interface VerifiedToken {
 }
 
 export type VerifyResult = ({ ok: true } & VerifiedToken) | { ok: false; reason: TokenRejection };
-export type RedeemResult = { ok: true; hostName: string | undefined; confirmationId: string } | { ok: false; reason: TokenRejection };
 
 /**
  * Where spent tokens are remembered until they expire. In memory for one process; a shared store (Redis
@@ -59,21 +58,19 @@ export class MemoryTokenLedger implements TokenLedger {
   private readonly spent = new Map<string, number>();
   constructor(private readonly now: () => number = Date.now) {}
 
-  has(nonce: string): boolean {
-    const now = this.now();
-    for (const [n, expiry] of this.spent) if (expiry <= now) this.spent.delete(n);
-    return this.spent.has(nonce);
+  async isSpent(nonce: string): Promise<boolean> {
+    return this.spentNow(nonce);
   }
-  take(nonce: string, expiresAtMs: number): boolean {
-    if (this.has(nonce)) return false;
+  async spend(nonce: string, expiresAtMs: number): Promise<boolean> {
+    // Checked and marked with no await between: two concurrent redeems cannot both see it unspent.
+    if (this.spentNow(nonce)) return false;
     this.spent.set(nonce, expiresAtMs);
     return true;
   }
-  async isSpent(nonce: string): Promise<boolean> {
-    return this.has(nonce);
-  }
-  async spend(nonce: string, expiresAtMs: number): Promise<boolean> {
-    return this.take(nonce, expiresAtMs);
+  private spentNow(nonce: string): boolean {
+    const now = this.now();
+    for (const [n, expiry] of this.spent) if (expiry <= now) this.spent.delete(n);
+    return this.spent.has(nonce);
   }
 }
 
@@ -170,14 +167,6 @@ export class ConfirmationTokens {
     }
     if (!(typeof payload.e === 'number' && this.now() < payload.e)) return { ok: false, reason: 'expired' };
     return { ok: true, nonce: payload.n, expiresAtMs: payload.e, hostName: payload.h, confirmationId: confirmationId(payload.n) };
-  }
-
-  /** Verify and spend in one step (in-memory ledger). */
-  redeem(token: string, subject: TokenSubject): RedeemResult {
-    const v = this.verify(token, subject);
-    if (!v.ok) return v;
-    if (!this.ledger.take(v.nonce, v.expiresAtMs)) return { ok: false, reason: 'replayed' };
-    return { ok: true, hostName: v.hostName, confirmationId: v.confirmationId };
   }
 
   private sign(body: string, key: Buffer = this.key): string {

@@ -10,7 +10,7 @@ import { NO_METRICS, type Metrics } from '../metrics/metrics.js';
 import { proxyFailure } from '../net/proxy.js';
 import { abortable } from './abortable.js';
 import { CHECK_ACTIONS, WRITES, cancelled, cancelledInFlight, errorDetails, mapErrorResponse, parseEntity, retryAfterMs } from './errors.js';
-import type { CallBudget } from './rate-limiter.js';
+import type { RateBudget as CallBudget } from '../store/types.js';
 import {
   machineActionListSchema,
   machineActionSchema,

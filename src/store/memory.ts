@@ -32,8 +32,16 @@ export class BudgetSlots {
   pausedUntil = 0;
 }
 
+/**
+ * The budget every Defender call takes a slot from, in one process: at most `perMinute` in any rolling
+ * minute and `perHour` in any rolling hour (Defender documents 100 and 1,500 per app). Each call reserves
+ * the earliest slot that keeps both limits, so calls run in order and as early as the budget allows, never
+ * earlier. A call whose slot is further away than `maxWaitMs` is refused at once with the time the budget
+ * frees up. Several replicas of one app registration share the Redis store's budget (src/store/redis.ts),
+ * the same decision in a Lua script.
+ */
 export class MemoryRateBudget implements RateBudget {
-  protected readonly now: () => number;
+  private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly minute: number;
   private readonly hour: number;

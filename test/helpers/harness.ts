@@ -14,7 +14,7 @@ import type { AuditTrail } from '../../src/audit.js';
 import { NO_POLICY, type ConfirmationMode, type Policy } from '../../src/config.js';
 import { ConfirmationTokens } from '../../src/confirmation/token.js';
 import { DefenderClient } from '../../src/defender/client.js';
-import { RateLimiter, type RateLimiterOptions } from '../../src/defender/rate-limiter.js';
+import { memoryBudget, type BudgetWithClock } from './budget.js';
 import { createStderrLogger } from '../../src/log.js';
 import type { Metrics } from '../../src/metrics/metrics.js';
 import { createServer } from '../../src/server.js';
@@ -45,7 +45,7 @@ export interface HarnessOptions {
   timeoutMs?: number;
   now?: () => number;
   tokens?: ConfirmationTokens;
-  rateLimit?: Partial<RateLimiterOptions>;
+  rateLimit?: Partial<BudgetWithClock>;
   audit?: AuditTrail;
   policy?: Partial<Policy>;
   readOnly?: boolean;
@@ -75,7 +75,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
     if (opts.sleep) return opts.sleep(ms);
     clock.now += ms;
   };
-  const limiter = new RateLimiter({ perMinute: 100, perHour: 1500, maxWaitMs: 20_000, ...opts.rateLimit, now: () => clock.now, sleep });
+  const limiter = memoryBudget({ perMinute: 100, perHour: 1500, maxWaitMs: 20_000, ...opts.rateLimit, now: () => clock.now, sleep });
   let tokens = simulatorTokenProvider(sim.token);
   if (opts.msal) {
     const authorityHost = await sim.listen({ tls: { key: readFileSync(tlsFixture('server.key')), cert: readFileSync(tlsFixture('server.pem')) } });

@@ -16,7 +16,7 @@ import { APPROVAL_TOOLS } from '../../src/tools/approval-tools.js';
 import { MemoryApprovalStore, type ApprovalStore } from '../../src/approval/store.js';
 import type { ApprovalSettings, ConfirmationMode } from '../../src/config.js';
 import { DefenderClient } from '../../src/defender/client.js';
-import { RateLimiter } from '../../src/defender/rate-limiter.js';
+import { memoryBudget } from './budget.js';
 import { callLogFields, currentPrincipal } from '../../src/request-scope.js';
 import { prepareRemoteAuth, remoteSessionFactory, type HttpSettings } from '../../src/http/run.js';
 import { startHttpServer, type HttpServerOptions, type RunningHttpServer } from '../../src/http/server.js';
@@ -122,7 +122,7 @@ export async function startRemote(opts: RemoteOptions) {
     tokens: perCallTokenProvider('per caller'),
     timeoutMs: 5_000,
     logger,
-    ...(opts.budget ? { limiter: new RateLimiter(opts.budget), budgetUser: currentPrincipal } : {}),
+    ...(opts.budget ? { limiter: memoryBudget(opts.budget), budgetUser: currentPrincipal } : {}),
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
   });
   const productServer = remoteSessionFactory(

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULTS, SETTINGS, helpText, parseConfig } from '../../src/config.js';
+import { SETTINGS, helpText, parseConfig } from '../../src/config.js';
+import { CLOUD_DEFAULTS } from '../../src/settings.js';
 import { compileCommentPattern } from '../../src/comment-pattern.js';
 import { StartupError } from '../../src/errors.js';
 
@@ -28,8 +29,8 @@ describe('parseConfig', () => {
       tenantId: 'contoso.onmicrosoft.com',
       clientId: 'client-1',
       credential: { kind: 'secret', secret: 's3cret-value' },
-      authorityHost: DEFAULTS.authorityHost,
-      apiUrl: DEFAULTS.apiUrl,
+      authorityHost: CLOUD_DEFAULTS.authorityHost.commercial,
+      apiUrl: CLOUD_DEFAULTS.apiUrl.commercial,
       scope: 'https://api.securitycenter.microsoft.com/.default',
       httpTimeoutMs: 30_000,
       confirmation: 'auto',

@@ -7,7 +7,7 @@ import { describeCodePoint, findHidden } from '../../src/confirmation/characters
 import { approvalText, confirmationRequiredText, type ActionRequest, type DevicePreview } from '../../src/confirmation/render.js';
 import { DefenderClient } from '../../src/defender/client.js';
 import { mapErrorResponse } from '../../src/defender/errors.js';
-import { RateLimiter } from '../../src/defender/rate-limiter.js';
+import { memoryBudget } from '../helpers/budget.js';
 import type { MachineAction } from '../../src/defender/schemas.js';
 import { createUnrestrictSubmitter, describeHistory } from '../../src/defender/unrestrict.js';
 import { StartupError, ToolError, renderError } from '../../src/errors.js';
@@ -238,7 +238,7 @@ describe('the Defender client: cancellation and the shared pause', () => {
 
   it('the budget wait ends on cancel and gives its slot back', async () => {
     const clock = { now: 0 };
-    const limiter = new RateLimiter({ perMinute: 1, perHour: 100, maxWaitMs: 120_000, now: () => clock.now, sleep: () => new Promise(() => undefined) });
+    const limiter = memoryBudget({ perMinute: 1, perHour: 100, maxWaitMs: 120_000, now: () => clock.now, sleep: () => new Promise(() => undefined) });
     await limiter.acquire();
     const controller = new AbortController();
     const waiting = limiter.acquire({ signal: controller.signal });
@@ -253,7 +253,7 @@ describe('the Defender client: cancellation and the shared pause', () => {
     // The budget's sleep ends when the test moves the clock on (a waiting call checks the pause again on
     // waking, so a sleep that returned at once, with the clock standing still, would sleep again forever).
     const limiterWakes: Array<() => void> = [];
-    const limiter = new RateLimiter({
+    const limiter = memoryBudget({
       perMinute: 100,
       perHour: 1500,
       maxWaitMs: 60_000,

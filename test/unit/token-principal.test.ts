@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfirmationTokens } from '../../src/confirmation/token.js';
+import { redeem } from '../helpers/tokens.js';
 
 const subject = { action: 'unrestrict', machineId: '1e5bc9d7e413ddd7902c2932e418702b84d0cc07', comment: 'INC-1: cleaned' };
 const ADA = 'user:tenant:ada-oid';
@@ -9,18 +10,18 @@ describe('confirmation tokens bound to the user who asked (remote mode)', () => 
   it('only the principal it was issued to can redeem it', () => {
     const tokens = new ConfirmationTokens();
     const { token } = tokens.issue({ ...subject, principal: ADA });
-    expect(tokens.redeem(token, { ...subject, principal: BOB })).toEqual({ ok: false, reason: 'other_user' });
-    expect(tokens.redeem(token, subject)).toEqual({ ok: false, reason: 'other_user' });
+    expect(redeem(tokens, token, { ...subject, principal: BOB })).toEqual({ ok: false, reason: 'other_user' });
+    expect(redeem(tokens, token, subject)).toEqual({ ok: false, reason: 'other_user' });
     // The refusals did not spend it: Ada can still redeem it, once.
-    expect(tokens.redeem(token, { ...subject, principal: ADA })).toMatchObject({ ok: true });
-    expect(tokens.redeem(token, { ...subject, principal: ADA })).toEqual({ ok: false, reason: 'replayed' });
+    expect(redeem(tokens, token, { ...subject, principal: ADA })).toMatchObject({ ok: true });
+    expect(redeem(tokens, token, { ...subject, principal: ADA })).toEqual({ ok: false, reason: 'replayed' });
   });
 
   it('a token issued without a principal (stdio) cannot be redeemed by a signed-in user', () => {
     const tokens = new ConfirmationTokens();
     const { token } = tokens.issue(subject);
-    expect(tokens.redeem(token, { ...subject, principal: ADA })).toEqual({ ok: false, reason: 'other_user' });
-    expect(tokens.redeem(token, subject)).toMatchObject({ ok: true });
+    expect(redeem(tokens, token, { ...subject, principal: ADA })).toEqual({ ok: false, reason: 'other_user' });
+    expect(redeem(tokens, token, subject)).toMatchObject({ ok: true });
   });
 
   it('the token does not reveal the principal', () => {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { RateLimiter } from '../../src/defender/rate-limiter.js';
+import { memoryBudget } from '../helpers/budget.js';
 import { ToolError } from '../../src/errors.js';
 
 const MINUTE = 60_000;
@@ -28,7 +28,7 @@ function maxInWindow(times: number[], width: number): number {
   return best;
 }
 
-describe('RateLimiter', () => {
+describe('the in-process call budget (MemoryRateBudget)', () => {
   afterEach(() => {
     vi.useRealTimers();
   });
@@ -37,7 +37,7 @@ describe('RateLimiter', () => {
     // Fake timers fake both the clock and setTimeout, so concurrent waiters wake in time order.
     const start = Date.parse('2026-01-01T00:00:00Z');
     vi.useFakeTimers({ now: start });
-    const limiter = new RateLimiter({ perMinute: 100, perHour: 1500, maxWaitMs: Number.MAX_SAFE_INTEGER });
+    const limiter = memoryBudget({ perMinute: 100, perHour: 1500, maxWaitMs: Number.MAX_SAFE_INTEGER });
     const granted: number[] = [];
     const all = Promise.all(
       Array.from({ length: 2000 }, async () => {
@@ -62,7 +62,7 @@ describe('RateLimiter', () => {
 
   it('refuses a call whose wait would pass the bound, saying when the budget frees up, and reserves nothing', async () => {
     const { clock, now, sleep } = fakeClock();
-    const limiter = new RateLimiter({ perMinute: 2, perHour: 10, maxWaitMs: 10_000, now, sleep });
+    const limiter = memoryBudget({ perMinute: 2, perHour: 10, maxWaitMs: 10_000, now, sleep });
     await limiter.acquire();
     await limiter.acquire();
     const error = await limiter.acquire().catch((e: unknown) => e);
@@ -77,7 +77,7 @@ describe('RateLimiter', () => {
 
   it('waits within the bound', async () => {
     const { clock, now, sleep } = fakeClock();
-    const limiter = new RateLimiter({ perMinute: 1, perHour: 10, maxWaitMs: MINUTE, now, sleep });
+    const limiter = memoryBudget({ perMinute: 1, perHour: 10, maxWaitMs: MINUTE, now, sleep });
     await limiter.acquire();
     clock.now += 15_000;
     await limiter.acquire();
@@ -86,8 +86,8 @@ describe('RateLimiter', () => {
 
   it('holds every call after an upstream Retry-After', async () => {
     const { clock, now, sleep } = fakeClock();
-    const limiter = new RateLimiter({ perMinute: 100, perHour: 1500, maxWaitMs: MINUTE, now, sleep });
-    limiter.pauseUntil(clock.now + 7_000);
+    const limiter = memoryBudget({ perMinute: 100, perHour: 1500, maxWaitMs: MINUTE, now, sleep });
+    void limiter.pauseFor(7_000);
     await limiter.acquire();
     expect(clock.slept).toBe(7_000);
   });
