@@ -53,10 +53,16 @@ export interface ToolDeps {
   approvals?: Approvals;
 }
 
+/** What else this server registers, for descriptions that name other tools only when they exist. */
+export interface Registered {
+  /** The two-person rule's tools (approve_action, get_approval, ...). */
+  twoPerson: boolean;
+}
+
 export interface ToolDefinition<I extends z.ZodRawShape, O extends z.ZodRawShape> {
   name: string;
   title: string;
-  description: string;
+  description: string | ((registered: Registered) => string);
   inputSchema: I;
   outputSchema: O;
   annotations: ToolHints;
@@ -92,7 +98,7 @@ export function defineTool<I extends z.ZodRawShape, O extends z.ZodRawShape>(def
         def.name,
         {
           title: def.title,
-          description: def.description,
+          description: typeof def.description === 'function' ? def.description({ twoPerson: deps.approvals !== undefined }) : def.description,
           inputSchema: strictInput(def.name, def.inputSchema),
           outputSchema: def.outputSchema,
           annotations: { title: def.title, ...def.annotations },

@@ -10,7 +10,7 @@ import { displayText } from '../confirmation/render.js';
 import { machineActionSchema } from '../defender/schemas.js';
 import type { Sent } from '../defender/unrestrict.js';
 import { approvalSchema } from './approval-view.js';
-import { defineTool } from './define.js';
+import { defineTool, type Registered } from './define.js';
 import { commentSchema, confirmationTokenSchema, devicePreviewSchema, machineIdSchema } from './shared.js';
 
 const TOOL_NAME = 'remove_app_restriction';
@@ -25,7 +25,7 @@ const outputSchema = {
   outcome: z
     .enum(['submitted', 'already_pending', 'confirmation_required', 'approval_pending'])
     .describe(
-      'submitted: Defender accepted a new action. already_pending: one was already pending or in progress. confirmation_required: nothing was sent; a human must approve first. approval_pending (two-person rule): nothing was sent; another analyst must approve it with approve_action.',
+      'submitted: Defender accepted a new action. already_pending: one was already pending or in progress. confirmation_required: nothing was sent; a human must approve first. approval_pending (only where the server enforces the two-person rule): nothing was sent; another analyst must approve it.',
     ),
   machineAction: machineActionSchema.optional().describe('The MachineAction as the Defender API returned it (submitted, already_pending).'),
   confirmation: z
@@ -52,13 +52,13 @@ const annotations = {
   openWorldHint: true,
 } as const;
 
-const description = [
+const description = ({ twoPerson }: Registered) => [
   'Lift the Microsoft Defender for Endpoint app-execution restriction from one device, so that any application may run on it again (not only Microsoft-signed code).',
   'Use it only after the device has been investigated and cleaned. It cannot be undone by this tool: re-restricting needs the Defender portal.',
   'A human must confirm every call: the server asks through an elicitation prompt when the client supports it; otherwise the first call returns outcome "confirmation_required" with a device preview and a token.',
   'Show that preview and the comment to the human, and only if they approve call again with the same machineId and comment plus confirmationToken.',
   'If an unrestrict action is already pending for the device, the result is outcome "already_pending" with that action; nothing new is sent.',
-  'Where the server enforces the two-person rule, the result is outcome "approval_pending": nothing is sent until another analyst approves it with approve_action; follow it with get_approval.',
+  ...(twoPerson ? ['Where the server enforces the two-person rule, the result is outcome "approval_pending": nothing is sent until another analyst approves it with approve_action; follow it with get_approval.'] : []),
 ].join(' ');
 
 const CONSEQUENCE =

@@ -290,6 +290,23 @@ describe('two-person rule: a second analyst approves', () => {
     const bob = await off.connect(await off.entra.userToken());
     expect((await bob.client.listTools()).tools.map((t) => t.name)).not.toContain('approve_action');
   });
+
+  it('tool descriptions and schemas name only tools this server registers, with the rule on and off', async () => {
+    const on = await remote({ approval: {} });
+    const every = (await (await on.connect(await on.entra.userToken())).client.listTools()).tools;
+    const allNames = every.map((t) => t.name);
+    expect(allNames).toContain('approve_action');
+    const off = await remote({});
+    for (const tools of [every, (await (await off.connect(await off.entra.userToken())).client.listTools()).tools]) {
+      const registered = new Set(tools.map((t) => t.name));
+      for (const t of tools) {
+        const text = JSON.stringify({ description: t.description, input: t.inputSchema, output: t.outputSchema });
+        for (const name of allNames) if (text.includes(name)) expect(registered.has(name), `${t.name} names ${name}`).toBe(true);
+      }
+    }
+    // With the rule on, remove_app_restriction tells the agent how an approval goes on.
+    expect(every.find((t) => t.name === 'remove_app_restriction')!.description).toContain('approve_action');
+  });
 });
 
 describeWithRedis('two-person rule across replicas (Redis)', (redis) => {
