@@ -7,19 +7,12 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { SETTINGS, helpText, parseConfig, type Config } from './config.js';
 import { DEFAULT_APPROVER_ROLE } from './settings.js';
-import { NO_AUDIT, JsonlAuditTrail, REPLICA, type AuditTrail } from './audit.js';
-import { compileCommentPattern } from './comment-pattern.js';
-import { ConfirmationTokens } from './confirmation/token.js';
-import { DefenderClient } from './defender/client.js';
 import { StartupError, redact } from './errors.js';
 import { createStderrLogger, type Logger } from './log.js';
 import { NO_METRICS, type Metrics } from './metrics/metrics.js';
-import { createServer, type ServerDeps } from './server.js';
-import type { TokenProvider } from './auth/token-provider.js';
-import { useProxyFromEnvironment } from './net/proxy.js';
-import { callLogFields, currentPrincipal } from './request-scope.js';
-import { callBudget, openSharedState } from './store/open.js';
-import type { SharedState } from './store/types.js';
+import { assemble, type Assembled } from './assemble.js';
+import { createServer } from './server.js';
+import { callLogFields } from './request-scope.js';
 import { VERSION } from './version.js';
 
 async function main(): Promise<number> {
@@ -52,81 +45,10 @@ async function start(): Promise<number> {
   for (const w of warnings) logger.warning(w);
   // Loaded only when metrics are on: prom-client stays out of a plain stdio start.
   const metrics = config.metrics.port === undefined ? NO_METRICS : await startMetrics(config.metrics, logger);
-  const { commentPattern } = config.policy;
-  const policy = { ...config.policy, commentPattern: commentPattern === undefined ? undefined : await compileCommentPattern(commentPattern) };
-
-  // Everything that can fail at start fails here, before the server accepts a request, with the
-  // setting to fix (an unwritable audit log, an unreadable certificate).
-  let audit: AuditTrail = NO_AUDIT;
-  if (config.auditLogPath) {
-    const trail = new JsonlAuditTrail(config.auditLogPath);
-    const warning = await trail.prepare();
-    if (warning) logger.warning(warning);
-    audit = trail;
-  }
-  if (config.target !== 'simulator') await useProxyFromEnvironment(process.env, logger); // HTTPS_PROXY etc.: src/net/proxy.ts
-  const connection = await connect(config, logger);
-
-  // The budget, spent tokens and device locks: this process's, or shared by replicas through Redis.
-  const state = await openSharedState(config, logger, metrics);
-  const limiter = callBudget(state, config, (ms) =>
-    logger.info(`Waiting ${Math.ceil(ms / 1000)} s for the Defender API budget (${config.rateLimit.perMinute}/min, ${config.rateLimit.perHour}/h).`),
-  );
-  const remote = config.transport === 'http';
-  // Remote mode: each call's Defender identity comes from its caller (On-Behalf-Of, or the app's own).
-  const tokens = remote ? (await import('./auth/caller-tokens.js')).perCallTokenProvider(connection.tokens.description) : connection.tokens;
-  // Read at scrape time: this process's budget, or the replicas' shared one in Redis.
-  if (limiter.usage) metrics.watchBudget(() => limiter.usage!(), config.rateLimit);
-  const api = new DefenderClient({
-    baseUrl: connection.apiUrl,
-    tokens,
-    timeoutMs: config.httpTimeoutMs,
-    logger,
-    limiter,
-    secrets,
-    // Remote mode: each caller's calls count against their fair share too (MDE_RATE_LIMIT_PER_USER_PER_MINUTE).
-    ...(remote ? { budgetUser: currentPrincipal } : {}),
-    metrics,
-  });
-  const keys = config.confirmationKeys;
-  const serverDeps: ServerDeps = {
-    api,
-    logger,
-    metrics,
-    scopeCalls: config.logFormat === 'json',
-    confirmation: { mode: config.confirmation, skip: config.skipConfirmation },
-    ...(keys ? { tokens: new ConfirmationTokens({ key: keys.current, previousKeys: keys.previous }) } : {}),
-    ledger: state.tokens,
-    flights: state.devices,
-    secrets,
-    audit,
-    policy,
-    readOnly: config.readOnly,
-    // Simulated actions finish in seconds: poll them faster than the default.
-    ...(config.target === 'simulator' ? { polling: { pollIntervalMs: 1_000 } } : {}),
-  };
-  if (config.approval) {
-    // The two-person rule (remote mode only, checked in config): in the shared state, so every session
-    // (and, with Redis, every replica) sees the same approvals.
-    const [{ Approvals }, { APPROVAL_TOOLS }] = await Promise.all([import('./approval/approvals.js'), import('./tools/approval-tools.js')]);
-    serverDeps.approvals = { service: new Approvals({ store: state.approvals, settings: config.approval, audit }), tools: APPROVAL_TOOLS };
-    // Read at scrape time; one that has passed its expiry no longer waits for anyone.
-    metrics.watchApprovals(async () => (await state.approvals.pending()).filter((a) => Date.now() < Date.parse(a.expiresAt)).length);
-  }
-
-  if (config.skipConfirmation) {
-    logger.warning(
-      'DANGER: --dangerously-skip-confirmation is on. remove_app_restriction and cancel_machine_action will act WITHOUT asking a human. Use only behind your own approval workflow.',
-    );
-  }
-  if (remote) return serveRemote(config, serverDeps, connection, state, logger);
-  const server = createServer(serverDeps);
-  logger.info(
-    `mde-app-restriction-mcp ${VERSION} on stdio: API ${connection.apiUrl}; sign-in: ${connection.tokens.description}; ` +
-      `confirmation: ${config.skipConfirmation ? 'SKIPPED' : config.confirmation}; ${config.readOnly ? 'read-only; ' : ''}` +
-      `audit: ${config.auditLogPath ?? 'off'}; budget: ${config.rateLimit.perMinute}/min, ${config.rateLimit.perHour}/h; ` +
-      `state: ${state.description}; replica ${REPLICA.host} pid ${REPLICA.pid}.`,
-  );
+  const app = await assemble(config, { logger, metrics, env: process.env, secrets });
+  if (config.transport === 'http') return serveRemote(config, app, logger);
+  const server = createServer(app.deps);
+  logger.info(app.banner('stdio'));
 
   const transport = new StdioServerTransport();
   let closing = false;
@@ -134,8 +56,7 @@ async function start(): Promise<number> {
     if (closing) return;
     closing = true;
     await server.close().catch(() => undefined);
-    await connection.close().catch(() => undefined);
-    await state.close().catch(() => undefined);
+    await app.close();
     process.exit(0);
   };
   transport.onclose = () => void shutdown();
@@ -147,14 +68,9 @@ async function start(): Promise<number> {
 }
 
 /** Remote mode (loaded only with --transport http): one MCP server per session, everything else shared. */
-async function serveRemote(
-  config: Config,
-  deps: ServerDeps,
-  connection: { apiUrl: string; tokens: TokenProvider; close: () => Promise<void>; userTokens?: (requestor: string) => TokenProvider },
-  state: SharedState,
-  logger: Logger,
-): Promise<number> {
+async function serveRemote(config: Config, app: Assembled, logger: Logger): Promise<number> {
   const { prepareRemoteAuth, remoteSessionFactory, serveHttp } = await import('./http/run.js');
+  const { connection, deps, state } = app;
   const remote = prepareRemoteAuth(
     config.http,
     config.target === 'simulator'
@@ -172,25 +88,9 @@ async function serveRemote(
     metrics: deps.metrics,
     // Without the shared store nothing can be sent: /readyz answers 503 until it is back.
     readiness: async () => state.ready(),
-    onClosed: async () => {
-      await connection.close();
-      await state.close();
-    },
+    onClosed: app.close,
   });
-  const signIn =
-    config.http.auth === 'none'
-      ? 'none (MDE_HTTP_AUTH=none, loopback only)'
-      : config.http.auth === 'simulated-users'
-        ? 'SIMULATED users ada, bob (approver), carol (MDE_HTTP_AUTH=simulated-users, simulator and loopback only)'
-        : `Entra ID tenant ${config.tenantId}, audience ${config.clientId} or ${config.http.appIdUri}, scope ${config.http.requiredScope}; Defender calls On-Behalf-Of each user` +
-        (config.http.appCallerRole ? `, app callers with role ${config.http.appCallerRole} as ${connection.tokens.description}` : '; app-only callers refused');
-  logger.info(
-    `mde-app-restriction-mcp ${VERSION} on ${http.url} (resource ${http.resourceUrl}): API ${connection.apiUrl}; sign-in: ${signIn}; ` +
-      `confirmation: ${config.skipConfirmation ? 'SKIPPED' : config.confirmation}; ${config.readOnly ? 'read-only; ' : ''}` +
-      `${config.approval ? `approval: two-person (role ${config.approval.approverRole}, expires after ${config.approval.ttlMs / 60_000} min); ` : ''}` +
-      `audit: ${config.auditLogPath ?? 'off'}; budget: ${config.rateLimit.perMinute}/min, ${config.rateLimit.perHour}/h (shared by all callers` +
-      `${config.rateLimit.perUserPerMinute ? `, ${config.rateLimit.perUserPerMinute}/min per user` : ''}); state: ${state.description}; replica ${REPLICA.host} pid ${REPLICA.pid}.`,
-  );
+  logger.info(app.banner(`${http.url} (resource ${http.resourceUrl})`));
   return -1; // keep running until SIGTERM
 }
 
@@ -201,34 +101,6 @@ async function startMetrics(settings: Config['metrics'], logger: Logger): Promis
   const listener = await serveMetrics(metrics, { host: settings.host, port: settings.port ?? 0 });
   logger.info(`Metrics at ${listener.url} (Prometheus; no authentication).`);
   return metrics;
-}
-
-async function connect(config: Config, logger: Logger) {
-  if (config.target === 'simulator') {
-    // Loaded only in simulator mode: the live server never pays for it at start-up.
-    const [{ DefenderSimulator }, { simulatorTokenProvider }] = await Promise.all([
-      import('./simulator/simulator.js'),
-      import('./auth/msal.js'),
-    ]);
-    const simulator = new DefenderSimulator();
-    const apiUrl = await simulator.listen();
-    const personas = new Map<string, TokenProvider>();
-    logger.info(`Simulator mode: serving a simulated Defender tenant at ${apiUrl} (no real devices are touched).`);
-    return {
-      apiUrl,
-      tokens: simulatorTokenProvider(simulator.token),
-      // Stand-in analysts (MDE_HTTP_AUTH=simulated-users): the simulator records each as requestor.
-      userTokens: (requestor: string) => {
-        let tokens = personas.get(requestor);
-        if (!tokens) personas.set(requestor, (tokens = simulatorTokenProvider(simulator.tokenFor(requestor))));
-        return tokens;
-      },
-      close: () => simulator.close(),
-    };
-  }
-  const { createTokenProvider } = await import('./auth/providers.js');
-  const tokens = createTokenProvider(config, logger);
-  return { apiUrl: config.apiUrl, tokens, close: async () => undefined };
 }
 
 /** Before the configuration is parsed, the secrets are whatever the environment holds under their names. */
