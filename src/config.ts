@@ -3,22 +3,21 @@
  * environment in, a validated Config (or every problem at once) out. Flags win over the environment;
  * secrets come only from the environment.
  */
-import type { CommentPattern } from './comment-pattern.js';
 import { StartupError } from './errors.js';
 import { GUID, isLoopbackHost } from './net/hosts.js';
 import { CLOUD_DEFAULTS, givenOfMode, named, readSettings, type CloudName, type SettingValues } from './settings.js';
 
 export { SETTINGS, helpText } from './settings.js';
 
-export type ConfirmationMode = 'auto' | 'elicitation';
 export type { LogLevel } from './log.js';
 import type { LogLevel } from './log.js';
+import type { ApprovalSettings } from './approval/approvals.js';
+import type { Credential } from './auth/credential.js';
+import type { ConfirmationMode } from './confirmation/confirm.js';
+import type { HttpSettings } from './http/settings.js';
+import { redactUrl } from './errors.js';
+import type { PolicySettings } from './policy.js';
 
-export type Credential =
-  | { kind: 'secret'; secret: string }
-  | { kind: 'certificate'; path: string; password: string | undefined }
-  | { kind: 'managed-identity'; userAssignedClientId: string | undefined }
-  | { kind: 'device-code'; tokenCachePath: string | undefined; timeoutSeconds: number };
 
 export interface Config {
   /** `simulator`: the embedded Defender simulator, no credentials. `live`: the real API through Entra ID. */
@@ -55,53 +54,8 @@ export interface Config {
   approval: ApprovalSettings | undefined;
 }
 
-/** MDE_APPROVAL=two-person: a second analyst approves before a restriction is lifted. */
-export interface ApprovalSettings {
-  /** Devices in these groups or carrying these tags need an approval; both empty: every device. */
-  deviceGroups: string[];
-  tags: string[];
-  ttlMs: number;
-  /** The app role an approver's token must carry. */
-  approverRole: string;
-}
 
-/** Remote mode (`--transport http`). */
-export interface HttpSettings {
-  host: string;
-  port: number;
-  /** simulated-users: stand-in analysts, only with --simulator on loopback (the approval demo). */
-  auth: 'entra' | 'none' | 'simulated-users';
-  /** The API's Application ID URI (default `api://<client id>`). */
-  appIdUri: string;
-  /** Short scope name, as Entra writes it in `scp`. */
-  requiredScope: string;
-  /** The public URL of the endpoint; default: the bound address. */
-  resourceUrl: string | undefined;
-  allowedOrigins: string[];
-  allowedHosts: string[];
-  appCallerRole: string | undefined;
-  /** How long a token that passed is taken as checked (0: every request is checked in full). */
-  tokenReuseMs: number;
-  sessionIdleMs: number;
-  maxSessionsPerUser: number;
-  shutdownGraceMs: number;
-  tlsCertPath: string | undefined;
-  tlsKeyPath: string | undefined;
-}
 
-/** Optional guards, checked before any confirmation prompt. Lists are matched case-insensitively. */
-export interface Policy {
-  allowDeviceGroups: string[];
-  denyDeviceGroups: string[];
-  allowTags: string[];
-  denyTags: string[];
-  commentPattern: CommentPattern | undefined;
-}
-
-/** The policy as configured: the comment pattern still as text (cli.ts compiles it with compileCommentPattern). */
-export type PolicySettings = Omit<Policy, 'commentPattern'> & { commentPattern: string | undefined };
-
-export const NO_POLICY: Policy = { allowDeviceGroups: [], denyDeviceGroups: [], allowTags: [], denyTags: [], commentPattern: undefined };
 
 export type ParseResult = { kind: 'run'; config: Config; warnings: string[] } | { kind: 'help' } | { kind: 'version' };
 
@@ -378,11 +332,6 @@ function checkRedisUrl(text: string, fromFlag: boolean, problems: string[]): str
   return text;
 }
 
-/** The URL without its user and password, for messages. */
-export function redactUrl(text: string): string {
-  // Up to the last "@": a password may hold a raw "@", "/" or "#" that a URL parser would have split on.
-  return text.replace(/^([a-z]+:\/\/)[\s\S]*@/i, '$1');
-}
 
 /** MDE_CONFIRMATION_KEY(_PREVIOUS): base64 of at least 32 bytes; required when replicas share state. */
 function keysOf(v: SettingValues, shared: boolean, problems: string[]): Config['confirmationKeys'] {

@@ -87,6 +87,12 @@ export class StartupError extends Error {
 }
 
 /** Replace every occurrence of each secret with a marker. Used on all text that leaves the server. */
+/** The URL without its user and password, for messages. */
+export function redactUrl(text: string): string {
+  // Up to the last "@": a password may hold a raw "@", "/" or "#" that a URL parser would have split on.
+  return text.replace(/^([a-z]+:\/\/)[\s\S]*@/i, '$1');
+}
+
 export function redact(text: string, secrets: readonly string[]): string {
   let out = text;
   for (const secret of secrets) {

@@ -3,8 +3,22 @@
  * lists and a required comment pattern. Pure checks; each refusal names the rule and what to change.
  * Deny wins over allow. Names match case-insensitively, as the Defender portal shows them.
  */
-import type { Policy } from './config.js';
+import type { CommentPattern } from './comment-pattern.js';
 import { ToolError } from './errors.js';
+
+/** Optional guards, checked before any confirmation prompt. Lists are matched case-insensitively. */
+export interface Policy {
+  allowDeviceGroups: string[];
+  denyDeviceGroups: string[];
+  allowTags: string[];
+  denyTags: string[];
+  commentPattern: CommentPattern | undefined;
+}
+
+/** The policy as configured: the comment pattern still as text (assemble.ts compiles it with compileCommentPattern). */
+export type PolicySettings = Omit<Policy, 'commentPattern'> & { commentPattern: string | undefined };
+
+export const NO_POLICY: Policy = { allowDeviceGroups: [], denyDeviceGroups: [], allowTags: [], denyTags: [], commentPattern: undefined };
 
 const NOTHING_SENT = 'Nothing was sent to Defender.';
 const policyError = (rule: string, message: string, nextStep: string) => new ToolError('policy', message, nextStep, {}, { rule });

@@ -5,7 +5,8 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult, ServerNotification } from '@modelcontextprotocol/sdk/types.js';
 import { NO_AUDIT, type AuditTrail } from './audit.js';
-import { NO_POLICY, type ConfirmationMode, type Policy } from './config.js';
+import type { ConfirmationMode } from './confirmation/confirm.js';
+import { NO_POLICY, type Policy } from './policy.js';
 import type { Elicitor } from './confirmation/confirm.js';
 import { ConfirmationTokens, type TokenLedger } from './confirmation/token.js';
 import type { DefenderApi } from './defender/client.js';

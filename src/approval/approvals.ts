@@ -8,7 +8,6 @@
 import { randomUUID } from 'node:crypto';
 import { auditBase as baseOf, type AuditBase, type AuditPerson, type AuditRecord, type AuditTrail } from '../audit.js';
 import { displayName, principalKey, type Caller } from '../auth/caller.js';
-import type { ApprovalSettings } from '../config.js';
 import type { DevicePreview } from '../confirmation/render.js';
 import type { MachineAction } from '../defender/schemas.js';
 import type { Sent } from '../defender/unrestrict.js';
@@ -51,6 +50,16 @@ export function combinedComment(comment: string, requester: string, approver: st
   // Cut on a character boundary: half a surrogate pair would reach Defender as an invalid character.
   const body = comment.length <= room ? comment : `${comment.slice(0, room - 1).replace(/[\uD800-\uDBFF]$/, '').trimEnd()}…`;
   return `${body}${suffix}`;
+}
+
+/** MDE_APPROVAL=two-person: a second analyst approves before a restriction is lifted. */
+export interface ApprovalSettings {
+  /** Devices in these groups or carrying these tags need an approval; both empty: every device. */
+  deviceGroups: string[];
+  tags: string[];
+  ttlMs: number;
+  /** The app role an approver's token must carry. */
+  approverRole: string;
 }
 
 export interface ApprovalsDeps {

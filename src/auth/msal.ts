@@ -5,7 +5,7 @@
  */
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Credential } from '../config.js';
+import type { Credential } from './credential.js';
 import { ToolError, StartupError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { proxyFailure } from '../net/proxy.js';

@@ -11,7 +11,7 @@
  * so this module keeps its own small cache per assertion hash.
  */
 import { createHash } from 'node:crypto';
-import type { Credential } from '../config.js';
+import type { Credential } from './credential.js';
 import { ToolError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { authorityOptions, loadCertificate, msalSystemOptions, toAuthenticationError, type MsalOptions } from './msal.js';

@@ -5,8 +5,10 @@
  * device passed the policy), or refuse. Its words (`ConfirmationPath`) are the audit's, the logs' and,
  * through `CONFIRMED_BY`, the results'.
  */
-import type { ConfirmationMode } from '../config.js';
 import { ToolError } from '../errors.js';
+
+/** MDE_CONFIRMATION: auto (elicitation, else a token) or elicitation only. */
+export type ConfirmationMode = 'auto' | 'elicitation';
 import { approvalText, approvalTitle, deviceName, displayText, type ActionRequest, type DevicePreview } from './render.js';
 import { REJECTION_TEXT, type TokenSubject, type ConfirmationTokens, type TokenLedger, type TokenRejection, type VerifiedToken } from './token.js';
 

@@ -5,9 +5,9 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { Credential, HttpSettings } from '../config.js';
+import type { Credential } from '../auth/credential.js';
+import type { HttpSettings } from './settings.js';
 
-export type { HttpSettings };
 import { createCallerTokens } from '../auth/caller-tokens.js';
 import { principalKey } from '../auth/caller.js';
 import { createEntraVerifier, type Caller } from '../auth/entra-jwt.js';

@@ -8,7 +8,7 @@
  * reconnects by itself; calls work again as soon as Redis is back.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { redactUrl } from '../config.js';
+import { redactUrl } from '../errors.js';
 import { isToolError, ToolError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';

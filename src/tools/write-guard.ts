@@ -14,14 +14,13 @@ import { approvalAuditFields, personOf, type Approvals } from '../approval/appro
 import type { Approval } from '../approval/store.js';
 import { auditBase, type AuditBase, type AuditRecord, type AuditTrail } from '../audit.js';
 import { principalKey } from '../auth/caller.js';
-import type { Policy } from '../config.js';
 import { ask, decide, redeem, CONFIRMED_BY, type ConfirmationDeps, type Confirmed, type ConfirmedBy, type Refusal } from '../confirmation/confirm.js';
 import { confirmationRequiredText, type ActionRequest, type DevicePreview } from '../confirmation/render.js';
 import type { DefenderApi } from '../defender/client.js';
 import { ToolError, isToolError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { NO_METRICS, type Metrics } from '../metrics/metrics.js';
-import { checkComment, checkDevice, hasDevicePolicy, type DeviceFacts } from '../policy.js';
+import { checkComment, checkDevice, hasDevicePolicy, type DeviceFacts, type Policy } from '../policy.js';
 import { approvalPendingResult } from './approval-view.js';
 import type { RequestContext } from './define.js';
 import { toPreview } from './shared.js';

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { Approvals, combinedComment } from '../../src/approval/approvals.js';
 import { MemoryApprovalStore, type Approval } from '../../src/approval/store.js';
 import { NO_AUDIT } from '../../src/audit.js';
-import { prepareRemoteAuth, type HttpSettings } from '../../src/http/run.js';
+import { prepareRemoteAuth } from '../../src/http/run.js';
+import type { HttpSettings } from '../../src/http/settings.js';
 import { createStderrLogger } from '../../src/log.js';
 import { StartupError } from '../../src/errors.js';
 

@@ -2,7 +2,8 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { compileCommentPattern } from '../../src/comment-pattern.js';
-import { NO_POLICY, parseConfig, type Policy } from '../../src/config.js';
+import { parseConfig } from '../../src/config.js';
+import { NO_POLICY, type Policy } from '../../src/policy.js';
 import { describeCodePoint, findHidden } from '../../src/confirmation/characters.js';
 import { approvalText, confirmationRequiredText, type ActionRequest, type DevicePreview } from '../../src/confirmation/render.js';
 import { DefenderClient } from '../../src/defender/client.js';

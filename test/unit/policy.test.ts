@@ -1,6 +1,6 @@
 /** The policy guards' refusals, word for word: the rule, the device, and what the operator must change. */
 import { describe, expect, it } from 'vitest';
-import { NO_POLICY, type Policy } from '../../src/config.js';
+import { NO_POLICY, type Policy } from '../../src/policy.js';
 import { ToolError } from '../../src/errors.js';
 import { checkComment, checkDevice, hasDevicePolicy } from '../../src/policy.js';
 

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isToolError, type ToolError } from '../../src/errors.js';
-import { redactUrl } from '../../src/config.js';
+import { redactUrl } from '../../src/errors.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import { createMemoryState } from '../../src/store/memory.js';
 import { connectRedisState } from '../../src/store/redis.js';

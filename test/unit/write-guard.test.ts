@@ -1,7 +1,7 @@
 /** The write guard on its own, with fakes: the order of its steps and where it stops. */
 import { describe, expect, it } from 'vitest';
 import type { AuditRecord, AuditTrail } from '../../src/audit.js';
-import { NO_POLICY, type Policy } from '../../src/config.js';
+import { NO_POLICY, type Policy } from '../../src/policy.js';
 import type { Elicitor } from '../../src/confirmation/confirm.js';
 import { ConfirmationTokens } from '../../src/confirmation/token.js';
 import type { DefenderApi } from '../../src/defender/client.js';
@@ -11,7 +11,7 @@ import { createWriteGuard, type WriteSpec } from '../../src/tools/write-guard.js
 import { Approvals } from '../../src/approval/approvals.js';
 import { MemoryApprovalStore, type Approval } from '../../src/approval/store.js';
 import { principalKey, type Caller } from '../../src/auth/caller.js';
-import type { ApprovalSettings } from '../../src/config.js';
+import { type ApprovalSettings } from '../../src/approval/approvals.js';
 
 const DEVICE = '1e5bc9d7e413ddd7902c2932e418702b84d0cc07';
 const COMMENT = 'INC-1: cleaned';
