@@ -4,7 +4,7 @@
  * body size → bearer token (401/403) → session ownership → bounded body read → the SDK transport.
  * Health probes answer without auth and reveal nothing. Loaded only with `--transport http`.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { createDrain } from './drain.js';
 import { randomUUID } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -98,25 +98,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
   const metrics = opts.metrics ?? NO_METRICS;
   metrics.watchSessions(() => sessions.size);
   let draining = false;
-  let inFlight = 0;
-  let drainedWaiters: (() => void)[] = [];
-  const endRequest = () => {
-    inFlight--;
-    if (inFlight === 0) for (const w of drainedWaiters.splice(0)) w();
-  };
-  /**
-   * A tool call stays in flight until it ends, also after its client went away (a write may be on its
-   * way to Defender): it holds the request that carried it, which then ends when both are done.
-   */
-  const carrying = new AsyncLocalStorage<{ hold(): () => void }>();
-  const trackCall = <T>(work: Promise<T>): Promise<T> => {
-    const request = carrying.getStore();
-    if (!request) {
-      inFlight++;
-      return work.finally(endRequest);
-    }
-    return work.finally(request.hold());
-  };
+  const drain = createDrain();
+  const trackCall = drain.trackCall;
 
   // Known after listen (port 0).
   let resourceUrl = '';
@@ -184,26 +167,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
       return sendJsonRpcError(res, 413, -32000, `Request body too large: at most ${maxBody} bytes.`, { ...cors, Connection: 'close' });
     }
     // Calls in flight hold up shutdown; an open GET stream is not a call and must not.
-    let request: { hold(): () => void } | undefined;
-    if (method !== 'GET') {
-      inFlight++;
-      // Ends when the response closed and every tool call it carried ended.
-      let holds = 1;
-      const release = () => {
-        if (--holds === 0) endRequest();
-      };
-      request = {
-        hold() {
-          holds++;
-          let released = false;
-          return () => {
-            if (!released) release();
-            released = true;
-          };
-        },
-      };
-      res.once('close', release);
-    }
+    const request = method !== 'GET' ? drain.begin((release) => res.once('close', release)) : undefined;
 
     let caller: Caller;
     try {
@@ -250,7 +214,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
       const end = method === 'GET' ? () => undefined : sessions.begin(sessionId);
       res.on('close', end);
       const transport = (found.handle as SessionEntry).transport;
-      return request ? carrying.run(request, () => transport.handleRequest(req, res, body)) : transport.handleRequest(req, res, body);
+      return request ? request.run(() => transport.handleRequest(req, res, body)) : transport.handleRequest(req, res, body);
     }
 
     if (method !== 'POST' || !isInitializeRequest(body)) {
@@ -342,25 +306,16 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     url: boundUrl,
     resourceUrl,
     sessions,
-    inFlight: () => inFlight,
+    inFlight: drain.inFlight,
     async shutdown(graceMs = DEFAULT_SHUTDOWN_GRACE_MS) {
       draining = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
-      let drained = inFlight === 0;
-      if (!drained) {
-        let timer: NodeJS.Timeout | undefined;
-        drained = await Promise.race([
-          new Promise<boolean>((resolve) => drainedWaiters.push(() => resolve(true))),
-          new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), graceMs))),
-        ]);
-        clearTimeout(timer);
-      }
+      const drained = await drain.drained(graceMs);
       // Open GET streams would keep close() waiting: end every session, then every connection.
       await sessions.closeAll();
       server.closeAllConnections();
       await closed;
-      drainedWaiters = [];
       return { drained };
     },
   };
