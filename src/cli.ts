@@ -31,12 +31,13 @@ async function main(): Promise<number> {
 
 async function start(): Promise<number> {
   const parsed = parseConfig(process.argv.slice(2), process.env);
+  // Asked for, not a server run: on stdout, so `--help | grep` and scripted version checks work.
   if (parsed.kind === 'help') {
-    process.stderr.write(`${helpText()}\n`);
+    process.stdout.write(`${helpText()}\n`);
     return 0;
   }
   if (parsed.kind === 'version') {
-    process.stderr.write(`mde-app-restriction-mcp ${VERSION}\n`);
+    process.stdout.write(`mde-app-restriction-mcp ${VERSION}\n`);
     return 0;
   }
   const { config, warnings } = parsed;

@@ -281,16 +281,25 @@ export function readSettings(argv: readonly string[], env: Readonly<Record<strin
   for (const s of SETTINGS) if (s.flag) options[s.flag] = { type: s.kind === 'switch' ? 'boolean' : 'string', ...(s.short ? { short: s.short } : {}) };
 
   const unknown: string[] = [];
+  const valueless: DescribedSetting[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (!arg.startsWith('-') || arg === '--') continue;
     const known = findFlag(arg.replace(/=.*$/, ''));
     if (!known) unknown.push(arg.replace(/=.*$/, ''));
-    else if (known.kind !== 'switch' && !arg.includes('=')) i++; // its value may itself start with '-'
+    else if (known.kind !== 'switch' && !arg.includes('=')) {
+      // A value that starts with '-' is written --flag=VALUE (the parser would take it for a flag).
+      const next = argv[i + 1];
+      if (next === undefined || next.startsWith('-')) valueless.push(known);
+      if (next !== undefined && !(next.startsWith('-') && findFlag(next.replace(/=.*$/, '')))) i++; // not one of ours: this flag's would-be value
+    }
   }
   for (const flag of unknown) problems.push(unknownFlag(flag));
+  for (const s of valueless) {
+    problems.push(`--${s.flag} needs a value${accepted(s) ? `: ${accepted(s)}` : ''} (--${s.flag} VALUE; one that starts with "-" is written --${s.flag}=-XYZ). Run with --help to list every setting.`);
+  }
   let flags: Record<string, string | boolean | undefined> = {};
-  if (unknown.length === 0) {
+  if (problems.length === 0) {
     try {
       flags = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values;
     } catch (error) {

@@ -159,7 +159,11 @@ export async function ask(
     return {
       kind: 'refuse',
       path: 'elicitation_cancelled',
-      error: notConfirmed(`Not performed: the human dismissed the confirmation prompt for ${host}. Nothing was sent to Defender.`, 'Do not retry on your own; ask the human what they want to do.'),
+      // Headless clients (claude -p) cancel a prompt themselves: say what is known, not that a human chose.
+      error: notConfirmed(
+        `Not performed: the client cancelled the confirmation prompt for ${host} (nobody answered it, or it was dismissed). Nothing was sent to Defender.`,
+        'Do not retry on your own; ask the human what they want to do.',
+      ),
     };
   }
   return {

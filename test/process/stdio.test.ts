@@ -199,16 +199,19 @@ describe('start-up', () => {
     expect(r.stdout).toBe('');
   });
 
-  it('--help lists every setting on stderr and exits 0', () => {
+  it('--help lists every setting on stdout (asked for, so `--help | grep` works) and exits 0; --version too', () => {
     const r = runServer(['--help'], baseEnv());
     expect(r.status).toBe(0);
-    expect(r.stderr).toContain('MDE_CONFIRMATION');
-    expect(r.stderr).toContain('--dangerously-skip-confirmation');
-    expect(r.stdout).toBe('');
+    expect(r.stdout).toContain('MDE_CONFIRMATION');
+    expect(r.stdout).toContain('--dangerously-skip-confirmation');
+    expect(r.stderr).toBe('');
+    const v = runServer(['--version'], baseEnv());
+    expect(v).toMatchObject({ status: 0, stderr: '' });
+    expect(v.stdout).toMatch(/^mde-app-restriction-mcp \d+\.\d+\.\d+\n$/);
   });
 
   it('-h is --help; a mistyped flag gets one message naming the nearest flag; a bad tenant is refused', () => {
-    expect(runServer(['-h'], baseEnv())).toMatchObject({ status: 0, stdout: '' });
+    expect(runServer(['-h'], baseEnv())).toMatchObject({ status: 0, stderr: '', stdout: expect.stringContaining('MDE_CONFIRMATION') });
     const typo = runServer(['--simulater'], baseEnv());
     expect(typo.status).toBe(2);
     expect(typo.stderr.match(/Did you mean --simulator\?/g)).toHaveLength(1);

@@ -383,6 +383,15 @@ describe('parseConfig: remote mode', () => {
     ]);
   });
 
+  it('a flag without its value gets a tailored message, not the parser\'s text; a value may still start with a dash', () => {
+    expect(problems(['--port'], LIVE)).toEqual(['--port needs a value: a whole number from 0 to 65535 (--port VALUE; one that starts with "-" is written --port=-XYZ). Run with --help to list every setting.']);
+    expect(problems(['--comment-pattern', '--simulator'], LIVE)).toEqual(['--comment-pattern needs a value (--comment-pattern VALUE; one that starts with "-" is written --comment-pattern=-XYZ). Run with --help to list every setting.']);
+    expect(problems(['--transport', '--read-only'], LIVE)[0]).toMatch(/^--transport needs a value: "stdio" or "http"/);
+    expect(problems(['--comment-pattern', '-INC'], LIVE)).toEqual([expect.stringMatching(/^--comment-pattern needs a value/)]);
+    expect(run(['--comment-pattern=-INC'], LIVE).config.policy.commentPattern).toBe('-INC');
+    expect(run(['--port', '8080', '--transport', 'http'], { ...LIVE, AZURE_TENANT_ID: '72f988bf-86f1-41af-91ab-2d7cd011db47' }).config.http.port).toBe(8080);
+  });
+
   it('warns when HTTP settings are given to a stdio server', () => {
     expect(run([], { ...LIVE, MDE_HTTP_PORT: '8080' }).warnings).toEqual([expect.stringMatching(/stdio transport: ignoring MDE_HTTP_PORT/)]);
   });

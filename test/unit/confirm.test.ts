@@ -112,7 +112,7 @@ describe('ask', () => {
     const cancelled = await ask(deps({ answer: async () => ({ action: 'cancel' }) }).d, request, { ...preview, hostName: null }, {});
     expect(cancelled.kind === 'refuse' && [cancelled.path, cancelled.error.message, cancelled.error.nextStep]).toEqual([
       'elicitation_cancelled',
-      `Not performed: the human dismissed the confirmation prompt for device ${DEVICE}. Nothing was sent to Defender.`,
+      `Not performed: the client cancelled the confirmation prompt for device ${DEVICE} (nobody answered it, or it was dismissed). Nothing was sent to Defender.`,
       'Do not retry on your own; ask the human what they want to do.',
     ]);
   });
