@@ -353,5 +353,12 @@ function keysOf(v: SettingValues, shared: boolean, problems: string[]): Config['
       `${named('redisUrl')} needs MDE_CONFIRMATION_KEY, the same on every replica, so a token issued by one is accepted by another (base64 of at least 32 random bytes: openssl rand -base64 32).`,
     );
   }
+  if (!v.given.has('redisUrl') && v.confirmationKey !== undefined) {
+    // The ledger of spent tokens would be this process's memory: another process holding the key, or
+    // this one after a restart, would accept a spent token again, lifting a restriction without a new yes.
+    problems.push(
+      `MDE_CONFIRMATION_KEY is set without ${named('redisUrl')}: spent confirmation tokens would be remembered by this process only, so another process with the same key (or this one after a restart) would accept a spent token again. Set MDE_REDIS_URL so every process shares the ledger, or unset MDE_CONFIRMATION_KEY (each process then signs with a random key of its own).`,
+    );
+  }
   return current ? { current, previous: previous ? [previous] : [] } : undefined;
 }

@@ -125,7 +125,7 @@ const SPEC = {
   confirmationKey: {
     env: 'MDE_CONFIRMATION_KEY',
     kind: 'secret',
-    help: 'The key that signs confirmation tokens: base64 of at least 32 random bytes (openssl rand -base64 32). Required with MDE_REDIS_URL, so every replica signs and checks alike; never stored in Redis. Unset: a random key per process.',
+    help: 'The key that signs confirmation tokens: base64 of at least 32 random bytes (openssl rand -base64 32). Required with MDE_REDIS_URL, so every replica signs and checks alike; never stored in Redis. Refused without MDE_REDIS_URL: the spent tokens would be remembered by one process only. Unset: a random key per process.',
   },
   confirmationKeyPrevious: {
     env: 'MDE_CONFIRMATION_KEY_PREVIOUS',

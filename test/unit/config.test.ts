@@ -267,11 +267,14 @@ describe('shared state settings (several replicas)', () => {
     expect(run(['--redis-url', 'redis://127.0.0.1:6379'], { ...LIVE, MDE_CONFIRMATION_KEY: KEY }).config.redisUrl).toBe('redis://127.0.0.1:6379');
   });
 
-  it('without MDE_REDIS_URL the state is this process\'s, and the key is optional', () => {
+  it('without MDE_REDIS_URL the state is this process\'s: a confirmation key is refused (its spent tokens would live in one process)', () => {
     const { config } = run([], LIVE);
     expect(config.redisUrl).toBeUndefined();
     expect(config.confirmationKeys).toBeUndefined();
-    expect(run([], { ...LIVE, MDE_CONFIRMATION_KEY: KEY, MDE_CONFIRMATION_KEY_PREVIOUS: OLD }).config.confirmationKeys).toEqual({
+    expect(problems([], { ...LIVE, MDE_CONFIRMATION_KEY: KEY })).toEqual([
+      expect.stringMatching(/^MDE_CONFIRMATION_KEY is set without MDE_REDIS_URL \(--redis-url\): spent confirmation tokens would be remembered by this process only, .* Set MDE_REDIS_URL .*, or unset MDE_CONFIRMATION_KEY/),
+    ]);
+    expect(run([], { ...LIVE, MDE_REDIS_URL: 'redis://cache:6379', MDE_CONFIRMATION_KEY: KEY, MDE_CONFIRMATION_KEY_PREVIOUS: OLD }).config.confirmationKeys).toEqual({
       current: Buffer.alloc(32, 7),
       previous: [Buffer.alloc(48, 9)],
     });
@@ -284,9 +287,10 @@ describe('shared state settings (several replicas)', () => {
 
   it('refuses a short or non-base64 key, a previous key alone, and never echoes a key', () => {
     const short = Buffer.alloc(16, 1).toString('base64');
-    expect(problems([], { ...LIVE, MDE_CONFIRMATION_KEY: short })).toEqual([expect.stringMatching(/MDE_CONFIRMATION_KEY must be base64 of at least 32 random bytes \(got 16 bytes\)/)]);
+    const shared = { ...LIVE, MDE_REDIS_URL: 'redis://cache:6379' };
+    expect(problems([], { ...shared, MDE_CONFIRMATION_KEY: short })).toEqual([expect.stringMatching(/MDE_CONFIRMATION_KEY must be base64 of at least 32 random bytes \(got 16 bytes\)/)]);
     const notBase64 = 'this is not base64 but it is long enough to pass';
-    const p = problems([], { ...LIVE, MDE_CONFIRMATION_KEY: notBase64 });
+    const p = problems([], { ...shared, MDE_CONFIRMATION_KEY: notBase64 });
     expect(p).toEqual([expect.stringMatching(/got text that is not base64/)]);
     expect(p.join('\n')).not.toContain(notBase64);
     expect(problems([], { ...LIVE, MDE_CONFIRMATION_KEY_PREVIOUS: OLD })).toEqual([expect.stringMatching(/MDE_CONFIRMATION_KEY_PREVIOUS is set without MDE_CONFIRMATION_KEY/)]);
