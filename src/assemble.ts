@@ -55,7 +55,7 @@ export async function assemble(config: Config, io: AssembleIo): Promise<Assemble
 
   let audit: AuditTrail = NO_AUDIT;
   if (config.auditLogPath) {
-    const trail = new JsonlAuditTrail(config.auditLogPath);
+    const trail = new JsonlAuditTrail(config.auditLogPath, Date.now, REPLICA, secrets);
     const warning = await trail.prepare();
     if (warning) logger.warning(warning);
     audit = trail;

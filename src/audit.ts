@@ -9,7 +9,7 @@ import { displayValue, type Caller } from './auth/caller.js';
 import { randomUUID } from 'node:crypto';
 import { open, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { ToolError, StartupError } from './errors.js';
+import { ToolError, StartupError, redact } from './errors.js';
 
 export type AuditEvent = 'intent' | 'outcome' | 'not_sent' | 'approval_requested' | 'approval_granted' | 'approval_rejected' | 'approval_expired';
 
@@ -76,7 +76,13 @@ export class JsonlAuditTrail implements AuditTrail {
     readonly path: string,
     private readonly now: () => number = Date.now,
     private readonly replica: { host: string; pid: number } = REPLICA,
-  ) {}
+    /** Configured secrets: whatever carries one (a client's name, a caller's claim) is written [REDACTED]. */
+    secrets: readonly string[] = [],
+  ) {
+    // As they stand in a JSON line too (a quote or a backslash in a secret is escaped there).
+    this.secrets = [...new Set(secrets.flatMap((s) => [s, JSON.stringify(s).slice(1, -1)]))];
+  }
+  private readonly secrets: readonly string[];
 
   /**
    * Create the file if needed (0600) and prove it is writable, at start-up, so a wrong path stops the
@@ -102,7 +108,8 @@ export class JsonlAuditTrail implements AuditTrail {
 
   async write(record: Omit<AuditRecord, 'time'>): Promise<void> {
     const { requestId, event, ...rest } = record;
-    const line = `${JSON.stringify({ time: new Date(this.now()).toISOString(), requestId, event, ...rest, replica: this.replica })}\n`;
+    // Secrets, bearer tokens and JWTs never enter a record, whichever field brought them.
+    const line = `${redact(JSON.stringify({ time: new Date(this.now()).toISOString(), requestId, event, ...rest, replica: this.replica }), this.secrets)}\n`;
     try {
       // One append per record (atomic with O_APPEND), flushed before the caller goes on.
       const fh = await open(this.path, 'a', 0o600);

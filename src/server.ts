@@ -15,7 +15,7 @@ import type { Approvals } from './approval/approvals.js';
 import type { Caller } from './auth/caller.js';
 import type { TokenProvider } from './auth/token-provider.js';
 import { currentCall, runInCall } from './request-scope.js';
-import { isToolError, renderError } from './errors.js';
+import { isToolError, redact, renderError } from './errors.js';
 import type { Logger } from './log.js';
 import { NO_METRICS, outcomeOf, type Metrics } from './metrics/metrics.js';
 import { cancelMachineAction } from './tools/cancel-machine-action.js';
@@ -121,6 +121,7 @@ export function createServer(deps: ServerDeps): McpServer {
       logger: deps.logger,
       metrics,
       ...(deps.approvals ? { approvals: deps.approvals.service } : {}),
+      ...(deps.secrets ? { secrets: deps.secrets } : {}),
     }),
     ...(deps.approvals ? { approvals: deps.approvals.service } : {}),
     polling: {
@@ -166,7 +167,7 @@ export function createServer(deps: ServerDeps): McpServer {
         ...(client ? { client: { name: client.name, version: client.version } } : {}),
         ...(caller ? { caller } : {}),
       };
-      const counted = (result: CallToolResult) => (metrics.toolCall(name, outcomeOf(result), (performance.now() - started) / 1000), result);
+      const counted = (result: CallToolResult) => (metrics.toolCall(name, outcomeOf(result), (performance.now() - started) / 1000), redactResult(result, deps.secrets ?? []));
       // Over stdio there is one client and one identity: no call scope (and no async-context cost),
       // unless JSON log lines must name the call.
       if (!deps.remote && deps.scopeCalls) return counted(await runInCall({ server, sessionId: undefined, requestId: extra.requestId, tool: name, caller: undefined, tokens: undefined, signal: extra.signal, notify: ctx.sendNotification }, () => run(ctx)));
@@ -191,6 +192,23 @@ export function createServer(deps: ServerDeps): McpServer {
     tool.register(server, toolDeps, boundary);
   }
   return server;
+}
+
+/**
+ * A result never carries a configured secret, a bearer token or a JWT, whatever brought it (a caller's
+ * claim in an approval, a device field from Defender): each is replaced by [REDACTED]. Checked once on
+ * the whole result; rebuilt only when something must go.
+ */
+function redactResult(result: CallToolResult, secrets: readonly string[]): CallToolResult {
+  const json = JSON.stringify(result);
+  if (redact(json, secrets) === json) return result;
+  const clean = (value: unknown): unknown => {
+    if (typeof value === 'string') return redact(value, secrets);
+    if (Array.isArray(value)) return value.map(clean);
+    if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, clean(v)]));
+    return value;
+  };
+  return clean(result) as CallToolResult;
 }
 
 /** A failed call, by error kind; a failed Entra sign-in also by its AADSTS code. */

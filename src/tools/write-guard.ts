@@ -34,6 +34,8 @@ export interface WriteGuardDeps {
   metrics?: Metrics;
   /** The two-person rule (MDE_APPROVAL=two-person); undefined when off. */
   approvals?: Approvals;
+  /** Configured secrets: a comment that carries one is refused before anything is read or sent. */
+  secrets?: readonly string[];
 }
 
 export interface OutcomeFields {
@@ -86,6 +88,26 @@ export interface WriteSpec {
 export type ApprovalStep = { kind: 'request' } | { kind: 'grant'; approval: Approval } | { kind: 'cancel' };
 
 export type WriteGuard = (spec: WriteSpec, ctx: RequestContext) => Promise<CallToolResult>;
+
+/**
+ * A comment goes to Defender, the audit trail and the result: one that carries a configured secret, a
+ * bearer token or a JWT is refused, without repeating it.
+ */
+function refuseSecrets(comment: string, secrets: readonly string[]): void {
+  const carries =
+    secrets.some((s) => s.length >= 4 && comment.includes(s)) ||
+    /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\./.test(comment) ||
+    // A bearer token, not the word: "Bearer of the INC-7 ticket" passes.
+    /Bearer\s+[A-Za-z0-9\-._~+/]{20,}/i.test(comment);
+  if (!carries) return;
+  throw new ToolError(
+    'invalid_input',
+    'Refused: the comment carries a configured secret, a bearer token or a JWT, which must never reach Defender, the audit trail or a result. Nothing was sent to Defender.',
+    'Retype the comment without it (and treat that secret as exposed: rotate it).',
+    {},
+    { rule: 'secret_in_comment' },
+  );
+}
 
 /** The call was cancelled by the client (or it timed out): nothing more may be sent. */
 export function cancelledError(): ToolError {
@@ -155,6 +177,7 @@ export function createWriteGuard(deps: WriteGuardDeps): WriteGuard {
       // Offline first: a caller who may not decide, a refused comment, a client that cannot confirm, a bad token read nothing.
       if (granting) approvals!.checkDecider(granting, ctx.caller, 'approve');
       else checkComment(deps.policy, subject.comment); // an approval's comment passed it when it was requested
+      refuseSecrets(subject.comment, deps.secrets ?? []);
       let decision = await decide(deps.confirmation, { action: subject.action, machineId: subject.machineId, comment: subject.comment, ...principal }, spec.confirmationToken);
       if (decision.kind === 'refuse') return await refuse(decision);
       stillWanted();

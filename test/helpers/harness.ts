@@ -60,6 +60,8 @@ export interface HarnessOptions {
   sleep?: (ms: number) => Promise<void>;
   /** The MCP client's name and version (default test-client 1.0.0). */
   clientInfo?: { name: string; version: string };
+  /** Configured secrets the server keeps out of results, errors and comments (as cli.ts passes them). */
+  secrets?: readonly string[];
 }
 
 export async function startHarness(opts: HarnessOptions = {}) {
@@ -112,6 +114,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
     readOnly: opts.readOnly,
     tools: opts.tools,
     metrics: opts.metrics,
+    ...(opts.secrets ? { secrets: opts.secrets } : {}),
   });
 
   const prompts: ElicitRequest['params'][] = [];
