@@ -28,6 +28,13 @@ describe('project rules', () => {
     expect(table, 'README.md is out of date: run npm run docs').toBe(settingsMarkdown());
   });
 
+  it('keeps the README tool table equal to what the server lists in each mode (npm run docs)', async () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const { toolsMarkdown } = await import('../../src/tool-table.js');
+    const table = readme.split('<!-- tools:start -->\n')[1]?.split('\n<!-- tools:end -->')[0];
+    expect(table, 'README.md is out of date: run npm run docs').toBe(await toolsMarkdown());
+  });
+
   it('has no stdout writes in src/ (stdout carries JSON-RPC)', () => {
     const srcDir = new URL('../../src', import.meta.url).pathname;
     const offenders: string[] = [];
