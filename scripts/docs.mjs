@@ -43,5 +43,5 @@ function rewrite(file, name, table) {
   console.log(`${file}: ${name} table regenerated`);
 }
 
-rewrite('README.md', 'settings', settingsMarkdown());
+rewrite('docs/configuration.md', 'settings', settingsMarkdown());
 rewrite('README.md', 'tools', await toolsMarkdown());
