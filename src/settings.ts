@@ -1,7 +1,7 @@
 /**
  * Every setting, described once: its environment variable, its flag, its type, the accepted range or
  * words, its default (per cloud where the cloud decides it), and whether it is a secret. This description
- * parses and validates (readSettings), writes --help (helpText), the README's settings table
+ * parses and validates (readSettings), writes --help (helpText), the settings table in docs/configuration.md
  * (settingsMarkdown; `npm run docs` rewrites it, a test fails on drift) and the error messages. Adding a
  * setting is one entry here, plus what it does in config.ts.
  */
@@ -44,7 +44,7 @@ type Described = Setting & {
 };
 
 const COMMERCIAL_API = 'https://api.security.microsoft.com';
-/** Hosts and token audience per cloud: Defender's government-cloud page (see the README on the audiences). */
+/** Hosts and token audience per cloud: Defender's government-cloud page (see docs/configuration.md on the audiences). */
 export const CLOUD_DEFAULTS = {
   apiUrl: { commercial: COMMERCIAL_API, gcc: 'https://api-gcc.securitycenter.microsoft.us', 'gcc-high': 'https://api-gov.securitycenter.microsoft.us', dod: 'https://api-gov.securitycenter.microsoft.us' },
   authorityHost: { commercial: 'https://login.microsoftonline.com', gcc: 'https://login.microsoftonline.com', 'gcc-high': 'https://login.microsoftonline.us', dod: 'https://login.microsoftonline.us' },
@@ -235,7 +235,7 @@ const SPEC = {
 export type SettingKey = keyof typeof SPEC;
 /** `secret`: never on argv, never in a log, an error or a result. */
 export type DescribedSetting = Described & { key: SettingKey; secret: boolean };
-/** Every setting, in the order --help and the README list them. */
+/** Every setting, in the order --help and docs/configuration.md list them. */
 export const SETTINGS: readonly DescribedSetting[] = Object.entries(SPEC).map(([key, s]) => ({
   key: key as SettingKey,
   secret: s.kind === 'secret',
@@ -458,7 +458,7 @@ export function helpText(): string {
   ].join('\n');
 }
 
-/** The README's settings table (between the settings markers), from the same description. */
+/** The settings table of docs/configuration.md (between the settings markers), from the same description. */
 export function settingsMarkdown(): string {
   const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/</g, '&lt;').replace(/>/g, '&gt;');
   const rows = SETTINGS.filter((s) => s.key !== 'help' && s.key !== 'version').map((s) => {

@@ -4,7 +4,7 @@
  * in the token, so a token from an earlier run or another key is recognised), bound to the exact action,
  * machine and comment, valid for a few minutes, and redeemable once (the ledger: memory, or Redis). A
  * token proves that this server showed this exact request first; it does not by itself prove a human saw
- * it (see the README's security model).
+ * it (see docs/security-model.md).
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 

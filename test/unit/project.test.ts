@@ -9,23 +9,31 @@ describe('project rules', () => {
     expect(VERSION).toBe(pkg.version);
   });
 
-  it('documents every setting and every tool in the README', async () => {
+  it('documents every setting in docs/configuration.md and every tool in the README', async () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const configuration = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
     const { SETTINGS } = await import('../../src/config.js');
     for (const s of SETTINGS) {
-      if (s.env) expect(readme, s.env).toContain(`\`${s.env}`);
-      if (s.flag && !['help', 'version'].includes(s.flag)) expect(readme, s.flag).toContain(`\`--${s.flag}\``);
+      if (s.env) expect(configuration, s.env).toContain(`\`${s.env}`);
+      if (s.flag && !['help', 'version'].includes(s.flag)) expect(configuration, s.flag).toContain(`\`--${s.flag}\``);
     }
     for (const tool of ['remove_app_restriction', 'cancel_machine_action', 'find_machine', 'get_machine_action', 'list_machine_actions']) {
       expect(readme).toContain(`| \`${tool}\` |`);
     }
   });
 
-  it('keeps the README settings table equal to the one description of the settings (npm run docs)', async () => {
-    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  it('keeps the settings table in docs/configuration.md equal to the one description of the settings (npm run docs)', async () => {
+    const configuration = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
     const { settingsMarkdown } = await import('../../src/settings.js');
-    const table = readme.split('<!-- settings:start -->\n')[1]?.split('\n<!-- settings:end -->')[0];
-    expect(table, 'README.md is out of date: run npm run docs').toBe(settingsMarkdown());
+    const table = configuration.split('<!-- settings:start -->\n')[1]?.split('\n<!-- settings:end -->')[0];
+    expect(table, 'docs/configuration.md is out of date: run npm run docs').toBe(settingsMarkdown());
+  });
+
+  it('keeps the README tool table equal to what the server lists in each mode (npm run docs)', async () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const { toolsMarkdown } = await import('../../src/tool-table.js');
+    const table = readme.split('<!-- tools:start -->\n')[1]?.split('\n<!-- tools:end -->')[0];
+    expect(table, 'README.md is out of date: run npm run docs').toBe(await toolsMarkdown());
   });
 
   it('has no stdout writes in src/ (stdout carries JSON-RPC)', () => {
