@@ -105,6 +105,8 @@ describe.skipIf(Boolean(missing) && !PODMAN_REQUIRED)(`container image ${IMAGE} 
   describe('podman kube play: two replicas of the kustomize base and Redis', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mde-kube-'));
     const file = join(dir, 'play.yaml');
+    // Names of this run only: pods another run left behind (killed before its --down) never collide.
+    const run = randomUUID().slice(0, 8);
     afterAll(async () => {
       await podman(['kube', 'play', '--down', file]);
       rmSync(dir, { recursive: true, force: true });
@@ -121,7 +123,7 @@ describe.skipIf(Boolean(missing) && !PODMAN_REQUIRED)(`container image ${IMAGE} 
       const key = randomBytes(32).toString('base64');
       const replicas = ports.map((port, i) => {
         const d = structuredClone(base);
-        d.metadata.name = `mde-ct-replica-${i}`;
+        d.metadata.name = `mde-ct-${run}-replica-${i}`;
         d.spec.replicas = 1;
         d.spec.selector.matchLabels = { app: d.metadata.name };
         d.spec.template.metadata.labels = { app: d.metadata.name };
@@ -135,7 +137,7 @@ describe.skipIf(Boolean(missing) && !PODMAN_REQUIRED)(`container image ${IMAGE} 
         return d;
       });
       const redis = parseAllDocuments(readFileSync(join(ROOT, 'deploy/kubernetes/dev-redis/redis.yaml'), 'utf8')).map((d) => d.toJS()).find((o) => o.kind === 'Deployment');
-      redis.metadata.name = 'mde-ct-redis';
+      redis.metadata.name = `mde-ct-${run}-redis`;
       redis.spec.template.spec.hostNetwork = true;
       const rc = redis.spec.template.spec.containers[0];
       rc.image = REDIS_IMAGE;
