@@ -7,10 +7,11 @@ import type { TokenProvider } from '../auth/token-provider.js';
 import { ToolError, isToolError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { NO_METRICS, type Metrics } from '../metrics/metrics.js';
-import { proxyFailure } from '../net/proxy.js';
+import { proxyFailure, proxyFor } from '../net/proxy.js';
 import { abortable } from './abortable.js';
 import { CHECK_ACTIONS, WRITES, cancelled, cancelledInFlight, errorDetails, mapErrorResponse, parseEntity, retryAfterMs } from './errors.js';
 import type { RateBudget as CallBudget } from '../store/types.js';
+import { WireFailure, wireRequest, type WireAnswer } from './transport.js';
 import {
   machineActionListSchema,
   machineActionSchema,
@@ -74,6 +75,8 @@ export class DefenderClient implements DefenderApi {
   private readonly maxRetryWaitMs: number;
   private readonly now: () => number;
   private readonly metrics: Metrics;
+  /** Whether requests take the node:http(s) path (decided at the first request, after the proxy is set up). */
+  private direct: boolean | undefined;
 
   constructor(private readonly opts: DefenderClientOptions) {
     this.metrics = opts.metrics ?? NO_METRICS;
@@ -154,40 +157,21 @@ export class DefenderClient implements DefenderApi {
       if (this.opts.limiter) await this.acquire(this.opts.limiter, signal);
       // The last moment to stop: after it, the request is on the wire.
       if (signal?.aborted) throw cancelled(op);
-      const controller = new AbortController();
       const sentAt = performance.now();
-      const timer = setTimeout(() => controller.abort(), this.opts.timeoutMs);
-      const onCancel = () => controller.abort();
-      signal?.addEventListener('abort', onCancel, { once: true });
-      let status: number;
-      let headers: Headers;
-      let text: string;
+      let answer: { status: number; header(name: string): string | null; text: string };
       try {
-        const res = await this.fetchImpl(`${this.baseUrl}${path}`, {
-          method,
-          headers: {
-            Authorization: `Bearer ${token}`,
-            Accept: 'application/json',
-            ...(payload !== undefined ? { 'Content-Type': 'application/json' } : {}),
-          },
-          body: payload !== undefined ? JSON.stringify(payload) : undefined,
-          signal: controller.signal,
-        });
-        status = res.status;
-        headers = res.headers;
-        text = await res.text();
-        this.metrics.defenderRequest(op, String(status), (performance.now() - sentAt) / 1000);
-      } catch (error) {
-        this.metrics.defenderRequest(op, signal?.aborted ? 'cancelled' : controller.signal.aborted ? 'timeout' : 'network', (performance.now() - sentAt) / 1000);
+        answer = await this.request(method, path, token, payload, signal);
+        this.metrics.defenderRequest(op, String(answer.status), (performance.now() - sentAt) / 1000);
+      } catch (failure) {
+        const { error, timedOut } = failure as WireFailure;
+        this.metrics.defenderRequest(op, signal?.aborted ? 'cancelled' : timedOut ? 'timeout' : 'network', (performance.now() - sentAt) / 1000);
         if (signal?.aborted) throw cancelledInFlight(op, isWrite);
-        throw this.networkError(error, op, isWrite, controller.signal.aborted);
-      } finally {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onCancel);
+        throw this.networkError(error, op, isWrite, timedOut);
       }
+      const { status, text } = answer;
 
       if (status === 429) {
-        const waitMs = retryAfterMs(headers.get('retry-after'), rateLimited, this.now());
+        const waitMs = retryAfterMs(answer.header('retry-after'), rateLimited, this.now());
         rateLimited++;
         // Hold every other call too: Defender counts them against the same budget.
         // (If the shared store is down, the next acquire fails with store_unavailable anyway.)
@@ -225,6 +209,40 @@ export class DefenderClient implements DefenderApi {
         }
       }
       throw mapErrorResponse(op, status, text, this.opts.secrets);
+    }
+  }
+
+  /**
+   * One HTTP exchange. Without an injected `fetch` and without a proxy for the API host, node:http(s) on a
+   * keep-alive Agent (transport.ts); otherwise `fetch` (undici's proxy dispatcher when HTTPS_PROXY applies).
+   * The same headers either way. Failures come back as a WireFailure saying whether the timeout ended it.
+   */
+  private async request(method: 'GET' | 'POST', path: string, token: string, payload: unknown, signal: AbortSignal | undefined): Promise<WireAnswer> {
+    const headers: Record<string, string> = {
+      Authorization: `Bearer ${token}`,
+      Accept: 'application/json',
+      ...(payload !== undefined ? { 'Content-Type': 'application/json' } : {}),
+    };
+    const body = payload !== undefined ? JSON.stringify(payload) : undefined;
+    const url = `${this.baseUrl}${path}`;
+    this.direct ??= !this.opts.fetch && /^https?:$/.test(new URL(this.baseUrl).protocol) && proxyFor(this.baseUrl) === undefined;
+    if (this.direct) {
+      // `fetch` sends `user-agent: node`; so does this path, so the API sees the same client.
+      return wireRequest({ method, url: new URL(url), headers: { ...headers, 'User-Agent': 'node' }, body, timeoutMs: this.opts.timeoutMs, signal });
+    }
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.opts.timeoutMs);
+    const onCancel = () => controller.abort();
+    signal?.addEventListener('abort', onCancel, { once: true });
+    try {
+      const res = await this.fetchImpl(url, { method, headers, body, signal: controller.signal });
+      const text = await res.text();
+      return { status: res.status, header: (name) => res.headers.get(name), text };
+    } catch (error) {
+      throw new WireFailure(error, controller.signal.aborted && !signal?.aborted, !!signal?.aborted);
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onCancel);
     }
   }
 
