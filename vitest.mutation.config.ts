@@ -12,11 +12,11 @@ export default defineConfig({
     ...base.test,
     include: [
       'test/unit/**/*.test.ts',
-      'test/protocol/{faults,hardening,reach,remove-app-restriction,trust}.test.ts',
+      'test/protocol/{faults,reach,remove-app-restriction,trust,write-path-attacks}.test.ts',
       // The two-person rule (src/approval, tools/approve-action.ts, tools/reject-action.ts) runs in remote mode.
-      'test/protocol/{approval,approval-hardening}.test.ts',
+      'test/protocol/{approval,approval-attacks}.test.ts',
       // MDE_MUTATION_SUITES=remote, to mutate src/auth or src/http: the remote-mode suites that kill their mutants.
-      ...(process.env.MDE_MUTATION_SUITES === 'remote' ? ['test/protocol/http-{remote,hardening,edge}.test.ts'] : []),
+      ...(process.env.MDE_MUTATION_SUITES === 'remote' ? ['test/protocol/http-{remote,attacks,edge}.test.ts'] : []),
     ],
     globalSetup: [],
   },
