@@ -9,7 +9,7 @@ export default {
   testRunner: 'vitest',
   plugins: [join(plugins, '@stryker-mutator', 'vitest-runner', 'dist', 'src', 'index.js')],
   vitest: { configFile: 'vitest.mutation.config.ts', related: false },
-  mutate: ['src/confirmation/**/*.ts', 'src/tools/write-guard.ts', 'src/policy.ts', 'src/audit.ts', 'src/defender/**/*.ts'],
+  mutate: ['src/confirmation/**/*.ts', 'src/tools/write-guard.ts', 'src/policy.ts', 'src/audit.ts', 'src/defender/**/*.ts', 'src/approval/**/*.ts', 'src/tools/approve-action.ts', 'src/tools/reject-action.ts', 'src/store/**/*.ts'],
   coverageAnalysis: 'perTest',
   concurrency: 2,
   timeoutMS: 20_000,

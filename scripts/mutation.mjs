@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * `npm run test:mutation`: Stryker 10 with its vitest runner over the security core (src/confirmation,
- * the write guard, src/policy.ts, src/audit.ts, src/defender). Not part of `npm test`.
+ * the write guard, src/policy.ts, src/audit.ts, src/defender, src/approval,
+ * tools/approve-action.ts, tools/reject-action.ts, src/store). Not part of `npm test`.
  * Stryker 10 needs Node >= 22 and the project runs on Node 20, so neither is a devDependency: Node 22
  * comes from scripts/node22.mjs and Stryker is installed on first use into .cache/stryker (gitignored),
  * with the project's own vitest linked in (one vitest, the one the tests import).

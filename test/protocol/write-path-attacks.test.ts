@@ -1,6 +1,8 @@
 /**
- * Issue 9: what an attacker, seven real clients and a mutation audit found. Each case through a real MCP
- * client against the fake tenant, asserting what went over the wire.
+ * The write path under attack, through a real MCP client against the fake tenant, asserting what went
+ * over the wire: the confirmation text cannot be disguised, nothing is sent after the client gives up
+ * (cancel_machine_action refuses before reading), only what needs asking is asked, arguments as every
+ * client sends them, policy, sizes, and list_machine_actions filtering again.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -43,7 +45,7 @@ function gatedSleep() {
   };
 }
 
-describe('1. text the human reads cannot be disguised', () => {
+describe('write path: text the human reads cannot be disguised', () => {
   it.each([
     ['\u2028', 'U+2028 LINE SEPARATOR'],
     ['\u2029', 'U+2029 PARAGRAPH SEPARATOR'],
@@ -95,7 +97,7 @@ describe('1. text the human reads cannot be disguised', () => {
   });
 });
 
-describe('2. nothing is sent after the client gives up', () => {
+describe('write path: nothing is sent after the client gives up', () => {
   /** A server whose budget (3 calls a minute) makes a call wait, on a sleep the test releases. */
   async function withTightBudget(opts: Parameters<typeof harness>[0]) {
     const gate = gatedSleep();
@@ -212,7 +214,7 @@ describe('2. nothing is sent after the client gives up', () => {
   });
 });
 
-describe('3. ask the human only what needs asking', () => {
+describe('write path: ask the human only what needs asking', () => {
   it('an unrestrict already pending: already_pending at once, no prompt, no POST, one read', async () => {
     const x = await harness({ elicit: 'accept' });
     const r = await x.call({ machineId: PENDING_DEVICE, comment: COMMENT });
@@ -260,7 +262,7 @@ describe('3. ask the human only what needs asking', () => {
   });
 });
 
-describe('4. arguments as every client sends them', () => {
+describe('write path: arguments as every client sends them', () => {
   it('null for an optional argument means "not given"', async () => {
     const x = await harness();
     const r = await x.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT, confirmationToken: null });
@@ -304,7 +306,7 @@ describe('4. arguments as every client sends them', () => {
   });
 });
 
-describe('5. policy that cannot be turned against the server', () => {
+describe('write path: policy that cannot be turned against the server', () => {
   it('a device record without rbacGroupName is refused while group rules are set (deny rules too): fail closed', async () => {
     const x = await harness({ elicit: 'accept', policy: { denyDeviceGroups: ['Tier 0 Servers'] } });
     x.sim.injectFault({ method: 'GET', path: `/api/machines/${RESTRICTED_DEVICE}` }, { kind: 'status', status: 200, body: JSON.stringify({ id: RESTRICTED_DEVICE, computerDnsName: 'finance-ws-017.contoso.com', machineTags: [] }) });
@@ -330,7 +332,7 @@ describe('5. policy that cannot be turned against the server', () => {
   });
 });
 
-describe('6. sizes', () => {
+describe('write path: sizes', () => {
   it('a 200 KB client name is bounded in every audit record', async () => {
     const audit = auditFile();
     const x = await harness({ skip: true, audit: audit.trail, clientInfo: { name: 'n'.repeat(200_000), version: 'v'.repeat(10_000) } });
@@ -345,7 +347,7 @@ describe('6. sizes', () => {
   });
 });
 
-describe('7. list_machine_actions filters again when a proxy ignores $filter', () => {
+describe('write path: list_machine_actions filters again when a proxy ignores $filter', () => {
   it('returns only the asked device, type and status', async () => {
     const x = await harness();
     const everything = x.sim.machineActions();

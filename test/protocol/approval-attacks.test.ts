@@ -43,7 +43,7 @@ async function pendingRestriction(r: Remote, machineId: string): Promise<string>
   return ((await res.json()) as { id: string }).id;
 }
 
-describe('two-person rule: hardening', () => {
+describe('two-person rule under attack', () => {
   it('cancelling a pending RestrictCodeExecution (the device would stay unrestricted) is refused like lifting it: nothing sent; cancelling an unrestrict still works', async () => {
     const r = await remote({ approval: {}, skipConfirmation: true });
     const actionId = await pendingRestriction(r, UNRESTRICTED_DEVICE);

@@ -46,7 +46,7 @@ function countingServer(): { live: () => number; factory: RemoteOptions['createM
 
 const remote = useRemote();
 
-describe('remote mode hardening: sessions', () => {
+describe('remote mode under attack: sessions', () => {
   it('an initialize the transport refuses leaves no MCP server behind', async () => {
     const counting = countingServer();
     const r = await remote({ createMcpServer: counting.factory });
@@ -82,7 +82,7 @@ describe('remote mode hardening: sessions', () => {
   });
 });
 
-describe('remote mode hardening: who the caller is', () => {
+describe('remote mode under attack: who the caller is', () => {
   it('takes a token without scp for an app only when it is one (idtyp app, or sub = oid): not an ID token carrying the role', async () => {
     const r = await remote({ createMcpServer: countingServer().factory, appCallerRole: 'MDE.Unrestrict.App' });
     // An ID token the API's own client id was issued (same app registration as the client): aud, iss, tid
@@ -166,7 +166,7 @@ function rawRequest(port: number, text: string): Promise<string> {
   });
 }
 
-describe('remote mode hardening: the edge', () => {
+describe('remote mode under attack: the edge', () => {
   it('answers a request target that is not a URL with 400, not a 500 and an error logged for every such request', async () => {
     const r = await remote({ createMcpServer: countingServer().factory });
     const port = Number(new URL(r.http.url).port);
@@ -177,7 +177,7 @@ describe('remote mode hardening: the edge', () => {
   });
 });
 
-describe('remote mode hardening: the audit trail', () => {
+describe('remote mode under attack: the audit trail', () => {
   it('bounds the client name and version a caller declares before they reach the audit trail', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mde-remote-client-'));
     try {
@@ -211,7 +211,7 @@ describe('remote mode hardening: the audit trail', () => {
   });
 });
 
-describe('remote mode hardening: shutdown', () => {
+describe('remote mode under attack: shutdown', () => {
   it('waits for a write whose client went away: it is still in flight at Defender', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mde-remote-drain-'));
     try {
