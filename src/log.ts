@@ -13,7 +13,7 @@ export interface Logger {
   warning(message: string): void;
   error(message: string): void;
   /** Also send info and above (redacted) somewhere else, e.g. as MCP logging notifications; returns its removal. */
-  addSink?(sink: (level: Exclude<LogLevel, 'debug'>, message: string) => void): () => void;
+  addSink?(sink: (level: Exclude<LogLevel, 'debug'>, message: string) => void, wants?: (level: Exclude<LogLevel, 'debug'>) => boolean): () => void;
 }
 
 /** What a JSON line says about the call it belongs to, where known (request-scope.ts `callLogFields`). */
@@ -39,17 +39,22 @@ export function createStderrLogger(
   const secrets = opts.secrets ?? [];
   const write = opts.write ?? ((line: string) => void process.stderr.write(line));
   const json = opts.format === 'json';
-  const sinks: ((level: Exclude<LogLevel, 'debug'>, message: string) => void)[] = [];
+  type Sink = { send: (level: Exclude<LogLevel, 'debug'>, message: string) => void; wants?: (level: Exclude<LogLevel, 'debug'>) => boolean };
+  const sinks: Sink[] = [];
   const emit = (level: LogLevel, message: string) => {
-    const clean = redact(message, secrets);
+    // Redacted once, and only if someone reads it: a line below the level with no sink that wants it costs nothing.
+    let cleaned: string | undefined;
+    const cleanOf = () => (cleaned ??= redact(message, secrets));
     if (ORDER[level] >= min) {
+      const clean = cleanOf();
       // The call's fields (a user name, a request id) are redacted too: the same rule for every byte written.
       write(json ? `${redact(JSON.stringify({ time: new Date().toISOString(), level, message: clean, ...opts.fields?.() }), secrets)}\n` : `[mde-app-restriction-mcp] ${level}: ${clean}\n`);
     }
     if (level !== 'debug') {
       for (const sink of sinks) {
         try {
-          sink(level, clean);
+          if (sink.wants && !sink.wants(level)) continue;
+          sink.send(level, cleanOf());
         } catch {
           // a sink that fails (e.g. the client went away) must not break the caller
         }
@@ -61,7 +66,8 @@ export function createStderrLogger(
     info: (m) => emit('info', m),
     warning: (m) => emit('warning', m),
     error: (m) => emit('error', m),
-    addSink: (sink) => {
+    addSink: (send, wants) => {
+      const sink: Sink = wants ? { send, wants } : { send };
       sinks.push(sink);
       return () => {
         const i = sinks.indexOf(sink);

@@ -132,20 +132,31 @@ export function createServer(deps: ServerDeps): McpServer {
   };
 
   // What the human should see in the client (retries, budget waits, confirmation outcomes, sign-in
-  // prompts) also goes out as MCP logging notifications; the client's logging/setLevel filters them.
+  // prompts) also goes out as MCP logging notifications: warnings and errors always, info only to a
+  // client that asked with logging/setLevel (then the level it asked for and above).
   // During a call they go out on that call's stream (over HTTP, the only one a client must have open);
   // in remote mode only to the session the call belongs to, and nothing outside a call.
-  const removeSink = deps.logger.addSink?.((level, message) => {
-    if (!server.isConnected()) return;
+  const target = () => {
+    if (!server.isConnected()) return undefined;
     const call = currentCall();
-    if (deps.remote && call?.server !== server) return;
-    const params = { level, logger: 'mde-app-restriction-mcp', data: message };
-    if (call?.server === server) {
-      if (!loggingIgnored(server, level, call.sessionId)) call.notify({ method: 'notifications/message', params }).catch(() => undefined);
-      return;
-    }
-    server.server.sendLoggingMessage(params).catch(() => undefined);
-  });
+    if (call?.server === server) return { call, sessionId: call.sessionId };
+    if (deps.remote) return undefined;
+    return { call: undefined, sessionId: undefined };
+  };
+  const removeSink = deps.logger.addSink?.(
+    (level, message) => {
+      const t = target();
+      if (!t || loggingIgnored(server, level, t.sessionId)) return;
+      const params = { level, logger: 'mde-app-restriction-mcp', data: message };
+      if (t.call) t.call.notify({ method: 'notifications/message', params }).catch(() => undefined);
+      else server.server.notification({ method: 'notifications/message', params }).catch(() => undefined);
+    },
+    // Asked before the message is redacted: nobody to receive it, no work.
+    (level) => {
+      const t = target();
+      return t !== undefined && !loggingIgnored(server, level, t.sessionId);
+    },
+  );
   server.server.onclose = () => removeSink?.();
 
   /** The error boundary: typed errors become `isError` results; nothing escapes to crash the server. */
@@ -219,10 +230,15 @@ function countFailure(metrics: Metrics, tool: string, error: unknown, started: n
   if (isToolError(error, 'authentication') && error.upstream.status === undefined) metrics.signInFailure(error.details.aadsts ?? 'none');
 }
 
-/** Honour the client's logging/setLevel for notifications sent on a call's stream. */
+/**
+ * Whether a logging notification at `level` is not for this session: below warning unless the client
+ * asked with logging/setLevel, and below the level it asked for.
+ */
 function loggingIgnored(server: McpServer, level: string, sessionId: string | undefined): boolean {
-  // The SDK keeps the level per session but checks it only in sendLoggingMessage, which cannot target a
-  // call's stream; its check is reused here.
-  const check = (server.server as unknown as { isMessageIgnored?: (level: string, sessionId?: string) => boolean }).isMessageIgnored;
-  return check ? check(level, sessionId) : false;
+  // The SDK keeps the level per session (its logging/setLevel handler) but checks it only in
+  // sendLoggingMessage, which cannot target a call's stream, and lets everything through to a client
+  // that never asked; its map and check are reused here.
+  const sdk = server.server as unknown as { _loggingLevels?: Map<string | undefined, string>; isMessageIgnored?: (level: string, sessionId?: string) => boolean };
+  if (!sdk._loggingLevels?.has(sessionId)) return level !== 'warning' && level !== 'error';
+  return sdk.isMessageIgnored ? sdk.isMessageIgnored(level, sessionId) : false;
 }

@@ -147,6 +147,22 @@ describe('remote mode: confirmation over HTTP', () => {
     expect(bob.notifications).toEqual([]);
   });
 
+  it('over HTTP, info notifications reach only a session that asked with logging/setLevel; warnings reach every call\'s client', async () => {
+    const r = await remote({ skipConfirmation: true });
+    const quiet = await r.connect(await r.entra.userToken(), { noStandaloneStream: true });
+    const asked = await r.connect(await r.entra.userToken({ user: SECOND_ANALYST }), { noStandaloneStream: true });
+    await asked.client.setLoggingLevel('info');
+    // A 429 on the history makes each call log its retry at info.
+    r.sim.injectFault({ method: 'GET', path: '/api/machineactions' }, { kind: 'status', status: 429, headers: { 'Retry-After': '1' } });
+    expect((await quiet.tool('remove_app_restriction', { machineId: RESTRICTED_DEVICE, comment: 'INC-85: cleaned' })).isError).toBeFalsy();
+    r.sim.injectFault({ method: 'GET', path: '/api/machineactions' }, { kind: 'status', status: 429, headers: { 'Retry-After': '1' } });
+    expect((await asked.tool('remove_app_restriction', { machineId: '01a02b2beb2439cac6bc65ffa3798a3623437f3c', comment: 'INC-85: cleaned' })).isError).toBeFalsy();
+    expect(quiet.notifications.join('\n')).toMatch(/Confirmation skipped by --dangerously-skip-confirmation/);
+    expect(quiet.notifications.join('\n')).not.toMatch(/rate limit \(429\)/);
+    expect(asked.notifications.join('\n')).toMatch(/Confirmation skipped by --dangerously-skip-confirmation/);
+    expect(asked.notifications.join('\n')).toMatch(/rate limit \(429\)/);
+  });
+
   it('progress notifications of a call arrive on its own stream', async () => {
     const r = await remote({ skipConfirmation: true, fakeClock: true });
     const ada = await r.connect(await r.entra.userToken(), { noStandaloneStream: true });

@@ -259,6 +259,8 @@ describe('cancel_machine_action', () => {
 describe('MCP logging notifications', () => {
   it('tells the client about retries and confirmation outcomes, and honours logging/setLevel', async () => {
     const x = await harness({ elicit: 'decline' });
+    // Info notifications go only to a client that asked for them.
+    await x.client.setLoggingLevel('info');
     x.sim.injectFault({ method: 'GET', path: `/api/machines/${RESTRICTED_DEVICE}` }, { kind: 'status', status: 429, headers: { 'Retry-After': '3' } });
     await x.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT });
     const texts = x.notifications.map((n) => `${n.level}: ${String(n.data)}`);
@@ -270,5 +272,22 @@ describe('MCP logging notifications', () => {
     x.sim.injectFault({ method: 'GET', path: `/api/machines/${RESTRICTED_DEVICE}` }, { kind: 'status', status: 429, headers: { 'Retry-After': '3' } });
     await x.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT });
     expect(x.notifications.length).toBe(before);
+  });
+
+  it('without logging/setLevel a client gets warnings and errors only; after it, the level it asked for', async () => {
+    const x = await harness({ skip: true });
+    // A 429 makes the call log its retry at info.
+    x.sim.injectFault({ method: 'GET', path: '/api/machineactions' }, { kind: 'status', status: 429, headers: { 'Retry-After': '3' } });
+    await x.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT });
+    expect(x.logs.some((l) => /info: .*rate limit \(429\)/.test(l))).toBe(true);
+    // The per-call warning of --dangerously-skip-confirmation arrives; the info lines of the call do not.
+    expect(x.notifications.some((n) => n.level === 'warning' && /dangerously-skip-confirmation/.test(String(n.data)))).toBe(true);
+    expect(x.notifications.filter((n) => n.level === 'info')).toEqual([]);
+
+    await x.client.setLoggingLevel('debug');
+    const before = x.notifications.length;
+    x.sim.injectFault({ method: 'GET', path: '/api/machineactions' }, { kind: 'status', status: 429, headers: { 'Retry-After': '3' } });
+    await x.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT });
+    expect(x.notifications.slice(before).some((n) => n.level === 'info' && /rate limit \(429\)/.test(String(n.data)))).toBe(true);
   });
 });

@@ -412,6 +412,8 @@ describe('API rules', () => {
   it('the simulator answers 429 with Retry-After past its budget, and the client waits as told', async () => {
     // Each call reads twice (the history, the device).
     const x = await harness({ simulator: { rateLimitPerMinute: 6 } });
+    // The retry notice is an info notification: only for a client that asked.
+    await x.client.setLoggingLevel('info');
     for (let i = 0; i < 3; i++) await x.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT });
     x.clock.now += 30_000;
     const r = await x.call({ machineId: RESTRICTED_DEVICE, comment: COMMENT });
