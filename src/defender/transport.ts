@@ -44,12 +44,8 @@ export interface WireRequest {
   signal?: AbortSignal;
 }
 
+/** One request; no retry here, as with fetch: a reset is the caller's to map (a write may have reached the API). */
 export function wireRequest(r: WireRequest): Promise<WireAnswer> {
-  // No retry here, as with fetch: a reset is the caller's to map (a write may have reached the API).
-  return once(r);
-}
-
-function once(r: WireRequest, fresh = false): Promise<WireAnswer> {
   return new Promise<WireAnswer>((resolve, reject) => {
     const https = r.url.protocol === 'https:';
     const headers: Record<string, string | number> = { ...r.headers };
@@ -57,7 +53,7 @@ function once(r: WireRequest, fresh = false): Promise<WireAnswer> {
     const req = (https ? httpsRequest : httpRequest)(r.url, {
       method: r.method,
       headers,
-      agent: fresh ? false : https ? httpsAgent : httpAgent,
+      agent: https ? httpsAgent : httpAgent,
     });
     let timedOut = false;
     let cancelled = false;
