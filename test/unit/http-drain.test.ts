@@ -1,16 +1,22 @@
 /** What holds up shutdown (src/http/drain.ts): requests until they close, tool calls until they settle. */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createDrain } from '../../src/http/drain.js';
+import { createDrain, type Drain } from '../../src/http/drain.js';
 
 afterEach(() => void vi.useRealTimers());
+
+/** A request whose response the test closes, carrying one tool call the test finishes. */
+function requestWithCall(drain: Drain) {
+  let close!: () => void;
+  let finish!: () => void;
+  const request = drain.begin((release) => (close = release));
+  const call = request.run(() => drain.trackCall(new Promise<void>((r) => (finish = r))));
+  return { close: () => close(), finish: () => finish(), call };
+}
 
 describe('createDrain', () => {
   it('a request counts until its response closed and every call it carried settled', async () => {
     const drain = createDrain();
-    let close!: () => void;
-    const request = drain.begin((release) => (close = release));
-    let finish!: () => void;
-    const call = request.run(() => drain.trackCall(new Promise<void>((r) => (finish = r))));
+    const { close, finish, call } = requestWithCall(drain);
     expect(drain.inFlight()).toBe(1);
     close();
     expect(drain.inFlight()).toBe(1); // the call it carried still runs (a write may be on its way)
@@ -35,20 +41,16 @@ describe('createDrain', () => {
     expect(await waiting).toBe(false);
   });
 
-  it('a release called twice counts once', async () => {
+  it('a response closed twice is released once: the count never goes below what is in flight', async () => {
     const drain = createDrain();
-    let close!: () => void;
-    const request = drain.begin((release) => (close = release));
-    let finish!: () => void;
-    const call = request.run(() => drain.trackCall(new Promise<void>((r) => (finish = r))));
+    const { close, finish, call } = requestWithCall(drain);
     finish();
     await call;
     expect(drain.inFlight()).toBe(1);
     close();
     close();
     expect(drain.inFlight()).toBe(0);
-    const other = drain.begin(() => undefined);
-    void other;
+    drain.begin(() => undefined);
     expect(drain.inFlight()).toBe(1);
   });
 });
